@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+// Peernet for Swift: a native Peernet node with a FUSE front end.
+// Layers (each testable without the ones above it):
+//   C* shims -> PeernetCrypto -> PeernetProtocol -> (storage, node, filesystem) -> peernet executable
+import PackageDescription
+
+let package = Package(
+    name: "Peernet",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "peernet", targets: ["peernet"]),
+        .executable(name: "peernet-bench", targets: ["peernet-bench"]),
+        .library(name: "PeernetCrypto", targets: ["PeernetCrypto"]),
+        .library(name: "PeernetProtocol", targets: ["PeernetProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libfuse3-dev libsodium-dev libsecp256k1-dev libsqlite3-dev).
+        .systemLibrary(name: "CFuse3", pkgConfig: "fuse3",
+                       providers: [.apt(["libfuse3-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSecp256k1", pkgConfig: "libsecp256k1",
+                       providers: [.apt(["libsecp256k1-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+
+        // BLAKE3 (pure Swift), secp256k1 identities and Salsa20 (through the C libraries).
+        .target(name: "PeernetCrypto", dependencies: ["CSodium", "CSecp256k1"],
+                swiftSettings: [.unsafeFlags(["-O"])]),
+        // Paths (XDG data directory), the identity key file, shared helpers for front ends.
+        .target(name: "PeernetSupport", dependencies: ["PeernetCrypto"]),
+        // Pure value types and codecs of the wire format; no I/O.
+        .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"]),
+
+        .executableTarget(name: "peernet", dependencies: [
+            "PeernetCrypto", "PeernetProtocol", "PeernetSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+        // libFuzzer entry point for the packet and message decoders (see README "Fuzzing").
+        .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+
+        // Test-only helper: loads the golden vectors from $PEERNET_VECTORS.
+        .target(name: "VectorSupport", path: "Tests/VectorSupport"),
+        .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetProtocolTests",
+                    dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
+        .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+import ArgumentParser
+import PeernetSupport
+
+@main
+struct PeernetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peernet",
+        abstract: "Peernet for Swift: the Peernet network as a drive.",
+        discussion: """
+        Peernet is a UDP peer-to-peer network where every user publishes a signed blockchain of \
+        file metadata. This command runs a native node and, as the main job, mounts the network \
+        as a FUSE filesystem.
+
+        Examples:
+          peernet identity              create or show this node's peer ID and node ID
+          peernet hash song.mp3         print the BLAKE3 hash Peernet uses for a file
+          peernet identity --json       the same as one JSON document, for scripts
+
+        Every subcommand accepts --data-dir DIR (default $PEERNET_DATA_DIR, else \
+        $XDG_DATA_HOME/peernet, else ~/.local/share/peernet) and --config FILE.
+        """,
+        version: PeernetVersion.string,
+        subcommands: [IdentityCommand.self, HashCommand.self]
+    )
+}
+
+enum PeernetVersion {
+    static let number = "0.1.0"
+    static let string = "peernet \(number) (Peernet for Swift; wire protocol 0)"
+    /// The user agent sent in Announcements: "Software/Version".
+    static let userAgent = "Peernet Swift/\(number)"
+}
+
+/// Options every subcommand accepts after its name.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp(
+        "Data directory (identity, databases, warehouse).", valueName: "dir"))
+    var dataDir: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("Configuration file (YAML).", valueName: "file"))
+    var config: String?
+
+    var dataDirectory: DataDirectory { DataDirectory.resolve(explicit: dataDir) }
+
+    func validate() throws {
+        if let config, !FileManagerShim.isReadableFile(config) {
+            throw ValidationError("the configuration file '\(config)' does not exist or is not readable")
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import XCTest
+
+/// End-to-end tests of the built `peernet` binary (built by `swift build` before `swift test`).
+final class CLITests: XCTestCase {
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static var binary: URL {
+        // The test bundle sits in the same build products folder as the executables.
+        var dir = Bundle.main.bundleURL
+        if dir.pathExtension == "xctest" { dir = dir.deletingLastPathComponent() }
+        for candidate in [dir, Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("peernet")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return dir.appendingPathComponent("peernet")
+    }
+
+    private var dir: URL!
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path),
+                      "build the executable first: swift build (the README's test command does)")
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func run(_ args: [String], stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "PEERNET_DATA_DIR")
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func testVersionAndHelp() throws {
+        let v = try run(["--version"])
+        XCTAssertEqual(v.status, 0)
+        XCTAssertTrue(v.stdout.hasPrefix("peernet "), v.stdout)
+        let h = try run(["--help"])
+        XCTAssertEqual(h.status, 0)
+        XCTAssertTrue(h.stdout.contains("identity"))
+        XCTAssertTrue(h.stdout.contains("hash"))
+    }
+
+    func testIdentityIsCreatedOnceAndStable() throws {
+        let data = dir.appendingPathComponent("node").path
+        let first = try run(["identity", "--data-dir", data, "--json"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let a = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(a["created"] as? Bool, true)
+        let peerID = a["peerId"] as! String
+        XCTAssertEqual(peerID.count, 66)
+        XCTAssertEqual((a["nodeId"] as! String).count, 64)
+        let second = try run(["identity", "--data-dir", data, "--json"])
+        let b = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(b["created"] as? Bool, false)
+        XCTAssertEqual(b["peerId"] as? String, peerID)
+        XCTAssertEqual(b["nodeId"] as? String, a["nodeId"] as? String)
+        // The environment variable selects the same directory.
+        let viaEnv = try run(["identity"], env: ["PEERNET_DATA_DIR": data])
+        XCTAssertTrue(viaEnv.stdout.contains(peerID), viaEnv.stdout)
+        let attrs = try FileManager.default.attributesOfItem(atPath: data + "/identity.key")
+        XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+    }
+
+    func testXDGDefaultDataDirectory() throws {
+        let xdg = dir.appendingPathComponent("xdg").path
+        let r = try run(["identity", "--json"], env: ["XDG_DATA_HOME": xdg])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: xdg + "/peernet/identity.key"))
+    }
+
+    func testCorruptIdentityExitsWithClearError() throws {
+        let data = dir.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try "xyz".write(to: data.appendingPathComponent("identity.key"), atomically: true, encoding: .utf8)
+        let r = try run(["identity", "--data-dir", data.path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("identity.key"), r.stderr)
+    }
+
+    func testHashMatchesB3sumFormat() throws {
+        let file = dir.appendingPathComponent("abc.txt")
+        try Data("abc".utf8).write(to: file)
+        let empty = dir.appendingPathComponent("empty")
+        try Data().write(to: empty)
+        let r = try run(["hash", file.path, empty.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, """
+        6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85  \(file.path)
+        af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262  \(empty.path)
+
+        """)
+        let stdin = try run(["hash"], stdin: Data("abc".utf8))
+        XCTAssertEqual(stdin.stdout, "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85  -\n")
+        let json = try run(["hash", "--json", file.path])
+        let list = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [[String: String]]
+        XCTAssertEqual(list.first?["hash"], "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
+        XCTAssertEqual(list.first?["path"], file.path)
+    }
+
+    func testHashAgreesWithB3sumOnRandomFiles() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/b3sum") else {
+            throw XCTSkip("b3sum is not installed")
+        }
+        var paths: [String] = []
+        for size in [0, 1, 1024, 1025, 100_003, 3_000_017] {
+            let url = dir.appendingPathComponent("r\(size)")
+            try Data((0..<size).map { _ in UInt8.random(in: 0...255) }).write(to: url)
+            paths.append(url.path)
+        }
+        let ours = try run(["hash"] + paths)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/b3sum")
+        p.arguments = paths
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let theirs = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(ours.stdout, theirs)
+    }
+
+    func testHashOfMissingFileFailsButHashesTheRest() throws {
+        let file = dir.appendingPathComponent("abc.txt")
+        try Data("abc".utf8).write(to: file)
+        let r = try run(["hash", dir.appendingPathComponent("nope").path, file.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("No such file"), r.stderr)
+        XCTAssertTrue(r.stdout.contains("6437b3ac"))
+        let d = try run(["hash", dir.path])
+        XCTAssertEqual(d.status, 1)
+        XCTAssertTrue(d.stderr.contains("Is a directory"), d.stderr)
+    }
+
+    func testMissingConfigFileIsAValidationError() throws {
+        let r = try run(["identity", "--data-dir", dir.path, "--config", dir.appendingPathComponent("none.yaml").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("configuration file"), r.stderr)
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import PeernetCrypto
+import VectorSupport
+import XCTest
+
+final class BLAKE3Tests: XCTestCase {
+    private func input(of vector: JSON) -> [UInt8] {
+        switch vector["input_kind"].string {
+        case "pattern": return pattern(vector["input_len"].int)
+        case "utf8": return Array(vector["input_text"].string.utf8)
+        default: return vector["input_hex"].bytes
+        }
+    }
+
+    func testReferenceVectors() throws {
+        let file = try Vectors.load("blake3.json")
+        let vectors = file["vectors"].array
+        XCTAssertGreaterThan(vectors.count, 15)
+        for v in vectors {
+            let data = input(of: v)
+            XCTAssertEqual(data.count, v["input_len"].int, v["name"].string)
+            XCTAssertEqual(hexString(BLAKE3.hash(data)), v["blake3_256"].string, v["name"].string)
+            var h = BLAKE3()
+            h.update(data)
+            XCTAssertEqual(hexString(h.finalize(outputLength: 64)), v["blake3_512"].string, v["name"].string)
+        }
+    }
+
+    func testNodeIDsOfVectorKeys() throws {
+        let file = try Vectors.load("blake3.json")
+        for key in file["keys"].array {
+            XCTAssertEqual(hexString(BLAKE3.hash(key["public_key_compressed"].bytes)), key["node_id"].string)
+        }
+    }
+
+    /// Splitting the input at arbitrary points must not change the hash (the classic bugs:
+    /// a stale partial block after a chunk reset, or finalising the last chunk too early).
+    func testUnevenUpdatesMatchOneShot() {
+        var rng = SystemRandomNumberGenerator()
+        let sizes = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2047, 2048, 2049, 8 * 1024, 8 * 1024 + 1,
+                     9 * 1024 - 1, 16 * 1024 + 3, 33 * 1024 + 17, 100_000, 262_145]
+        for size in sizes {
+            let data = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let expected = BLAKE3.hash(data)
+            for _ in 0..<4 {
+                var h = BLAKE3()
+                var offset = 0
+                while offset < size {
+                    let step = min(size - offset, [1, 7, 64, 65, 1000, 1024, 4096, 9000].randomElement(using: &rng)!)
+                    h.update(data[offset..<(offset + step)])
+                    offset += step
+                }
+                XCTAssertEqual(h.finalize(), expected, "size \(size)")
+            }
+        }
+    }
+
+    func testFinalizeDoesNotConsumeState() {
+        var h = BLAKE3()
+        h.update(Array("abc".utf8))
+        let first = h.finalize()
+        XCTAssertEqual(first, h.finalize())
+        XCTAssertEqual(hexString(first), "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85")
+        h.update(Array("def".utf8))
+        XCTAssertEqual(h.finalize(), BLAKE3.hash(Array("abcdef".utf8)))
+    }
+
+    func testExtendedOutputPrefixesAgree() {
+        let data = pattern(5000)
+        var h = BLAKE3()
+        h.update(data)
+        let long = h.finalize(outputLength: 1000)
+        XCTAssertEqual(Array(long.prefix(32)), h.finalize())
+        XCTAssertEqual(Array(long.prefix(131)), h.finalize(outputLength: 131))
+    }
+}
+
+/// Cross-checks against the `b3sum` tool (Debian package b3sum) on real files.
+final class BLAKE3AgainstB3sumTests: XCTestCase {
+    private func b3sumPath() throws -> String {
+        for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/b3sum") {
+            return dir + "/b3sum"
+        }
+        FileHandle.standardError.write(Data("notice: b3sum not installed; b3sum cross-check skipped (apt-get install b3sum)\n".utf8))
+        throw XCTSkip("b3sum is not installed")
+    }
+
+    private func run(_ tool: String, _ args: [String], stdin: Data? = nil) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        let input = Pipe()
+        if stdin != nil { p.standardInput = input }
+        try p.run()
+        if let stdin {
+            input.fileHandleForWriting.write(stdin)
+            try input.fileHandleForWriting.close()
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func testFilesOfOddSizesUpTo64MiB() throws {
+        let b3sum = try b3sumPath()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-b3-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SystemRandomNumberGenerator()
+        let sizes = [0, 1, 3, 1023, 1025, 7 * 1024 + 1, 8 * 1024 + 1, 65_537, 1_048_579, 9_999_991,
+                     64 * 1024 * 1024 - 1, 64 * 1024 * 1024 + 1]
+        for size in sizes {
+            var data = [UInt8](repeating: 0, count: size)
+            for i in stride(from: 0, to: size, by: 8) {
+                let r = UInt64.random(in: 0...UInt64.max, using: &rng)
+                for j in 0..<min(8, size - i) { data[i + j] = UInt8(truncatingIfNeeded: r >> (8 * j)) }
+            }
+            let url = dir.appendingPathComponent("f\(size)")
+            try Data(data).write(to: url)
+            let expected = try run(b3sum, ["--no-names", url.path])
+            // Uneven update sizes: a prime-ish read size that straddles chunk boundaries.
+            var h = BLAKE3()
+            var offset = 0
+            var step = 1
+            while offset < size {
+                let n = min(size - offset, step)
+                data.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+                offset += n
+                step = step * 7 % 1_048_573 + 13
+            }
+            XCTAssertEqual(hexString(h.finalize()), expected, "size \(size)")
+        }
+    }
+
+    func testKeyedDeriveAndLongOutputAgainstB3sum() throws {
+        let b3sum = try b3sumPath()
+        let data = Data(pattern(70_001))
+        let key = (0..<32).map { UInt8($0 &* 7 &+ 1) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-b3k-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("in")
+        try data.write(to: file)
+
+        var keyed = BLAKE3(key: key)
+        keyed.update(data)
+        XCTAssertEqual(hexString(keyed.finalize()),
+                       try run(b3sum, ["--keyed", "--no-names", file.path], stdin: Data(key)))
+
+        var derive = BLAKE3(deriveKeyContext: "peernet-swift 2026-11-21 test context")
+        derive.update(data)
+        XCTAssertEqual(hexString(derive.finalize()),
+                       try run(b3sum, ["--derive-key", "peernet-swift 2026-11-21 test context", "--no-names", file.path]))
+
+        var plain = BLAKE3()
+        plain.update(data)
+        XCTAssertEqual(hexString(plain.finalize(outputLength: 300)),
+                       try run(b3sum, ["--length", "300", "--no-names", file.path]))
+    }
+}
