@@ -27,8 +27,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
 
-        // BLAKE3 (pure Swift), secp256k1 identities and Salsa20 (through the C libraries).
-        .target(name: "PeernetCrypto", dependencies: ["CSodium", "CSecp256k1"],
+        // Wide (AVX2 / AVX-512) BLAKE3 chunk kernel, picked at run time; see its header.
+        .target(name: "CBLAKE3", cSettings: [.unsafeFlags(["-O3"])]),
+        // BLAKE3 (Swift, with the wide kernel for many chunks), secp256k1 identities and Salsa20 (through the C libraries).
+        .target(name: "PeernetCrypto", dependencies: ["CSodium", "CSecp256k1", "CBLAKE3"],
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // Paths (XDG data directory), the identity key file, shared helpers for front ends.
         .target(name: "PeernetSupport", dependencies: ["PeernetCrypto"]),
@@ -45,7 +47,7 @@ let package = Package(
 
         // Test-only helper: loads the golden vectors from $PEERNET_VECTORS.
         .target(name: "VectorSupport", path: "Tests/VectorSupport"),
-        .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "VectorSupport"]),
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),

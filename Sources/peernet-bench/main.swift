@@ -1,1 +1,30 @@
-print("bench")
+import Foundation
+
+// peernet-bench: prints a table of performance figures, each next to a baseline measured in the
+// same run where one exists. Run in release mode:  swift run -c release peernet-bench [group...]
+// Groups: crypto, protocol. With no argument every group runs.
+
+let groups: [(name: String, run: (BenchTable) -> Void)] = [
+    ("crypto", CryptoBenchmarks.run),
+    ("protocol", ProtocolBenchmarks.run),
+]
+
+let requested = Set(CommandLine.arguments.dropFirst())
+if requested.contains("--help") || requested.contains("-h") {
+    print("usage: peernet-bench [\(groups.map(\.name).joined(separator: "|"))...]")
+    exit(0)
+}
+let unknown = requested.subtracting(groups.map(\.name))
+if !unknown.isEmpty {
+    FileHandle.standardError.write(Data("peernet-bench: unknown group(s) \(unknown.sorted()); known: \(groups.map(\.name))\n".utf8))
+    exit(2)
+}
+#if DEBUG
+FileHandle.standardError.write(Data("peernet-bench: warning: debug build; figures are meaningless. Use: swift run -c release peernet-bench\n".utf8))
+#endif
+let table = BenchTable()
+for group in groups where requested.isEmpty || requested.contains(group.name) {
+    FileHandle.standardError.write(Data("running \(group.name)...\n".utf8))
+    group.run(table)
+}
+print(table.render(), terminator: "")

@@ -1,4 +1,5 @@
 import Foundation
+import CBLAKE3
 import PeernetCrypto
 import VectorSupport
 import XCTest
@@ -109,15 +110,13 @@ final class BLAKE3AgainstB3sumTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-b3-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = SystemRandomNumberGenerator()
+        let urandom = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? urandom.close() }
         let sizes = [0, 1, 3, 1023, 1025, 7 * 1024 + 1, 8 * 1024 + 1, 65_537, 1_048_579, 9_999_991,
                      64 * 1024 * 1024 - 1, 64 * 1024 * 1024 + 1]
         for size in sizes {
-            var data = [UInt8](repeating: 0, count: size)
-            for i in stride(from: 0, to: size, by: 8) {
-                let r = UInt64.random(in: 0...UInt64.max, using: &rng)
-                for j in 0..<min(8, size - i) { data[i + j] = UInt8(truncatingIfNeeded: r >> (8 * j)) }
-            }
+            let data = [UInt8](urandom.readData(ofLength: size))
+            XCTAssertEqual(data.count, size)
             let url = dir.appendingPathComponent("f\(size)")
             try Data(data).write(to: url)
             let expected = try run(b3sum, ["--no-names", url.path])
@@ -159,5 +158,63 @@ final class BLAKE3AgainstB3sumTests: XCTestCase {
         plain.update(data)
         XCTAssertEqual(hexString(plain.finalize(outputLength: 300)),
                        try run(b3sum, ["--length", "300", "--no-names", file.path]))
+    }
+}
+
+/// Each wide kernel (AVX2 8-lane, AVX-512 16-lane) must give the same chunk chaining values as
+/// the portable Swift path, including chunk counters above 2^32 and keyed flags.
+final class BLAKE3KernelTests: XCTestCase {
+    func testWideKernelsAgreeWithPortablePath() throws {
+        let data = (0..<(16 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 167 &+ ($0 >> 10)) }
+        var ran = 0
+        for lanes in [8, 16] {
+            for (counter, keyed) in [(UInt64(0), false), (UInt64(0xFFFF_FFF9), false), (UInt64(5), true)] {
+                let key: [UInt32] = keyed ? (0..<8).map { UInt32($0) &* 0x0101_0101 } : BLAKE3KernelTests.iv
+                let flags: UInt32 = keyed ? 16 : 0
+                var out = [UInt32](repeating: 0, count: 8 * lanes)
+                let done = data.withUnsafeBufferPointer { d in
+                    peernet_blake3_hash_chunks_lanes(Int32(lanes), d.baseAddress!, key, counter, flags, &out)
+                }
+                guard done == lanes else { continue }
+                ran += 1
+                for lane in 0..<lanes {
+                    let expected = data.withUnsafeBytes { raw in
+                        portableChunkCV(raw.baseAddress! + lane * 1024, key: key, counter: counter + UInt64(lane), flags: flags)
+                    }
+                    XCTAssertEqual(Array(out[(8 * lane)..<(8 * lane + 8)]), expected, "lanes \(lanes) lane \(lane)")
+                }
+            }
+        }
+        if ran == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512; the portable path is used") }
+    }
+
+    static let iv: [UInt32] = [0x6A09_E667, 0xBB67_AE85, 0x3C6E_F372, 0xA54F_F53A,
+                               0x510E_527F, 0x9B05_688C, 0x1F83_D9AB, 0x5BE0_CD19]
+
+    /// An independent, deliberately plain chunk compression (spec pseudo-code, arrays only).
+    private func portableChunkCV(_ chunk: UnsafeRawPointer, key: [UInt32], counter: UInt64, flags: UInt32) -> [UInt32] {
+        let perm = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
+        func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+        var cv = key
+        for b in 0..<16 {
+            var m = (0..<16).map { chunk.loadUnaligned(fromByteOffset: b * 64 + $0 * 4, as: UInt32.self) }
+            var v = cv + Array(Self.iv[0..<4]) + [UInt32(truncatingIfNeeded: counter), UInt32(counter >> 32), 64,
+                                                   flags | (b == 0 ? 1 : 0) | (b == 15 ? 2 : 0)]
+            func g(_ a: Int, _ b: Int, _ c: Int, _ d: Int, _ x: UInt32, _ y: UInt32) {
+                v[a] = v[a] &+ v[b] &+ x; v[d] = rotr(v[d] ^ v[a], 16)
+                v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 12)
+                v[a] = v[a] &+ v[b] &+ y; v[d] = rotr(v[d] ^ v[a], 8)
+                v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 7)
+            }
+            for r in 0..<7 {
+                g(0, 4, 8, 12, m[0], m[1]); g(1, 5, 9, 13, m[2], m[3])
+                g(2, 6, 10, 14, m[4], m[5]); g(3, 7, 11, 15, m[6], m[7])
+                g(0, 5, 10, 15, m[8], m[9]); g(1, 6, 11, 12, m[10], m[11])
+                g(2, 7, 8, 13, m[12], m[13]); g(3, 4, 9, 14, m[14], m[15])
+                if r < 6 { m = perm.map { m[$0] } }
+            }
+            cv = (0..<8).map { v[$0] ^ v[$0 + 8] }
+        }
+        return cv
     }
 }

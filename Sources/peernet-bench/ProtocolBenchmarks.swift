@@ -1,0 +1,3 @@
+enum ProtocolBenchmarks {
+    static func run(into table: BenchTable) {}
+}
