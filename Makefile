@@ -23,7 +23,7 @@ mount: release
 # The executables are built first: the CLI tests run the real `peernet` binary.
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 bench: deps
 	$(SWIFT) build -c release --product peernet-bench
