@@ -43,7 +43,8 @@ let package = Package(
         ]),
         .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
         // libFuzzer entry point for the packet and message decoders (see README "Fuzzing").
-        .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+        .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"],
+                         swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helper: loads the golden vectors from $PEERNET_VECTORS.
         .target(name: "VectorSupport", path: "Tests/VectorSupport"),

@@ -154,3 +154,30 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("configuration file"), r.stderr)
     }
 }
+
+/// The fuzz target's replay build: its seeds (valid encodings of every message) must pass the
+/// target's codec-symmetry checks, so a broken encoder/decoder pair fails here, not only
+/// under libFuzzer.
+final class FuzzReplayTests: XCTestCase {
+    func testSeedsReplayCleanly() throws {
+        let fuzz = CLITests.binary.deletingLastPathComponent().appendingPathComponent("peernet-fuzz")
+        guard FileManager.default.isExecutableFile(atPath: fuzz.path) else {
+            return XCTFail("build the executables first: swift build")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-fuzz-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func run(_ args: [String]) throws -> Int32 {
+            let p = Process()
+            p.executableURL = fuzz
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        XCTAssertEqual(try run(["--seeds", dir.path]), 0)
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: dir.path).map { dir.appendingPathComponent($0).path }
+        XCTAssertGreaterThan(seeds.count, 10)
+        XCTAssertEqual(try run(seeds), 0)
+    }
+}
