@@ -37,11 +37,14 @@ let package = Package(
         // Pure value types and codecs of the wire format; no I/O.
         .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"]),
 
+        // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
+        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+
         .executableTarget(name: "peernet", dependencies: [
-            "PeernetCrypto", "PeernetProtocol", "PeernetSupport",
+            "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode"]),
         // libFuzzer entry point for the packet and message decoders (see README "Fuzzing").
         .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"],
                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
@@ -51,6 +54,7 @@ let package = Package(
         .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "VectorSupport"]),
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -1,0 +1,145 @@
+import PeernetCrypto
+import PeernetProtocol
+
+extension Node {
+    // MARK: Contacting peers
+
+    /// First contact with a known key at known addresses (a root peer, a peer given by hand):
+    /// an Announcement with the user agent and FIND_SELF, whose Response bootstraps (§6.4, §8.3).
+    public func contact(_ peer: PublicKey, at endpoints: [Endpoint]) {
+        guard peer != key.publicKey else { return }
+        var effects = Effects()
+        state.withLock { s in
+            guard s.running else { return }
+            queueBootstrapAnnouncement(to: peer, at: endpoints, now: monotonicNow(), in: &s, effects: &effects)
+        }
+        perform(effects)
+    }
+
+    func queueBootstrapAnnouncement(to peer: PublicKey, at endpoints: [Endpoint], now: Double, in s: inout NodeState,
+                                    effects: inout Effects) {
+        let payload = Announcement(header: header(in: s), findSelf: true).encode(sendUserAgent: true)[0]
+        let connected = s.peers[peer]?.isConnected ?? false
+        let targets = connected ? targets(for: peer, fallback: [], in: s) : firstContactTargets(endpoints)
+        // Each copy of a first contact gets its own random sequence (§5.1).
+        for target in targets {
+            let seq = s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max)
+            _ = s.sequences.open(peer: peer, sequence: seq, now: now, timeout: config.timings.replyTimeout, purpose: .bootstrap)
+            effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .announcement, sequence: seq, payload: payload),
+                                             targets: [target]))
+        }
+    }
+
+    /// Sends an Announcement to `peer` and returns its Response parts. A connected peer is
+    /// reached over its connections; otherwise `endpoints` are used (first contact).
+    public func request(_ announcement: Announcement, to peer: PublicKey, at endpoints: [Endpoint] = [],
+                        sendUserAgent: Bool = false, timeout: Double? = nil) async throws(NodeError) -> [Response] {
+        let parts = announcement.encode(sendUserAgent: sendUserAgent)
+        guard parts.count == 1 else { throw .requestTooLarge }
+        let result: Result<[Response], NodeError> = await withCheckedContinuation { continuation in
+            var effects = Effects()
+            let error: NodeError? = state.withLock { s in
+                guard s.running else { return .stopped }
+                let targets = targets(for: peer, fallback: endpoints, in: s)
+                guard !targets.isEmpty else { return .notConnected(peer) }
+                let seq = s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max)
+                let opened = s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(),
+                                              timeout: timeout ?? config.timings.replyTimeout,
+                                              purpose: .awaiting { continuation.resume(returning: $0) })
+                guard opened else { return .overloaded }
+                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .announcement, sequence: seq, payload: parts[0]),
+                                                 targets: targets))
+                return nil
+            }
+            if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
+        }
+        return try result.get()
+    }
+
+    /// Pings a connected peer; returns the round-trip time in seconds.
+    public func ping(_ peer: PublicKey, timeout: Double? = nil) async throws(NodeError) -> Double {
+        let result: Result<Double, NodeError> = await withCheckedContinuation { continuation in
+            var effects = Effects()
+            let error: NodeError? = state.withLock { s in
+                guard s.running else { return .stopped }
+                let targets = targets(for: peer, fallback: [], in: s)
+                guard !targets.isEmpty, let seq = s.peers[peer]?.nextSequence() else { return .notConnected(peer) }
+                let opened = s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(),
+                                              timeout: timeout ?? config.timings.replyTimeout,
+                                              purpose: .awaitingPong { continuation.resume(returning: $0) })
+                guard opened else { return .overloaded }
+                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .ping, sequence: seq), targets: targets))
+                return nil
+            }
+            if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
+        }
+        return try result.get()
+    }
+
+    /// Sends a debug chat message (command 10, sequence 0) to a connected peer.
+    public func chat(_ text: String, to peer: PublicKey) throws {
+        let payload = try ChatMessage.encode(text)
+        try sendPacket(Packet(command: .chat, sequence: 0, payload: payload), to: peer)
+    }
+
+    /// Sends a packet to a connected peer (used by the transfer layer).
+    public func sendPacket(_ packet: Packet, to peer: PublicKey) throws(NodeError) {
+        let paths: [(Endpoint, Int)] = state.withLock { s in targets(for: peer, fallback: [], in: s) }
+        guard !paths.isEmpty else { throw .notConnected(peer) }
+        send(Outgoing(receiver: peer, packet: packet, targets: paths))
+    }
+
+    /// A new bidirectional-style sequence number for `peer` (transfers).
+    public func nextSequence(for peer: PublicKey) -> UInt32 {
+        state.withLock { s in s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max) }
+    }
+
+    // MARK: Lite sessions and transfers
+
+    /// Routes lite packets whose first 16 bytes are `id` to `handler` (raw datagram, source).
+    public func registerLiteSession(_ id: TransferID, handler: @escaping @Sendable ([UInt8], Endpoint) -> Void) {
+        liteSessions.withLock { $0[id] = handler }
+    }
+
+    public func removeLiteSession(_ id: TransferID) {
+        liteSessions.withLock { $0[id] = nil }
+    }
+
+    /// Receives Transfer and Get Block packets (after the sender was registered).
+    public func setTransferHandler(_ handler: (@Sendable (ReceivedPacket, Endpoint, Int) -> Void)?) {
+        transferHandler.withLock { $0 = handler }
+    }
+
+    // MARK: Inspection
+
+    /// Every known peer, connected first.
+    public func peers() -> [PeerInfo] {
+        state.withLock { s in
+            s.peers.values.map { info($0) }.sorted { ($0.connected ? 0 : 1, $0.peerId) < ($1.connected ? 0 : 1, $1.peerId) }
+        }
+    }
+
+    public func peer(_ key: PublicKey) -> PeerInfo? { state.withLock { s in s.peers[key].map { info($0) } } }
+
+    public func isConnected(_ key: PublicKey) -> Bool { state.withLock { $0.peers[key]?.isConnected ?? false } }
+
+    public var statistics: NodeStatistics {
+        var stats = state.withLock { $0.stats }
+        stats.queueDropped = max(stats.queueDropped, queue.dropped)
+        return stats
+    }
+
+    /// Node IDs in the routing table.
+    public var routingTableSize: Int { state.withLock { $0.routing.count } }
+
+    func info(_ p: PeerState) -> PeerInfo {
+        PeerInfo(peerId: p.publicKey.hexString, nodeId: p.nodeID.hex, userAgent: p.userAgent, connected: p.isConnected,
+                 isRoot: p.isRoot, blockchainHeight: p.blockchainHeight, blockchainVersion: p.blockchainVersion,
+                 features: p.features.rawValue, packetsIn: p.packetsIn, packetsOut: p.packetsOut,
+                 connections: p.connections.map { c in
+                     ConnectionInfo(remote: c.remote.description, local: networks[c.network].listen.description,
+                                    status: c.status.rawValue, rttMilliseconds: c.rtt.map { $0 * 1000 },
+                                    portInternal: c.portInternal, portExternal: c.portExternal)
+                 })
+    }
+}

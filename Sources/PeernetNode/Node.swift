@@ -1,0 +1,290 @@
+import Foundation
+import PeernetCrypto
+import PeernetProtocol
+import Synchronization
+
+/// One local listening network: a main socket and, with LAN discovery on, a discovery socket.
+struct Network: Sendable {
+    let index: Int
+    let socket: UDPSocket
+    var listen: Endpoint { socket.localEndpoint }
+}
+
+/// The mutable state of a node, behind one lock. Handlers run on the decode workers: they lock,
+/// update the state, collect what to send into `Effects`, unlock, and only then sign and send.
+struct NodeState: ~Copyable {
+    var peers: [PublicKey: PeerState] = [:]
+    var byNodeID: [Hash256: PublicKey] = [:]
+    var routing: RoutingTable
+    var sequences = SequenceTable()
+    var values: ValueStore
+    var stats = NodeStatistics()
+    /// Bootstrap memory (§8.3): per reported peer, who reported it and which addresses we tried.
+    var recentReports: [PublicKey: (time: Double, origins: Set<PublicKey>, contacted: Set<Endpoint>)] = [:]
+    var rootsEverConnected: Set<PublicKey> = []
+    var kademliaBootstrapped = false
+    var blockchainHeight: UInt64 = 0
+    var blockchainVersion: UInt64 = 0
+    var running = true
+}
+
+/// Work collected under the lock and carried out after it is released.
+struct Effects {
+    var outgoing: [Outgoing] = []
+    var events: [NodeEvent] = []
+    var callbacks: [@Sendable () -> Void] = []
+    var tasks: [@Sendable () async -> Void] = []
+}
+
+/// A packet to sign and send to `receiver` over each of `targets` (endpoint, local network).
+struct Outgoing {
+    let receiver: PublicKey
+    var packet: Packet
+    let targets: [(Endpoint, Int)]
+}
+
+/// An embedded Peernet node: UDP sockets, peers and connections, sequences, keep-alive,
+/// bootstrap, LAN discovery and the Kademlia DHT (network.md §5-9).
+///
+/// Threads: one receive thread per socket reads datagrams, lets lite packets through to their
+/// transfer, rate-limits each source and queues the rest; `config.workers` decode threads take
+/// from the bounded queue, decrypt and verify (the expensive part, outside any lock), then
+/// update the state under its lock. Timers run as a Swift task. The public API is async.
+public final class Node: Sendable {
+    public let key: PrivateKey
+    public let config: NodeConfig
+    public var publicKey: PublicKey { key.publicKey }
+    public let nodeID: Hash256
+    let networks: [Network]
+    let discoverySockets: [(socket: UDPSocket, network: Int, receiver: PublicKey)]
+    let queue: DatagramQueue
+    let state: Mutex<NodeState>
+    private let eventStream: AsyncStream<NodeEvent>
+    let eventContinuation: AsyncStream<NodeEvent>.Continuation
+    private let threadsDone = DispatchGroup()
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
+    let liteSessions = Mutex<[TransferID: @Sendable ([UInt8], Endpoint) -> Void]>([:])
+    /// Transfer (cmd 8) and Get Block (cmd 6) messages go to the layer that registers here.
+    let transferHandler = Mutex<(@Sendable (ReceivedPacket, Endpoint, Int) -> Void)?>(nil)
+
+    /// The well-known LAN discovery keys (network.md §6.9): packets to them are encrypted with
+    /// their public halves; the private halves are public knowledge and never used to sign.
+    public static let discoveryKeyIPv4 = try! PublicKey(hex: "030183fb0743f35af0d42f2b87bc356d80782a6721f87324b90a51c8ed86968c72")
+    public static let discoveryKeyIPv6 = try! PublicKey(hex: "02f46ea896d094f186dfe761ac4621bb9f16c10d9d6fe4b96cc271c58873002a23")
+    static let discoveryGroupIPv6 = IPv6Address("ff05::112")!
+
+    /// Binds every listen address (and the discovery sockets when enabled). Nothing is sent
+    /// until `start()`.
+    public init(key: PrivateKey, config: NodeConfig) throws {
+        precondition(!config.listen.isEmpty, "a node needs at least one listen address")
+        self.key = key
+        self.config = config
+        self.nodeID = Hash256.nodeID(of: key.publicKey)
+        var nets: [Network] = []
+        for (i, endpoint) in config.listen.enumerated() {
+            nets.append(Network(index: i, socket: try UDPSocket(bind: endpoint, broadcast: config.localDiscovery)))
+        }
+        networks = nets
+        var discovery: [(UDPSocket, Int, PublicKey)] = []
+        if config.localDiscovery {
+            var haveV4 = false, haveV6 = false
+            for net in nets {
+                if net.listen.ip.isIPv4 && !haveV4 {
+                    haveV4 = true
+                    let s = try UDPSocket(bind: Endpoint(ip: .v4(.unspecified), port: config.discoveryPort), broadcast: true, reusePort: true)
+                    discovery.append((s, net.index, Self.discoveryKeyIPv4))
+                } else if !net.listen.ip.isIPv4 && !haveV6 {
+                    haveV6 = true
+                    let s = try UDPSocket(bind: Endpoint(ip: .v6(.unspecified), port: config.discoveryPort), reusePort: true)
+                    _ = s.joinIPv6Multicast(Self.discoveryGroupIPv6)
+                    discovery.append((s, net.index, Self.discoveryKeyIPv6))
+                }
+            }
+        }
+        discoverySockets = discovery
+        queue = DatagramQueue(capacity: config.queueCapacity)
+        state = Mutex(NodeState(routing: RoutingTable(own: Hash256.nodeID(of: key.publicKey), bucketSize: config.bucketSize),
+                                values: ValueStore(maxValues: config.maxStoredValues, maxValueSize: config.maxValueSize)))
+        (eventStream, eventContinuation) = AsyncStream.makeStream(of: NodeEvent.self, bufferingPolicy: .bufferingNewest(4096))
+    }
+
+    /// Events (peer connected/gone, blockchain changed, chat). One consumer.
+    public var events: AsyncStream<NodeEvent> { eventStream }
+
+    /// The addresses actually bound (ports filled in when 0 was asked for).
+    public var listenEndpoints: [Endpoint] { networks.map(\.listen) }
+
+    // MARK: Life cycle
+
+    /// Starts the receive and decode threads, the timers, bootstrap and LAN discovery.
+    public func start() {
+        for net in networks { startReceiver(socket: net.socket, network: net.index, discovery: false) }
+        for d in discoverySockets { startReceiver(socket: d.socket, network: d.network, discovery: true) }
+        for _ in 0..<max(1, config.workers) {
+            threadsDone.enter()
+            let thread = Thread { [self] in
+                while let datagram = queue.pop() { handle(datagram) }
+                threadsDone.leave()
+            }
+            thread.name = "peernet-decode"
+            thread.start()
+        }
+        let timer = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(config.timings.tick))
+                if Task.isCancelled { break }
+                tick()
+            }
+        }
+        tasks.withLock { $0.append(timer) }
+        startBackgroundJobs()
+    }
+
+    /// Stops everything: threads end, pending requests fail with `.stopped`, events finish.
+    public func stop() async {
+        let pending: [SequenceTable.Entry] = state.withLock { s in
+            s.running = false
+            return s.sequences.removeAll()
+        }
+        for entry in pending { Self.fail(entry.purpose, .stopped)() }
+        for task in tasks.withLock({ t in defer { t = [] }; return t }) { task.cancel() }
+        queue.close()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            threadsDone.notify(queue: .global()) { c.resume() }
+        }
+        for net in networks { net.socket.close() }
+        for d in discoverySockets { d.socket.close() }
+        eventContinuation.finish()
+    }
+
+    var isRunning: Bool { state.withLock { $0.running } }
+
+    func addTask(_ body: @escaping @Sendable () async -> Void) {
+        let task = Task { await body() }
+        tasks.withLock { $0.append(task) }
+    }
+
+    private func startReceiver(socket: UDPSocket, network: Int, discovery: Bool) {
+        threadsDone.enter()
+        let thread = Thread { [self] in
+            var limiter = SourceRateLimiter(rate: config.perSourceRate, burst: config.perSourceBurst)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+            defer { buffer.deallocate() }
+            while isRunning {
+                guard let (n, from) = socket.receive(into: buffer) else { continue }
+                let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                if !discovery, n >= LitePacket.headerSize, let id = LitePacket.peekID(bytes),
+                   let session = liteSessions.withLock({ $0[id] }) {
+                    state.withLock { $0.stats.litePackets += 1 }
+                    session(bytes, from)
+                    continue
+                }
+                guard n >= WireLimits.packetMinimum else { continue }
+                guard limiter.allow(from.ip, now: monotonicNow()) else {
+                    state.withLock { $0.stats.rateLimited += 1 }
+                    continue
+                }
+                if !queue.push(InboundDatagram(bytes: bytes, source: from, network: network, discovery: discovery)) {
+                    state.withLock { $0.stats.queueDropped += 1 }
+                }
+            }
+            threadsDone.leave()
+        }
+        thread.name = "peernet-recv"
+        thread.start()
+    }
+
+    // MARK: Sending
+
+    /// Signs and sends collected packets, then runs callbacks and publishes events.
+    func perform(_ effects: Effects) {
+        for out in effects.outgoing { send(out) }
+        for event in effects.events { eventContinuation.yield(event) }
+        for callback in effects.callbacks { callback() }
+        for job in effects.tasks { addTask(job) }
+    }
+
+    func send(_ out: Outgoing) {
+        var sent = 0, failed = 0
+        for (endpoint, networkIndex) in out.targets where networkIndex < networks.count {
+            let net = networks[networkIndex]
+            var packet = out.packet
+            if packet.command == .announcement || packet.command == .response {
+                MessagePorts.set(internal: net.listen.port, external: config.portForward, in: &packet.payload)
+            }
+            guard let raw = try? PacketCodec.encode(packet, sender: key, receiver: out.receiver) else { failed += 1; continue }
+            if net.socket.send(raw, to: endpoint) { sent += 1 } else { failed += 1 }
+        }
+        state.withLock { s in
+            s.stats.packetsOut += sent
+            s.stats.sendErrors += failed
+            s.peers[out.receiver]?.packetsOut += sent
+        }
+    }
+
+    /// Sends a raw datagram from a network's main socket (lite packets of transfers).
+    @discardableResult
+    public func sendRaw(_ bytes: [UInt8], to endpoint: Endpoint, network: Int) -> Bool {
+        guard network < networks.count else { return false }
+        return networks[network].socket.send(bytes, to: endpoint)
+    }
+
+    /// Targets for a packet to `peer`: its preferred connection, else all up connections; for
+    /// an unknown or disconnected peer, `fallback` addresses from every local network of the
+    /// same family (the first-contact path, §6.4).
+    func targets(for peer: PublicKey, fallback: [Endpoint], in s: borrowing NodeState) -> [(Endpoint, Int)] {
+        if let p = s.peers[peer] {
+            let up = p.sendConnections
+            if !up.isEmpty { return up.map { ($0.remote, $0.network) } }
+        }
+        return firstContactTargets(fallback)
+    }
+
+    func firstContactTargets(_ endpoints: [Endpoint]) -> [(Endpoint, Int)] {
+        var out: [(Endpoint, Int)] = []
+        for endpoint in endpoints {
+            for net in networks where net.listen.ip.isIPv4 == endpoint.ip.isIPv4 {
+                // Link-local targets only from link-local listeners and vice versa (wildcards match both).
+                if !net.listen.ip.isUnspecified && net.listen.ip.isLinkLocal != endpoint.ip.isLinkLocal { continue }
+                // Loopback listeners cannot reach other hosts; other listeners reach loopback only when wildcard.
+                if net.listen.ip.isLoopback != endpoint.ip.isLoopback && !net.listen.ip.isUnspecified { continue }
+                out.append((endpoint, net.index))
+            }
+        }
+        return out
+    }
+
+    // MARK: Our header
+
+    var features: Features {
+        var f: Features = []
+        for net in networks where !net.listen.ip.isLinkLocal {
+            if net.listen.ip.isIPv4 { f.insert(.ipv4Listen) } else { f.insert(.ipv6Listen) }
+        }
+        if config.localFirewall { f.insert(.firewall) }
+        return f
+    }
+
+    func header(in s: borrowing NodeState) -> MessageHeader {
+        MessageHeader(features: features, blockchainHeight: s.blockchainHeight, blockchainVersion: s.blockchainVersion,
+                      userAgent: config.userAgent)
+    }
+
+    /// Sets the height and version of our own blockchain, advertised in every Announcement and
+    /// Response from now on.
+    public func setBlockchain(height: UInt64, version: UInt64) {
+        state.withLock { s in
+            s.blockchainHeight = height
+            s.blockchainVersion = version
+        }
+    }
+
+    static func fail(_ purpose: RequestPurpose, _ error: NodeError) -> @Sendable () -> Void {
+        switch purpose {
+        case .awaiting(let h): return { h(.failure(error)) }
+        case .awaitingPong(let h): return { h(.failure(error)) }
+        case .none, .bootstrap: return {}
+        }
+    }
+}

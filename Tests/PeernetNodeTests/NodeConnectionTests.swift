@@ -1,0 +1,112 @@
+import Foundation
+import PeernetCrypto
+@testable import PeernetNode
+import PeernetProtocol
+import XCTest
+
+final class NodeConnectionTests: XCTestCase {
+    func testTwoNodesMeetThroughARootPeerAndPing() async throws {
+        let root = try TestNet.node()
+        let a = try TestNet.node(roots: [root])
+        let b = try TestNet.node(roots: [root])
+        await eventually(5, "A and B connected to the root") { a.isConnected(root.publicKey) && b.isConnected(root.publicKey) }
+        // The root's FIND_SELF answers introduce A and B to each other (bootstrap spread).
+        await eventually(5, "A and B met") { a.isConnected(b.publicKey) && b.isConnected(a.publicKey) }
+        let rtt = try await a.ping(b.publicKey)
+        XCTAssertGreaterThan(rtt, 0)
+        XCTAssertLessThan(rtt, 1)
+        let info = try XCTUnwrap(a.peer(b.publicKey))
+        XCTAssertEqual(info.userAgent, "Peernet Swift/0.1")
+        XCTAssertTrue(info.connections.contains { $0.portInternal == b.listenEndpoints[0].port }, "B's reported port arrived")
+        XCTAssertTrue(try XCTUnwrap(a.peer(root.publicKey)).isRoot)
+        for n in [a, b, root] { await n.stop() }
+    }
+
+    func testAnnouncementAndResponseCarryBlockchainHeightAndVersion() async throws {
+        let a = try TestNet.node()
+        let b = try TestNet.node()
+        b.setBlockchain(height: 7, version: 3)
+        var events = a.events.makeAsyncIterator()
+        a.contact(b.publicKey, at: b.listenEndpoints)
+        await eventually(5, "connected") { a.isConnected(b.publicKey) }
+        XCTAssertEqual(a.peer(b.publicKey)?.blockchainHeight, 7)
+        XCTAssertEqual(a.peer(b.publicKey)?.blockchainVersion, 3)
+        // A later change reaches A through the periodic empty "ping announcement".
+        b.setBlockchain(height: 8, version: 4)
+        var sawChange = false
+        let deadline = Date().addingTimeInterval(6)
+        while Date() < deadline, let event = await events.next() {
+            if event == .blockchainChanged(b.publicKey, height: 8, version: 4) { sawChange = true; break }
+        }
+        XCTAssertTrue(sawChange, "blockchainChanged(8, 4) event")
+        XCTAssertEqual(a.peer(b.publicKey)?.blockchainHeight, 8)
+        await a.stop()
+        await b.stop()
+    }
+
+    func testSilentPeerIsDroppedAndARestartedPeerReturns() async throws {
+        let a = try TestNet.node()
+        let bKey = PrivateKey()
+        var b = try TestNet.node(key: bKey)
+        let bPort = b.listenEndpoints[0].port
+        a.contact(b.publicKey, at: b.listenEndpoints)
+        await eventually(5, "connected") { a.isConnected(bKey.publicKey) }
+        // Idle but alive: keep-alive pings keep the connection up well past the invalidation time.
+        try await Task.sleep(for: .seconds(1.5))
+        XCTAssertTrue(a.isConnected(bKey.publicKey), "keep-alive holds an idle connection")
+        await b.stop()
+        await eventually(5, "silent peer marked disconnected") { !a.isConnected(bKey.publicKey) }
+        await eventually(8, "silent peer forgotten") { a.peer(bKey.publicKey) == nil }
+        // Same identity, same port: B comes back and A takes it in again.
+        b = try TestNet.node(key: bKey, port: bPort)
+        b.contact(a.publicKey, at: a.listenEndpoints)
+        await eventually(5, "restarted peer reconnected") { a.isConnected(bKey.publicKey) }
+        _ = try await a.ping(bKey.publicKey)
+        await a.stop()
+        await b.stop()
+    }
+
+    func testRequestToUnknownPeerFailsClearlyAndTimesOut() async throws {
+        let a = try TestNet.node()
+        let ghost = PrivateKey().publicKey
+        do {
+            _ = try await a.ping(ghost)
+            XCTFail("ping of an unknown peer succeeded")
+        } catch {
+            XCTAssertEqual(error, .notConnected(ghost))
+        }
+        // An address where nobody listens: the request times out within the reply timeout.
+        let silent = try UDPSocket(bind: Endpoint("127.0.0.1:0")!)
+        let start = Date()
+        do {
+            _ = try await a.request(Announcement(header: MessageHeader(), findSelf: true), to: ghost, at: [silent.localEndpoint], timeout: 0.5)
+            XCTFail("request to a silent address succeeded")
+        } catch {
+            XCTAssertEqual(error, .timeout)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        await a.stop()
+        do {
+            _ = try await a.ping(ghost)
+            XCTFail("ping after stop")
+        } catch {
+            XCTAssertEqual(error, .stopped)
+        }
+    }
+
+    func testChatAndEvents() async throws {
+        let a = try TestNet.node()
+        let b = try TestNet.node()
+        var events = b.events.makeAsyncIterator()
+        a.contact(b.publicKey, at: b.listenEndpoints)
+        await eventually(5, "connected") { a.isConnected(b.publicKey) }
+        try a.chat("hello from A", to: b.publicKey)
+        var got: String?
+        while let e = await events.next() {
+            if case .chat(let from, let text) = e, from == a.publicKey { got = text; break }
+        }
+        XCTAssertEqual(got, "hello from A")
+        await a.stop()
+        await b.stop()
+    }
+}
