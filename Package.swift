@@ -35,10 +35,11 @@ let package = Package(
         // Paths (XDG data directory), the identity key file, shared helpers for front ends.
         .target(name: "PeernetSupport", dependencies: ["PeernetCrypto"]),
         // Pure value types and codecs of the wire format; no I/O.
-        .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"]),
+        // Optimised even in debug builds: tests run thousands of packets through these.
+        .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
 
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
-        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"]),
+        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
         .executableTarget(name: "peernet", dependencies: [
             "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode",

@@ -23,12 +23,12 @@ extension Node {
             }
         }
         addTask { [self] in
-            // Kademlia bootstrap: once two nodes are known, fill the table three times.
+            // Kademlia bootstrap: once two nodes are known, look ourselves up (which introduces
+            // us to our neighbourhood), then fill the sparse buckets once.
             while isRunning && routingTableSize < 2 { try? await Task.sleep(for: .seconds(t.tick)) }
-            for _ in 0..<3 where isRunning {
-                await refreshBuckets(target: 5)
-                try? await Task.sleep(for: .seconds(t.tick * 4))
-            }
+            _ = await lookupNode(nodeID)
+            try? await Task.sleep(for: .seconds(t.tick * 4))
+            await refreshBuckets(target: 5)
             state.withLock { $0.kademliaBootstrapped = true }
             var lastSparse = monotonicNow(), lastFull = monotonicNow()
             while isRunning {

@@ -50,8 +50,9 @@ extension Node {
                 ? Announcement(header: emptyHeader, findValue: [target])
                 : (target == ownID ? Announcement(header: emptyHeader, findSelf: true) : Announcement(header: emptyHeader, findPeer: [target]))
             do {
+                // The user agent lets nodes of our kind answer with a full k records.
                 let parts = try await request(announcement, to: contact.address.publicKey, at: contact.address.endpoints,
-                                              timeout: config.timings.lookupRoundTimeout)
+                                              sendUserAgent: true, timeout: config.timings.lookupRoundTimeout)
                 return lookupReply(parts, target: target)
             } catch {
                 return .failed

@@ -185,9 +185,12 @@ extension Node {
                 in s: inout NodeState, effects: inout Effects) {
         let requesterID = Hash256.nodeID(of: requester)
         let requesterLocal = target.0.ip.isLANLocal
+        let ownKind = s.peers[requester]?.userAgent.hasPrefix(Self.userAgentPrefix) ?? false
+        let count = ownKind ? config.responseClosestCountOwnKind : config.responseClosestCount
+        var budget = config.maxKeysPerAnnouncement
         var response = Response(header: header(in: s))
         func closestEntry(_ key: Hash256) -> HashToPeers? {
-            let records = shareableClosest(to: key, count: config.responseClosestCount, excluding: requester,
+            let records = shareableClosest(to: key, count: count, excluding: requester,
                                            requesterFeatures: a.header.features, requesterIsLocal: requesterLocal, in: s)
             return records.isEmpty ? nil : HashToPeers(hash: key, closest: records)
         }
@@ -195,9 +198,13 @@ extension Node {
             if let e = closestEntry(requesterID) { response.hashToPeers.append(e) } else { response.hashesNotFound.append(requesterID) }
         }
         for key in a.findPeer {
+            budget -= 1
+            guard budget >= 0 else { break }
             if let e = closestEntry(key) { response.hashToPeers.append(e) } else { response.hashesNotFound.append(key) }
         }
         for key in a.findValue {
+            budget -= 1
+            guard budget >= 0 else { break }
             if let data = s.values.get(key) {
                 response.embeddedFiles.append(EmbeddedFile(hash: key, data: data))
             } else if let e = closestEntry(key) {
@@ -207,7 +214,7 @@ extension Node {
                 response.hashesNotFound.append(key)
             }
         }
-        for record in a.infoStore where record.type == 0 && record.size <= UInt64(config.maxValueSize) && !s.values.has(record.hash) {
+        for record in a.infoStore.prefix(config.maxKeysPerAnnouncement) where record.type == 0 && record.size <= UInt64(config.maxValueSize) && !s.values.has(record.hash) {
             fetchAnnouncedValue(record.hash, from: requester, now: now, in: &s, effects: &effects)
         }
         guard let parts = try? response.encode(sendUserAgent: !a.header.userAgent.isEmpty) else { return }

@@ -73,6 +73,8 @@ public final class Node: Sendable {
     public static let discoveryKeyIPv4 = try! PublicKey(hex: "030183fb0743f35af0d42f2b87bc356d80782a6721f87324b90a51c8ed86968c72")
     public static let discoveryKeyIPv6 = try! PublicKey(hex: "02f46ea896d094f186dfe761ac4621bb9f16c10d9d6fe4b96cc271c58873002a23")
     static let discoveryGroupIPv6 = IPv6Address("ff05::112")!
+    /// Our user agent's prefix; peers sending it get full-size (k) lookup replies.
+    public static let userAgentPrefix = "Peernet Swift/"
 
     /// Binds every listen address (and the discovery sockets when enabled). Nothing is sent
     /// until `start()`.

@@ -85,7 +85,7 @@ public struct NodeConfig: Sendable {
     public var localFirewall: Bool = false
     /// Manually forwarded external port reported to peers (0 = none).
     public var portForward: UInt16 = 0
-    public var userAgent: String = "Peernet Swift/0.1"
+    public var userAgent: String = Node.userAgentPrefix + "0.1"
     public var timings = NodeTimings()
     /// Decode workers per node.
     public var workers: Int = 2
@@ -93,8 +93,15 @@ public struct NodeConfig: Sendable {
     public var queueCapacity: Int = 8192
     public var perSourceRate: Double = 5000
     public var perSourceBurst: Double = 10000
-    /// Records per hash in our Responses (the reference sends 5, sized for 508-byte packets).
+    /// Records per hash in our Responses to reference nodes (they send 5, sized for 508-byte
+    /// packets, and take at most 3 from a reply).
     public var responseClosestCount: Int = 5
+    /// Records per hash to nodes of this implementation (recognised by user agent): a full k,
+    /// as Kademlia needs for lookups to return the true k closest.
+    public var responseClosestCountOwnKind: Int = 20
+    /// Keys answered per Announcement; further keys are ignored. Bounds the reply to a forged
+    /// 2000-key Announcement (the reference's amplification, network.md §10 item 13).
+    public var maxKeysPerAnnouncement: Int = 64
     /// Kademlia parameters.
     public var bucketSize: Int = 20
     public var alpha: Int = 5

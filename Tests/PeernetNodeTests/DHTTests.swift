@@ -1,0 +1,100 @@
+import Foundation
+import PeernetCrypto
+@testable import PeernetNode
+import PeernetProtocol
+import XCTest
+
+final class DHTTests: XCTestCase {
+    func testRoutingTableBucketsAndEviction() {
+        let own = Hash256.blake3([1])
+        var table = RoutingTable(own: own, bucketSize: 2)
+        XCTAssertEqual(table.bucketIndex(own), 0)
+        var flipped = own.bytes
+        flipped[0] ^= 0x80
+        XCTAssertEqual(table.bucketIndex(Hash256(flipped)!), 255)
+        flipped = own.bytes
+        flipped[31] ^= 0x01
+        XCTAssertEqual(table.bucketIndex(Hash256(flipped)!), 0)
+        for index in [0, 7, 100, 255] {
+            XCTAssertEqual(table.bucketIndex(table.randomID(inBucket: index)), index)
+        }
+        // A full bucket keeps its oldest unless told to evict; the newcomer waits as replacement.
+        let ids = (0..<3).map { _ in table.randomID(inBucket: 200) }
+        table.seen(ids[0]) { _ in false }
+        table.seen(ids[1]) { _ in false }
+        XCTAssertNil(table.seen(ids[2]) { _ in false })
+        XCTAssertFalse(table.contains(ids[2]))
+        table.remove(ids[0]) { _ in true }
+        XCTAssertTrue(table.contains(ids[2]), "replacement promoted")
+        // Seeing a node again moves it to the tail (least recently seen first).
+        table.seen(ids[1]) { _ in false }
+        XCTAssertEqual(table.buckets[200], [ids[2], ids[1]])
+        XCTAssertEqual(table.seen(ids[0]) { $0 == ids[2] }, ids[2], "evicts when the oldest is unreachable")
+    }
+
+    /// 50 real nodes on loopback bootstrapped from one root: every node's lookup of 20 random
+    /// IDs returns exactly the true 20 closest nodes of the whole set.
+    func testFiftyNodesFindTheTrueClosest() async throws {
+        // 50 nodes share two cores: keep-alive at a calmer pace than the 2-node tests.
+        let calm: (inout NodeConfig) -> Void = {
+            $0.timings.pingInterval = 4
+            $0.timings.invalidateAfter = 12
+            $0.timings.blockchainRefresh = 60
+            $0.timings.lookupRoundTimeout = 2
+            $0.timings.lookupTimeout = 15
+            $0.workers = 1
+        }
+        let root = try TestNet.node(configure: calm)
+        var all = [root]
+        for _ in 1..<50 { all.append(try TestNet.node(roots: [root], configure: calm)) }
+        let nodes = all
+        let byID = Dictionary(uniqueKeysWithValues: nodes.map { ($0.nodeID, $0.publicKey) })
+        // Bootstrap: every node reaches a handful of peers, and the Kademlia bootstrap fills tables.
+        await eventually(30, "routing tables filled") {
+            nodes.allSatisfy { $0.routingTableSize >= 10 && $0.state.withLock { $0.kademliaBootstrapped } }
+        }
+        var failures: [String] = []
+        await withTaskGroup(of: [String].self) { group in
+            for node in nodes {
+                group.addTask {
+                    var bad: [String] = []
+                    for _ in 0..<20 {
+                        let target = Hash256((0..<32).map { _ in UInt8.random(in: 0...255) })!
+                        let expected = byID.keys.filter { $0 != node.nodeID }
+                            .sorted { $0.distance(to: target) < $1.distance(to: target) }.prefix(20).map { byID[$0]! }
+                        let found = await node.lookupNode(target)
+                        if found != Array(expected) {
+                            bad.append("node \(node.nodeID.hex.prefix(8)) target \(target.hex.prefix(8)): found \(found.count), "
+                                       + "\(Set(found).intersection(expected).count) of 20 right")
+                        }
+                    }
+                    return bad
+                }
+            }
+            for await bad in group { failures += bad }
+        }
+        XCTAssertTrue(failures.isEmpty, "\(failures.count) of 1000 lookups wrong:\n" + failures.prefix(10).joined(separator: "\n"))
+        for n in nodes { await n.stop() }
+    }
+
+    func testValuesAreStoredAtTheClosestNodesAndFoundByOthers() async throws {
+        let root = try TestNet.node()
+        var all = [root]
+        for _ in 1..<12 { all.append(try TestNet.node(roots: [root])) }
+        let nodes = all
+        await eventually(20, "tables filled") { nodes.allSatisfy { $0.routingTableSize >= 5 } }
+        let value = Array("a value published in the DHT".utf8)
+        let stored = await nodes[3].storeValue(value)
+        let hash = try XCTUnwrap(stored?.hash)
+        XCTAssertGreaterThan(stored?.informed ?? 0, 3)
+        // The informed nodes fetch it from the owner (INFO_STORE -> FIND_VALUE).
+        await eventually(5, "value replicated") { nodes.filter { $0.hasValue(hash) }.count >= 4 }
+        // The owner leaves; another node still finds the value, verified against its hash.
+        await nodes[3].stop()
+        let found = await nodes[9].findValue(hash)
+        XCTAssertEqual(found, value)
+        let missing = await nodes[9].findValue(Hash256.blake3([0xde, 0xad]))
+        XCTAssertNil(missing)
+        for (i, n) in nodes.enumerated() where i != 3 { await n.stop() }
+    }
+}
