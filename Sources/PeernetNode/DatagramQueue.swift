@@ -62,14 +62,15 @@ final class DatagramQueue: @unchecked Sendable {
     }
 }
 
-/// Token buckets per source IP: each source may send `rate` datagrams per second with bursts of
+/// Token buckets per source address (IP and port, so peers behind one NAT or on one host are
+/// limited separately): each source may send `rate` datagrams per second with bursts of
 /// `burst`. Owned by one receive thread, so it needs no lock. Bounded in size: the oldest
 /// buckets are dropped when it grows past `maxSources`.
 struct SourceRateLimiter {
     let rate: Double
     let burst: Double
     let maxSources: Int
-    private var buckets: [IPAddress: (tokens: Double, last: Double)] = [:]
+    private var buckets: [Endpoint: (tokens: Double, last: Double)] = [:]
 
     init(rate: Double, burst: Double, maxSources: Int = 65536) {
         self.rate = rate
@@ -77,7 +78,7 @@ struct SourceRateLimiter {
         self.maxSources = maxSources
     }
 
-    mutating func allow(_ source: IPAddress, now: Double) -> Bool {
+    mutating func allow(_ source: Endpoint, now: Double) -> Bool {
         var bucket = buckets[source] ?? (burst, now)
         bucket.tokens = min(burst, bucket.tokens + (now - bucket.last) * rate)
         bucket.last = now

@@ -183,7 +183,7 @@ public final class Node: Sendable {
                     continue
                 }
                 guard n >= WireLimits.packetMinimum else { continue }
-                guard limiter.allow(from.ip, now: monotonicNow()) else {
+                guard limiter.allow(from, now: monotonicNow()) else {
                     state.withLock { $0.stats.rateLimited += 1 }
                     continue
                 }
