@@ -15,6 +15,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML for config.yaml, in the reference client's format.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries (Debian: libfuse3-dev libsodium-dev libsecp256k1-dev libsqlite3-dev).
@@ -41,8 +43,13 @@ let package = Package(
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
+        // Configuration, the control channel and the running service shared by daemon and mount.
+        .target(name: "PeernetService", dependencies: [
+            "PeernetNode", "PeernetSupport", "PeernetCrypto", .product(name: "Yams", package: "Yams"),
+        ]),
+
         .executableTarget(name: "peernet", dependencies: [
-            "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode",
+            "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode"]),
@@ -56,6 +63,7 @@ let package = Package(
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto"]),
+        .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -11,6 +11,12 @@ enum Output {
         FileHandle.standardError.write(Data(("peernet: " + message + "\n").utf8))
     }
 
+    /// Writes one line to standard output unbuffered (long-running commands report progress
+    /// to pipes and logs immediately).
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
     /// Prints one JSON document (sorted keys, so output is stable for scripts and tests).
     static func json<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()

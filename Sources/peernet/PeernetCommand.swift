@@ -12,6 +12,9 @@ struct PeernetCommand: AsyncParsableCommand {
         as a FUSE filesystem.
 
         Examples:
+          peernet daemon                run a node in the foreground
+          peernet status                what the running node is doing
+          peernet peers                 the peers it knows
           peernet identity              create or show this node's peer ID and node ID
           peernet hash song.mp3         print the BLAKE3 hash Peernet uses for a file
           peernet identity --json       the same as one JSON document, for scripts
@@ -20,7 +23,7 @@ struct PeernetCommand: AsyncParsableCommand {
         $XDG_DATA_HOME/peernet, else ~/.local/share/peernet) and --config FILE.
         """,
         version: PeernetVersion.string,
-        subcommands: [IdentityCommand.self, HashCommand.self]
+        subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, IdentityCommand.self, HashCommand.self, ConfigCommand.self]
     )
 }
 
@@ -28,7 +31,7 @@ enum PeernetVersion {
     static let number = "0.1.0"
     static let string = "peernet \(number) (Peernet for Swift; wire protocol 0)"
     /// The user agent sent in Announcements: "Software/Version".
-    static let userAgent = "Peernet Swift/\(number)"
+    static let userAgent = "Peernet Swift/\(number)"  // Node.userAgentPrefix + version
 }
 
 /// Options every subcommand accepts after its name.

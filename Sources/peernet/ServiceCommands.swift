@@ -1,0 +1,208 @@
+import ArgumentParser
+import Foundation
+import PeernetCrypto
+import PeernetNode
+import PeernetService
+import PeernetSupport
+
+/// Exit codes every subcommand uses.
+enum Exit {
+    /// Bad configuration or arguments the parser could not catch.
+    static let config = ExitCode(2)
+    /// No running node to talk to.
+    static let notRunning = ExitCode(3)
+}
+
+extension GlobalOptions {
+    /// The configuration: --config, else $XDG_CONFIG_HOME/peernet/config.yaml. Unknown keys are
+    /// warned about on stderr; invalid values stop the command with exit code 2.
+    func loadConfig() throws -> PeernetConfig {
+        let path = config ?? PeernetConfig.defaultPath()
+        do {
+            let (loaded, warnings) = try PeernetConfig.load(path: path)
+            for w in warnings { Output.error("warning: \(w)") }
+            return loaded
+        } catch {
+            Output.error("\(error)")
+            throw Exit.config
+        }
+    }
+
+    var controlPath: String { NodeService.controlPath(dataDirectory) }
+
+    /// Calls the running node; a missing node is exit code 3 with a hint.
+    func callNode(_ command: String, _ arguments: [String: String] = [:]) throws -> Data {
+        do {
+            return try ControlClient.call(path: controlPath, ControlRequest(command: command, arguments: arguments))
+        } catch let error as ControlError {
+            Output.error("\(error)")
+            if case .notRunning = error { throw Exit.notRunning }
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run a Peernet node in the foreground (no mount).",
+        discussion: """
+        Runs the node until interrupted (Ctrl-C or SIGTERM). Other commands (status, peers, …) \
+        talk to it through <data-dir>/control.sock. Settings come from the configuration file; \
+        the options below override it. Without configuration the node joins the public network \
+        through the reference's root peers and finds LAN peers by broadcast.
+
+        Examples:
+          peernet daemon
+          peernet daemon --listen 127.0.0.1:7001 --no-root-peers --no-lan-discovery
+          peernet daemon --listen 127.0.0.1:7002 --root 02ab…@127.0.0.1:7001
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .customLong("listen"), help: ArgumentHelp("Listen address (repeatable), e.g. 127.0.0.1:7001.", valueName: "ip:port"))
+    var listen: [String] = []
+    @Option(name: .customLong("root"), help: ArgumentHelp("Root peer as PEERID@IP:PORT (repeatable); replaces the configured list.", valueName: "peer"))
+    var roots: [String] = []
+    @Flag(name: .customLong("no-root-peers"), help: "Do not contact any root peer.") var noRootPeers = false
+    @Flag(name: .customLong("no-lan-discovery"), help: "Do not broadcast or listen for LAN peers.") var noLANDiscovery = false
+
+    func run() async throws {
+        var config = try global.loadConfig()
+        if !listen.isEmpty {
+            for l in listen where Endpoint(l, defaultPort: 112) == nil {
+                Output.error("--listen '\(l)' is not an address; use IP:PORT or [IPv6]:PORT")
+                throw Exit.config
+            }
+            config.listen = listen
+        }
+        if noRootPeers { config.seedList = [] }
+        if !roots.isEmpty {
+            config.seedList = try roots.map { text in
+                let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+                guard parts.count == 2, (try? PublicKey(hex: parts[0])) != nil, Endpoint(parts[1]) != nil else {
+                    Output.error("--root '\(text)' must be PEERID@IP:PORT (66 hex digits, then an address)")
+                    throw Exit.config
+                }
+                return PeernetConfig.SeedEntry(publicKey: parts[0], addresses: [parts[1]])
+            }
+        }
+        if noLANDiscovery { config.localDiscovery = false }
+        let service: NodeService
+        do {
+            service = try NodeService(config: config, dataDirectory: global.dataDirectory, userAgent: PeernetVersion.userAgent)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode.failure
+        }
+        Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
+        Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
+        Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")
+        await SignalWaiter.wait(for: [SIGINT, SIGTERM])
+        Output.line("Stopping…")
+        await service.stop()
+    }
+}
+
+/// Waits for one of `signals` (a dedicated dispatch source; the signals are ignored otherwise).
+enum SignalWaiter {
+    static func wait(for signals: [Int32]) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            var sources: [DispatchSourceSignal] = []
+            for s in signals {
+                signal(s, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+                source.setEventHandler {
+                    if once.take() { continuation.resume() }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+    func take() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if taken { return false }
+        taken = true
+        return true
+    }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    static func keep(_ s: [DispatchSourceSignal]) { sources += s }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the running node's status.",
+        discussion: "Exit code 3 when no node is running for the data directory.\n\nExamples:\n  peernet status\n  peernet status --json"
+    )
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print one JSON document.") var json = false
+
+    func run() async throws {
+        let data = try global.callNode("status")
+        if json { print(String(decoding: data, as: UTF8.self)); return }
+        let s = try JSONDecoder().decode(NodeService.Status.self, from: data)
+        print("Peer ID:       \(s.peerId)")
+        print("Node ID:       \(s.nodeId)")
+        print("Listening on:  \(s.listen.joined(separator: ", "))")
+        print("Peers:         \(s.peersConnected) connected, \(s.peersKnown) known")
+        print("DHT table:     \(s.routingTableSize) nodes")
+        print("Uptime:        \(s.uptimeSeconds) s")
+        print("Packets:       \(s.statistics.datagramsIn) in, \(s.statistics.packetsOut) out, \(s.statistics.invalidPackets) invalid")
+    }
+}
+
+struct PeersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peers",
+        abstract: "List the running node's peers.",
+        discussion: "Examples:\n  peernet peers\n  peernet peers --json | jq '.[].peerId'"
+    )
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print one JSON document: a list of peers.") var json = false
+
+    func run() async throws {
+        let data = try global.callNode("peers")
+        if json { print(String(decoding: data, as: UTF8.self)); return }
+        let peers = try JSONDecoder().decode([PeerInfo].self, from: data)
+        if peers.isEmpty { print("No peers yet."); return }
+        for p in peers {
+            let rtt = p.connections.compactMap(\.rttMilliseconds).min().map { String(format: "%.1f ms", $0) } ?? "-"
+            let address = p.connections.first { $0.status != "inactive" }?.remote ?? p.connections.first?.remote ?? "-"
+            print("\(p.connected ? "●" : "○") \(p.peerId)  \(address)  rtt \(rtt)  \(p.userAgent.isEmpty ? "?" : p.userAgent)\(p.isRoot ? "  [root]" : "")")
+        }
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Show the effective configuration.",
+        subcommands: [Show.self], defaultSubcommand: Show.self
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Print the effective configuration as YAML (defaults filled in; the private key hidden).",
+            discussion: "Examples:\n  peernet config show\n  peernet config show --config ./test.yaml"
+        )
+        @OptionGroup var global: GlobalOptions
+        func run() async throws {
+            let config = try global.loadConfig()
+            print("# \(global.config ?? PeernetConfig.defaultPath())")
+            print(config.yaml(), terminator: "")
+        }
+    }
+}

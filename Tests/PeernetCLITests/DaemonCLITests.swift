@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+
+/// The daemon and the commands that talk to it, as a user runs them (loopback only).
+final class DaemonCLITests: XCTestCase {
+    private var dir: URL!
+    private var daemons: [Process] = []
+
+    override func setUpWithError() throws {
+        dir = URL(fileURLWithPath: "/tmp/pn-d-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try """
+        Listen: ["127.0.0.1:0"]
+        SeedList: []
+        LocalDiscovery: false
+        EnableUPnP: false
+        """.write(to: dir.appendingPathComponent("loopback.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        for d in daemons where d.isRunning { d.terminate(); d.waitUntilExit() }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    var configPath: String { dir.appendingPathComponent("loopback.yaml").path }
+
+    func startDaemon(_ name: String, extra: [String] = []) throws -> String {
+        let data = dir.appendingPathComponent(name).path
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = ["daemon", "--data-dir", data, "--config", configPath] + extra
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        daemons.append(p)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: data + "/control.sock") { usleep(20_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: data + "/control.sock"), "daemon \(name) started")
+        return data
+    }
+
+    func peernet(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func testStatusAndPeersOfTwoDaemons() throws {
+        let a = try startDaemon("a")
+        let status = try peernet(["status", "--data-dir", a, "--json"])
+        XCTAssertEqual(status.status, 0, status.err)
+        let s = try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as! [String: Any]
+        let aPeer = s["peerId"] as! String
+        let aListen = (s["listen"] as! [String])[0]
+        XCTAssertTrue(aListen.hasPrefix("127.0.0.1:"))
+        let b = try startDaemon("b", extra: ["--root", "\(aPeer)@\(aListen)"])
+        var listed: [[String: Any]] = []
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            usleep(100_000)
+            let peers = try peernet(["peers", "--data-dir", a, "--json"])
+            XCTAssertEqual(peers.status, 0, peers.err)
+            listed = (try JSONSerialization.jsonObject(with: Data(peers.out.utf8)) as? [[String: Any]]) ?? []
+        } while Date() < deadline && !listed.contains { $0["connected"] as? Bool == true }
+        let bStatus = try JSONSerialization.jsonObject(with: Data(try peernet(["status", "--data-dir", b, "--json"]).out.utf8)) as! [String: Any]
+        XCTAssertEqual(listed.first?["peerId"] as? String, bStatus["peerId"] as? String)
+        XCTAssertEqual(listed.first?["userAgent"] as? String, "Peernet Swift/0.1.0")
+        let human = try peernet(["peers", "--data-dir", b])
+        XCTAssertTrue(human.out.contains(aPeer), human.out)
+        XCTAssertTrue(human.out.contains("[root]"), human.out)
+        // SIGTERM stops the daemon cleanly and removes its socket.
+        daemons[0].terminate()
+        daemons[0].waitUntilExit()
+        XCTAssertEqual(daemons[0].terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a + "/control.sock"))
+    }
+
+    func testNoDaemonAndBadConfigHaveDistinctExitCodes() throws {
+        let none = try peernet(["status", "--data-dir", dir.appendingPathComponent("none").path])
+        XCTAssertEqual(none.status, 3)
+        XCTAssertTrue(none.err.contains("peernet daemon"), none.err)
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try "PortForward: lots".write(to: bad, atomically: true, encoding: .utf8)
+        let r = try peernet(["daemon", "--data-dir", dir.appendingPathComponent("x").path, "--config", bad.path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.contains("PortForward"), r.err)
+        let shown = try peernet(["config", "show", "--config", configPath])
+        XCTAssertEqual(shown.status, 0)
+        XCTAssertTrue(shown.out.contains("LocalDiscovery: false"), shown.out)
+        let twice = try startDaemon("one")
+        let second = try peernet(["daemon", "--data-dir", twice, "--config", configPath])
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.err.contains("already running"), second.err)
+    }
+}
