@@ -1,3 +1,4 @@
+import Foundation
 import PeernetCrypto
 import PeernetProtocol
 
@@ -32,8 +33,11 @@ extension Node {
 
     /// Sends an Announcement to `peer` and returns its Response parts. A connected peer is
     /// reached over its connections; otherwise `endpoints` are used (first contact).
+    /// With `traverseVia`, a first contact also goes as a Traverse through that connected peer,
+    /// for targets behind NAT or a firewall (§6.8).
     public func request(_ announcement: Announcement, to peer: PublicKey, at endpoints: [Endpoint] = [],
-                        sendUserAgent: Bool = false, timeout: Double? = nil) async throws(NodeError) -> [Response] {
+                        sendUserAgent: Bool = false, timeout: Double? = nil,
+                        traverseVia relay: PublicKey? = nil) async throws(NodeError) -> [Response] {
         let parts = announcement.encode(sendUserAgent: sendUserAgent)
         guard parts.count == 1 else { throw .requestTooLarge }
         let result: Result<[Response], NodeError> = await withCheckedContinuation { continuation in
@@ -47,13 +51,30 @@ extension Node {
                                               timeout: timeout ?? config.timings.replyTimeout,
                                               purpose: .awaiting { continuation.resume(returning: $0) })
                 guard opened else { return .overloaded }
-                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .announcement, sequence: seq, payload: parts[0]),
-                                                 targets: targets))
+                let packet = Packet(command: .announcement, sequence: seq, payload: parts[0])
+                effects.outgoing.append(Outgoing(receiver: peer, packet: packet, targets: targets))
+                if let relay, s.peers[peer]?.isConnected != true, s.peers[relay]?.isConnected == true,
+                   let traverse = traversePacket(packet, to: peer, via: relay) {
+                    effects.outgoing.append(Outgoing(receiver: relay, packet: traverse, targets: self.targets(for: relay, fallback: [], in: s)))
+                }
                 return nil
             }
             if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
         }
         return try result.get()
+    }
+
+    /// Wraps an Announcement to `target` into a Traverse for `relay`: the embedded packet is
+    /// encrypted to the target and signed by us, the whole valid for one hour.
+    func traversePacket(_ packet: Packet, to target: PublicKey, via relay: PublicKey) -> Packet? {
+        var inner = packet
+        if let net = networks.first {
+            MessagePorts.set(internal: net.listen.port, external: config.portForward, in: &inner.payload)
+        }
+        guard let embedded = try? PacketCodec.encode(inner, sender: key, receiver: target),
+              let traverse = try? Traverse.signed(by: key, target: target, relay: relay, expires: UInt64(Date.unixNow + 3600),
+                                                  embeddedPacket: embedded) else { return nil }
+        return Packet(command: .traverse, sequence: 0, payload: traverse.encode())
     }
 
     /// Pings a connected peer; returns the round-trip time in seconds.

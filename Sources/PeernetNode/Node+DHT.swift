@@ -5,6 +5,10 @@ import PeernetProtocol
 public struct PeerAddress: Sendable {
     public let publicKey: PublicKey
     public let endpoints: [Endpoint]
+    /// The peer that reported this one; it can relay a Traverse (§6.8).
+    public var relay: PublicKey? = nil
+    /// The record looked NATed or firewalled: first contact also goes through `relay`.
+    public var traverse = false
 }
 
 extension Node {
@@ -21,7 +25,7 @@ extension Node {
 
     /// Converts a Response into lookup contacts for `target` (records of entries for the
     /// target, usable addresses only, never ourselves) and a value if one was embedded.
-    func lookupReply(_ parts: [Response], target: Hash256) -> LookupReply<PeerAddress> {
+    func lookupReply(_ parts: [Response], target: Hash256, from responder: PublicKey) -> LookupReply<PeerAddress> {
         var contacts: [LookupContact<PeerAddress>] = []
         var value: [UInt8]? = nil
         for r in parts {
@@ -29,7 +33,11 @@ extension Node {
                 for record in entry.storing + entry.closest where record.publicKey != key.publicKey {
                     let endpoints = contactEndpoints(record)
                     if endpoints.isEmpty && !isConnected(record.publicKey) { continue }
-                    contacts.append(LookupContact(id: record.nodeID, address: PeerAddress(publicKey: record.publicKey, endpoints: endpoints)))
+                    let natted = (record.ipv4PortReportedInternal != 0 && record.ipv4PortReportedInternal != record.ipv4Port)
+                        || (record.ipv6PortReportedInternal != 0 && record.ipv6PortReportedInternal != record.ipv6Port)
+                    contacts.append(LookupContact(id: record.nodeID, address: PeerAddress(
+                        publicKey: record.publicKey, endpoints: endpoints, relay: responder,
+                        traverse: natted || record.features.contains(.firewall))))
                 }
             }
             // Unlike the reference, a value counts only if it is the one asked for.
@@ -52,8 +60,9 @@ extension Node {
             do {
                 // The user agent lets nodes of our kind answer with a full k records.
                 let parts = try await request(announcement, to: contact.address.publicKey, at: contact.address.endpoints,
-                                              sendUserAgent: true, timeout: config.timings.lookupRoundTimeout)
-                return lookupReply(parts, target: target)
+                                              sendUserAgent: true, timeout: config.timings.lookupRoundTimeout,
+                                              traverseVia: contact.address.traverse ? contact.address.relay : nil)
+                return lookupReply(parts, target: target, from: contact.address.publicKey)
             } catch {
                 return .failed
             }

@@ -63,6 +63,8 @@ public final class Node: Sendable {
     let eventContinuation: AsyncStream<NodeEvent>.Continuation
     private let threadsDone = DispatchGroup()
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Addresses sent to, for `simulateFirewallForTesting`.
+    let firewallHoles = Mutex<Set<Endpoint>>([])
     /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
     let liteSessions = Mutex<[TransferID: @Sendable ([UInt8], Endpoint) -> Void]>([:])
     /// Transfer (cmd 8) and Get Block (cmd 6) messages go to the layer that registers here.
@@ -183,6 +185,7 @@ public final class Node: Sendable {
                     continue
                 }
                 guard n >= WireLimits.packetMinimum else { continue }
+                if config.simulateFirewallForTesting && !firewallHoles.withLock({ $0.contains(from) }) { continue }
                 guard limiter.allow(from, now: monotonicNow()) else {
                     state.withLock { $0.stats.rateLimited += 1 }
                     continue
@@ -216,6 +219,7 @@ public final class Node: Sendable {
                 MessagePorts.set(internal: net.listen.port, external: config.portForward, in: &packet.payload)
             }
             guard let raw = try? PacketCodec.encode(packet, sender: key, receiver: out.receiver) else { failed += 1; continue }
+            if config.simulateFirewallForTesting { firewallHoles.withLock { _ = $0.insert(endpoint) } }
             if net.socket.send(raw, to: endpoint) { sent += 1 } else { failed += 1 }
         }
         state.withLock { s in

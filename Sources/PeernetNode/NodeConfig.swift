@@ -111,5 +111,9 @@ public struct NodeConfig: Sendable {
     /// The discovery port and groups (tests inside a network namespace may change the port).
     public var discoveryPort: UInt16 = 12912
 
+    /// Test-only stand-in for a stateful firewall in front of the node: datagrams are accepted
+    /// only from addresses this node has sent to. Lets loopback tests exercise Traverse.
+    public var simulateFirewallForTesting = false
+
     public init(listen: [Endpoint]) { self.listen = listen }
 }
