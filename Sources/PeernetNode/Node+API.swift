@@ -117,6 +117,25 @@ extension Node {
 
     // MARK: Lite sessions and transfers
 
+    /// Opens a bidirectional sequence with `peer` (§5.3): later Transfer / Get Block messages
+    /// from that peer with this sequence go to `handler` until a last control, or until
+    /// `timeout` seconds pass without one (then `onExpire` runs). The timeout slides: 60 s for
+    /// file transfers and 10 s for block transfers in the reference.
+    public func openBidirectionalSequence(peer: PublicKey, sequence: UInt32, timeout: Double,
+                                          handler: @escaping @Sendable (ReceivedPacket, Endpoint) -> Void,
+                                          onExpire: @escaping @Sendable () -> Void = {}) -> Bool {
+        let replaced = state.withLock { s in
+            s.bidirectional.open(peer: peer, sequence: sequence, now: monotonicNow(), timeout: timeout,
+                                 handler: handler, onExpire: onExpire)
+        }
+        replaced?()
+        return replaced != nil
+    }
+
+    public func closeBidirectionalSequence(peer: PublicKey, sequence: UInt32) {
+        state.withLock { $0.bidirectional.close(peer: peer, sequence: sequence) }
+    }
+
     /// Routes lite packets whose first 16 bytes are `id` to `handler` (raw datagram, source).
     public func registerLiteSession(_ id: TransferID, handler: @escaping @Sendable ([UInt8], Endpoint) -> Void) {
         liteSessions.withLock { $0[id] = handler }

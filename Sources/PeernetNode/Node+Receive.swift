@@ -58,10 +58,27 @@ extension Node {
             dispatch(message, packet: received.packet, from: received.sender, connection: connection,
                      source: datagram.source, network: datagram.network, now: now, in: &s, effects: &effects)
         }
-        if case .transfer = message, let handler = transferHandler.withLock({ $0 }) {
-            handler(received, datagram.source, datagram.network)
-        }
+        if case .transfer = message { routeTransferMessage(received, source: datagram.source, network: datagram.network) }
         perform(effects)
+    }
+
+    /// Transfer (8) and Get Block (6) messages: a request-start goes to the transfer handler
+    /// (it creates the sequence); any other control only on an open bidirectional sequence of
+    /// that peer, which a "last" control closes (§5.3). Others are dropped.
+    func routeTransferMessage(_ received: ReceivedPacket, source: Endpoint, network: Int) {
+        let payload = received.packet.payload
+        guard payload.count >= 34 else { return }
+        let control = payload[0]
+        let isTransfer = received.packet.command == .transfer
+        if control == 0 {
+            if let handler = transferHandler.withLock({ $0 }) { handler(received, source, network) }
+            return
+        }
+        let last = isTransfer ? (control == 1 || control == 3) : (control == 1 || control == 3 || control == 4)
+        let handler = state.withLock { s in
+            s.bidirectional.deliver(peer: received.sender, sequence: received.packet.sequence, last: last, now: monotonicNow())
+        }
+        if let handler { handler(received, source) } else { state.withLock { $0.stats.repliesUnmatched += 1 } }
     }
 
     /// Adds or refreshes the sender (§6.1 step 5) and returns the index of its connection.

@@ -71,6 +71,7 @@ extension Node {
                 effects.events.append(.peerRemoved(key))
             }
             for entry in s.sequences.sweep(now: now) { effects.callbacks.append(Self.fail(entry.purpose, .timeout)) }
+            effects.callbacks += s.bidirectional.sweep(now: now)
             s.values.expire(now: now)
             s.recentReports = s.recentReports.filter { now - $0.value.time < 600 }
         }

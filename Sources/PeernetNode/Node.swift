@@ -17,6 +17,7 @@ struct NodeState: ~Copyable {
     var byNodeID: [Hash256: PublicKey] = [:]
     var routing: RoutingTable
     var sequences = SequenceTable()
+    var bidirectional = BidirectionalSequences()
     var values: ValueStore
     var stats = NodeStatistics()
     /// Bootstrap memory (§8.3): per reported peer, who reported it and which addresses we tried.
