@@ -40,6 +40,8 @@ let package = Package(
         // Optimised even in debug builds: tests run thousands of packets through these.
         .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
 
+        // Blocks, records, file metadata, Merkle trees, search words: pure codecs, no I/O.
+        .target(name: "PeernetBlockchain", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
@@ -64,6 +66,7 @@ let package = Package(
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto"]),
         .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
+        .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -1,0 +1,175 @@
+import PeernetCrypto
+import PeernetProtocol
+
+/// A tag of a file record (data.md §1.5.4). Virtual tags are derived when decoding and never
+/// written (date shared, shared-by count, GeoIP).
+public struct FileTag: Equatable, Sendable {
+    public static let name: UInt16 = 0
+    public static let folder: UInt16 = 1
+    public static let description: UInt16 = 2
+    public static let dateShared: UInt16 = 3
+    public static let dateCreated: UInt16 = 4
+    public static let sharedByCount: UInt16 = 5
+    public static let sharedByGeoIP: UInt16 = 6
+
+    public var type: UInt16
+    public var data: [UInt8]
+
+    public init(type: UInt16, data: [UInt8]) {
+        self.type = type
+        self.data = data
+    }
+
+    public init(type: UInt16, text: String) { self.init(type: type, data: Array(text.utf8)) }
+    public init(type: UInt16, date: Int64) {
+        var d: [UInt8] = []
+        d.appendLE(date)
+        self.init(type: type, data: d)
+    }
+
+    public var isVirtual: Bool { type == Self.dateShared || type == Self.sharedByCount || type == Self.sharedByGeoIP }
+    public var text: String { String(decoding: data, as: UTF8.self) }
+    /// An 8-byte date/number tag's value (nil if the tag is not exactly 8 bytes).
+    public var int64: Int64? { data.count == 8 ? data.loadLE(Int64.self, at: 0) : nil }
+}
+
+/// The metadata of one shared file (data.md §1.5, §3.1).
+public struct FileRecord: Equatable, Sendable {
+    public static let fixedSize = 101
+    /// The fragment size the reference uses for files of at most 256 KiB.
+    public static let smallFileFragmentSize: UInt64 = 262_144
+
+    public var hash: Hash256
+    public var id: TransferID
+    public var merkleRoot: Hash256
+    public var fragmentSize: UInt64
+    public var type: UInt8
+    public var format: UInt16
+    public var size: UInt64
+    /// Tags in record order; decoding appends the virtual "date shared".
+    public var tags: [FileTag]
+
+    public init(hash: Hash256, id: TransferID, merkleRoot: Hash256, fragmentSize: UInt64, type: UInt8, format: UInt16,
+                size: UInt64, tags: [FileTag]) {
+        self.hash = hash
+        self.id = id
+        self.merkleRoot = merkleRoot
+        self.fragmentSize = fragmentSize
+        self.type = type
+        self.format = format
+        self.size = size
+        self.tags = tags
+    }
+
+    /// The last tag of a type (what the reference's consumers use).
+    public func tag(_ type: UInt16) -> FileTag? { tags.last { $0.type == type } }
+    public var name: String { tag(FileTag.name)?.text ?? "" }
+    public var folder: String { tag(FileTag.folder)?.text ?? "" }
+    public var fileDescription: String { tag(FileTag.description)?.text ?? "" }
+    public var dateShared: Int64? { tag(FileTag.dateShared)?.int64 }
+    public var dateCreated: Int64? { tag(FileTag.dateCreated)?.int64 }
+    /// Type 9 / format 16: a virtual folder record with no content.
+    public var isVirtualFolder: Bool { type == 9 && format == 16 }
+}
+
+/// Encoding of file records into block records with the reference's TagData compression
+/// (data.md §1.5.3): tag values longer than 4 bytes that occur at least twice in the group
+/// become one TagData record each, emitted first; tags then refer to them by relative index.
+public enum FileRecordCodec {
+    /// Encodes `files` as one group whose first record will sit at `startIndex` in its block.
+    /// Returns the TagData records followed by the file records. Virtual tags are not written,
+    /// but (as in the reference) they take part in duplicate detection.
+    public static func encode(_ files: [FileRecord], date: Int64, startIndex: Int = 0) -> [BlockRecord] {
+        var counts: [[UInt8]: Int] = [:]
+        var tagData: [[UInt8]] = []
+        for file in files {
+            for tag in file.tags where tag.data.count > 4 {
+                let c = (counts[tag.data] ?? 0) + 1
+                counts[tag.data] = c
+                if c == 2 { tagData.append(tag.data) }
+            }
+        }
+        let tagIndex = Dictionary(tagData.enumerated().map { ($1, $0 + startIndex) }, uniquingKeysWith: { a, _ in a })
+        var records = tagData.map { BlockRecord(type: .tagData, date: date, data: $0) }
+        for (i, file) in files.enumerated() {
+            let recordIndex = startIndex + tagData.count + i
+            var data: [UInt8] = []
+            data.reserveCapacity(FileRecord.fixedSize + 64)
+            data += file.hash.bytes
+            data += file.id.bytes
+            data += file.merkleRoot.bytes
+            data.appendLE(file.fragmentSize)
+            data.append(file.type)
+            data.appendLE(file.format)
+            data.appendLE(file.size)
+            let written = file.tags.filter { !$0.isVirtual }
+            data.appendLE(UInt16(written.count))
+            for tag in written {
+                if let target = tagIndex[tag.data] {
+                    let distance = Int64(target - recordIndex)
+                    data.appendLE(tag.type | 0x8000)
+                    if let v = Int16(exactly: distance) {
+                        data.appendLE(UInt32(2)); data.appendLE(v)
+                    } else if let v = Int32(exactly: distance) {
+                        data.appendLE(UInt32(4)); data.appendLE(v)
+                    } else {
+                        data.appendLE(UInt32(8)); data.appendLE(distance)
+                    }
+                } else {
+                    data.appendLE(tag.type & 0x7fff)
+                    data.appendLE(UInt32(tag.data.count))
+                    data += tag.data
+                }
+            }
+            records.append(BlockRecord(type: .file, date: date, data: data))
+        }
+        return records
+    }
+
+    /// The reference's size estimate of a file record, used to pack records into blocks.
+    public static func estimatedSize(_ file: FileRecord) -> Int {
+        BlockRecord.headerSize + FileRecord.fixedSize + file.tags.filter { !$0.isVirtual }.reduce(0) { $0 + 6 + $1.data.count }
+    }
+
+    /// Decodes the file record at `index` of `records`, resolving TagData references and
+    /// appending the virtual "date shared" tag from the record date.
+    public static func decode(_ records: [BlockRecord], index: Int) throws(BlockchainError) -> FileRecord {
+        let record = records[index]
+        let d = record.data
+        guard d.count >= FileRecord.fixedSize else {
+            throw .invalidRecord(index: index, reason: "file record shorter than \(FileRecord.fixedSize) bytes")
+        }
+        var file = FileRecord(hash: Hash256(d[0..<32])!, id: TransferID(d[32..<48])!, merkleRoot: Hash256(d[48..<80])!,
+                              fragmentSize: d.loadLE(UInt64.self, at: 80), type: d[88], format: d.loadLE(UInt16.self, at: 89),
+                              size: d.loadLE(UInt64.self, at: 91), tags: [])
+        let count = Int(d.loadLE(UInt16.self, at: 99))
+        var offset = FileRecord.fixedSize
+        for t in 0..<count {
+            guard offset + 6 <= d.count else { throw .invalidTag(record: index, reason: "\(t) header runs past the record") }
+            let typeField = d.loadLE(UInt16.self, at: offset)
+            let length = Int(d.loadLE(UInt32.self, at: offset + 2))
+            offset += 6
+            guard length <= d.count - offset else { throw .invalidTag(record: index, reason: "\(t) data runs past the record") }
+            let value = Array(d[offset..<(offset + length)])
+            offset += length
+            if typeField & 0x8000 != 0 {
+                let distance: Int64
+                switch length {
+                case 2: distance = Int64(value.loadLE(Int16.self, at: 0))
+                case 4: distance = Int64(value.loadLE(Int32.self, at: 0))
+                case 8: distance = value.loadLE(Int64.self, at: 0)
+                default: throw .invalidTag(record: index, reason: "\(t) reference of \(length) bytes (must be 2, 4 or 8)")
+                }
+                let (target, overflow) = Int64(index).addingReportingOverflow(distance)
+                guard !overflow, target >= 0, target < Int64(records.count), records[Int(target)].type == .tagData else {
+                    throw .invalidTag(record: index, reason: "\(t) refers to record \(target), which is not a TagData record")
+                }
+                file.tags.append(FileTag(type: typeField & 0x7fff, data: records[Int(target)].data))
+            } else {
+                file.tags.append(FileTag(type: typeField, data: value))
+            }
+        }
+        file.tags.append(FileTag(type: FileTag.dateShared, date: record.date))
+        return file
+    }
+}
