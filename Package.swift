@@ -42,6 +42,10 @@ let package = Package(
 
         // Blocks, records, file metadata, Merkle trees, search words: pure codecs, no I/O.
         .target(name: "PeernetBlockchain", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
+        // Storage: SQLite (system library), the warehouse of shared content, the user's
+        // blockchain and the search index.
+        .target(name: "PeernetStore", dependencies: ["CSQLite", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport"],
+                swiftSettings: [.unsafeFlags(["-O"])]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
@@ -67,6 +71,7 @@ let package = Package(
         .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto"]),
         .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
         .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -1,0 +1,204 @@
+import PeernetProtocol
+
+/// A word and its search-index key: BLAKE3 of the lower-cased word.
+public struct SearchWord: Hashable, Sendable {
+    public let word: String
+    public let hash: Hash256
+}
+
+/// A parsed search term (data.md §6.5).
+public struct SearchTerm: Sendable, Equatable {
+    public let sanitized: String
+    /// The term was wrapped in double or single quotes: only the whole term is looked up.
+    public let isExact: Bool
+    /// Contains '*' (detected; wildcards are not supported, as in the reference).
+    public let isWildcard: Bool
+    /// The whole term's key, looked up first (nil when shorter than 3 bytes).
+    public let exact: SearchWord?
+    /// The other words' keys (empty in exact mode).
+    public let words: [SearchWord]
+
+    public var allKeys: [SearchWord] { (exact.map { [$0] } ?? []) + words }
+}
+
+/// Text normalisation, word splitting and word hashing exactly as the reference search index
+/// does it (data.md §6.2-6.3), so that keys match between implementations.
+public enum SearchText {
+    /// Drops invalid UTF-8 (each invalid byte, as Go's ToValidUTF8 with an empty replacement)
+    /// and trims white space. Case is kept so CamelCase can be split later.
+    public static func sanitize(_ bytes: [UInt8]) -> String {
+        var valid: [UInt8] = []
+        valid.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let n = wellFormedLength(bytes, at: i)
+            if n > 0 {
+                valid += bytes[i..<(i + n)]
+                i += n
+            } else {
+                i += 1
+            }
+        }
+        return trimSpace(String(decoding: valid, as: UTF8.self))
+    }
+
+    public static func sanitize(_ text: String) -> String { trimSpace(text) }
+
+    /// Length of the well-formed UTF-8 sequence at `i` (Unicode table 3-7), or 0.
+    static func wellFormedLength(_ b: [UInt8], at i: Int) -> Int {
+        let c = b[i]
+        func cont(_ j: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool { j < b.count && b[j] >= lo && b[j] <= hi }
+        switch c {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: return cont(i + 1) ? 2 : 0
+        case 0xE0: return cont(i + 1, 0xA0) && cont(i + 2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF: return cont(i + 1) && cont(i + 2) ? 3 : 0
+        case 0xED: return cont(i + 1, 0x80, 0x9F) && cont(i + 2) ? 3 : 0
+        case 0xF0: return cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        case 0xF1...0xF3: return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        case 0xF4: return cont(i + 1, 0x80, 0x8F) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        default: return 0
+        }
+    }
+
+    static func isSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+
+    public static func trimSpace(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        guard let start = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let end = scalars.lastIndex(where: { !isSpace($0) })!
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[start...end])
+        return String(out)
+    }
+
+    /// Simple per-scalar lower-casing (Go's strings.ToLower): no locale, no context. Where
+    /// Unicode's full mapping has several scalars (only U+0130 İ), the first one is taken.
+    public static func lowercase(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for s in text.unicodeScalars {
+            if s.isASCII {
+                out.append(s.value >= 65 && s.value <= 90 ? Unicode.Scalar(s.value + 32)! : s)
+            } else {
+                out.append(s.properties.lowercaseMapping.unicodeScalars.first ?? s)
+            }
+        }
+        return String(out)
+    }
+
+    /// Splits CamelCase: cuts between lower-case letters, upper-case letters, digits and other
+    /// characters; an upper-case run followed by lower-case gives up its last letter.
+    public static func camelCaseSplit(_ text: String) -> [String] {
+        func cls(_ s: Unicode.Scalar) -> Int {
+            switch s.properties.generalCategory {
+            case .lowercaseLetter: return 1
+            case .uppercaseLetter: return 2
+            case .decimalNumber: return 3
+            default: return 4
+            }
+        }
+        var runs: [[Unicode.Scalar]] = []
+        var last = 0
+        for s in text.unicodeScalars {
+            let c = cls(s)
+            if c == last, !runs.isEmpty { runs[runs.count - 1].append(s) } else { runs.append([s]) }
+            last = c
+        }
+        if runs.count > 1 {
+            for i in 0..<(runs.count - 1) where !runs[i].isEmpty && !runs[i + 1].isEmpty {
+                if cls(runs[i][0]) == 2 && cls(runs[i + 1][0]) == 1 {
+                    runs[i + 1].insert(runs[i].removeLast(), at: 0)
+                }
+            }
+        }
+        return runs.filter { !$0.isEmpty }.map { run in
+            var v = String.UnicodeScalarView()
+            v.append(contentsOf: run)
+            return String(v)
+        }
+    }
+
+    static let separators: Set<Unicode.Scalar> = Set("+-._()[],–".unicodeScalars)
+
+    /// The words of a text: split at white space and `+-._()[],–`, one leading '#' removed,
+    /// each word followed by its CamelCase parts that differ from it.
+    public static func words(_ text: String) -> [String] {
+        var fields: [String] = []
+        var current = String.UnicodeScalarView()
+        for s in text.unicodeScalars {
+            if isSpace(s) || separators.contains(s) {
+                if !current.isEmpty { fields.append(String(current)); current = String.UnicodeScalarView() }
+            } else {
+                current.append(s)
+            }
+        }
+        if !current.isEmpty { fields.append(String(current)) }
+        var out: [String] = []
+        for var word in fields {
+            if word.hasPrefix("#") { word.removeFirst() }
+            out.append(word)
+            for part in camelCaseSplit(word) where part != word { out.append(part) }
+        }
+        return out
+    }
+
+    /// The index key of a word: lower-cased and trimmed; nil below 3 UTF-8 bytes.
+    public static func hashWord(_ word: String) -> SearchWord? {
+        let w = trimSpace(lowercase(word))
+        guard w.utf8.count >= 3 else { return nil }
+        return SearchWord(word: w, hash: Hash256.blake3(Array(w.utf8)))
+    }
+
+    /// The name without its last extension (Go's path.Ext rule).
+    public static func removeExtension(_ name: String) -> String {
+        let afterSlash = name.lastIndex(of: "/").map { name.index(after: $0) } ?? name.startIndex
+        guard let dot = name[afterSlash...].lastIndex(of: ".") else { return name }
+        return String(name[..<dot])
+    }
+
+    /// The keys a file is indexed under (data.md §6.3). Inputs are sanitized first.
+    public static func indexWords(name: String, folder: String, description: String) -> Set<SearchWord> {
+        var out = Set<SearchWord>()
+        func add(_ w: String) { if let h = hashWord(w) { out.insert(h) } }
+        let name = sanitize(name), folder = sanitize(folder), description = sanitize(description)
+        if name.utf8.count >= 3 {
+            add(name)
+            let base = removeExtension(name)
+            add(base)
+            for w in words(base) { add(w) }
+            for w in words(folder.replacingOccurrences(of: "\\", with: " ").replacingOccurrences(of: "/", with: " ")) { add(w) }
+        }
+        for w in words(description) { add(w) }
+        return out
+    }
+
+    /// Parses a user's search term (quotes for exact mode).
+    public static func parseTerm(_ input: String) -> SearchTerm {
+        var term = sanitize(input)
+        var exact = false
+        if term.utf8.count >= 2, (term.hasPrefix("\"") && term.hasSuffix("\"")) || (term.hasPrefix("'") && term.hasSuffix("'")) {
+            term = String(term.dropFirst().dropLast())
+            exact = true
+        }
+        let wildcard = term.contains("*")
+        guard term.utf8.count >= 3 else {
+            return SearchTerm(sanitized: term, isExact: exact, isWildcard: wildcard, exact: nil, words: [])
+        }
+        let whole = hashWord(term)
+        var others: [SearchWord] = []
+        if !exact {
+            var seen = Set<Hash256>()
+            if let whole { seen.insert(whole.hash) }
+            for w in words(term) {
+                if let h = hashWord(w), seen.insert(h.hash).inserted { others.append(h) }
+            }
+        }
+        return SearchTerm(sanitized: term, isExact: exact, isWildcard: wildcard, exact: whole, words: others)
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

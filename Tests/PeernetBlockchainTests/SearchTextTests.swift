@@ -1,0 +1,59 @@
+import PeernetBlockchain
+import PeernetProtocol
+import VectorSupport
+import XCTest
+
+final class SearchTextTests: XCTestCase {
+    func words(_ j: JSON) -> Set<String> { Set(j.array.map { $0["word"].string }) }
+    func hashes(_ j: JSON) -> Set<String> { Set(j.array.map { $0["hash"].string }) }
+
+    func testCamelCase() throws {
+        let file = try Vectors.load("search.json")
+        for c in file["camel_case"].array {
+            XCTAssertEqual(SearchText.camelCaseSplit(c["input"].string), c["output"].array.map(\.string), c["input"].string)
+        }
+    }
+
+    func testFileNamesIndexExactlyAsTheReference() throws {
+        let file = try Vectors.load("search.json")
+        for f in file["filenames"].array {
+            let name = f["filename"]["hex"].bytes, folder = f["folder"]["hex"].bytes, description = f["description"]["hex"].bytes
+            XCTAssertEqual(Array(SearchText.sanitize(name).utf8), f["sanitized_filename"]["hex"].bytes, f["filename"]["text"].string)
+            XCTAssertEqual(Array(SearchText.sanitize(folder).utf8), f["sanitized_folder"]["hex"].bytes)
+            XCTAssertEqual(Array(SearchText.sanitize(description).utf8), f["sanitized_description"]["hex"].bytes)
+            XCTAssertEqual(SearchText.removeExtension(SearchText.sanitize(name)), f["filename_without_extension"].string)
+            let index = SearchText.indexWords(name: SearchText.sanitize(name), folder: SearchText.sanitize(folder),
+                                              description: SearchText.sanitize(description))
+            XCTAssertEqual(Set(index.map(\.word)), words(f["index_hashes"]), f["filename"]["text"].string)
+            XCTAssertEqual(Set(index.map(\.hash.hex)), hashes(f["index_hashes"]), f["filename"]["text"].string)
+            XCTAssertEqual(Set(index.map(\.hash.hex)), Set(f["index_keys_in_store"].array.map(\.string)))
+            let descriptionOnly = SearchText.indexWords(name: "", folder: "", description: SearchText.sanitize(description))
+            XCTAssertEqual(Set(descriptionOnly.map(\.word)), words(f["description_text2hashes"]))
+        }
+    }
+
+    func testTermsParseAsTheReference() throws {
+        let file = try Vectors.load("search.json")
+        for t in file["terms"].array {
+            let label = t["term"]["text"].string
+            let term = SearchText.parseTerm(SearchText.sanitize(t["term"]["hex"].bytes))
+            XCTAssertEqual(Array(term.sanitized.utf8), t["sanitized"]["hex"].bytes, label)
+            XCTAssertEqual(term.isExact, t["is_exact"].bool, label)
+            XCTAssertEqual(term.isWildcard, t["is_wildcard"].bool, label)
+            if t["exact_hash"].exists && term.sanitized.utf8.count >= 3 {
+                XCTAssertEqual(term.exact?.word, t["exact_hash"]["word"].string, label)
+                XCTAssertEqual(term.exact?.hash.hex, t["exact_hash"]["hash"].string, label)
+            } else {
+                XCTAssertNil(term.exact, label)
+            }
+            XCTAssertEqual(Set(term.words.map(\.hash.hex)), hashes(t["lookup_hashes"]), label)
+        }
+    }
+
+    func testLowercasingIsGoSimple() {
+        XCTAssertEqual(SearchText.lowercase("İstanbul"), "istanbul")
+        XCTAssertEqual(SearchText.lowercase("ÉCOLE"), "école")
+        XCTAssertEqual(SearchText.lowercase("STRASSE"), "strasse")
+        XCTAssertEqual(SearchText.lowercase("ΣΊΣΥΦΟΣ"), "σίσυφοσ", "no final-sigma context rule")
+    }
+}
