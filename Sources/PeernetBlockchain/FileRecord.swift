@@ -126,6 +126,27 @@ public enum FileRecordCodec {
         return records
     }
 
+    /// One file record's data with every tag inline and no virtual tags: decodable on its own
+    /// (the catalog stores records this way; `decode` of it adds "date shared" again).
+    public static func encodeStandalone(_ file: FileRecord) -> [UInt8] {
+        let tags = file.tags.filter { !$0.isVirtual }
+        var data: [UInt8] = []
+        data += file.hash.bytes
+        data += file.id.bytes
+        data += file.merkleRoot.bytes
+        data.appendLE(file.fragmentSize)
+        data.append(file.type)
+        data.appendLE(file.format)
+        data.appendLE(file.size)
+        data.appendLE(UInt16(tags.count))
+        for t in tags {
+            data.appendLE(t.type & 0x7fff)
+            data.appendLE(UInt32(t.data.count))
+            data += t.data
+        }
+        return data
+    }
+
     /// The reference's size estimate of a file record, used to pack records into blocks.
     public static func estimatedSize(_ file: FileRecord) -> Int {
         BlockRecord.headerSize + FileRecord.fixedSize + file.tags.filter { !$0.isVirtual }.reduce(0) { $0 + 6 + $1.data.count }

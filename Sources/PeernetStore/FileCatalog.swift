@@ -1,0 +1,198 @@
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+
+/// A file listed by someone's blockchain, as the catalog keeps it.
+public struct CatalogEntry: Equatable, Sendable {
+    public var owner: PublicKey
+    public var version: UInt64
+    public var block: UInt64
+    public var file: FileRecord
+    public var ownerNodeID: Hash256 { Hash256.nodeID(of: owner) }
+}
+
+/// Search filters of the reference's search API (data.md §6.6).
+public struct SearchFilter: Equatable, Sendable {
+    public var type: UInt8? = nil
+    public var format: UInt16? = nil
+    public var dateFrom: Int64? = nil
+    public var dateTo: Int64? = nil
+    public var sizeMin: UInt64? = nil
+    public var sizeMax: UInt64? = nil
+    public var owner: Hash256? = nil
+    public init() {}
+
+    func accepts(_ e: CatalogEntry) -> Bool {
+        if let type, e.file.type != type { return false }
+        if let format, e.file.format != format { return false }
+        if dateFrom != nil || dateTo != nil {
+            guard let d = e.file.dateShared else { return false }
+            if let dateFrom, d < dateFrom { return false }
+            if let dateTo, d > dateTo { return false }
+        }
+        if let sizeMin, e.file.size < sizeMin { return false }
+        if let sizeMax, e.file.size > sizeMax { return false }
+        if let owner, e.ownerNodeID != owner { return false }
+        return true
+    }
+}
+
+/// Sort orders of the reference's search API (codes 0-10).
+public enum SearchSort: Int, Sendable, CaseIterable {
+    case none = 0, relevanceAscending, relevanceDescending, dateAscending, dateDescending
+    case nameAscending, nameDescending, sizeAscending, sizeDescending, sharedByAscending, sharedByDescending
+
+    func sort(_ results: inout [SearchResult]) {
+        func date(_ r: SearchResult) -> Int64 { r.entry.file.dateShared ?? 0 }
+        switch self {
+        case .none: break
+        case .relevanceAscending, .dateAscending: results.sort { date($0) < date($1) }
+        case .relevanceDescending, .dateDescending: results.sort { date($0) > date($1) }
+        case .nameAscending: results.sort { Array($0.entry.file.name.utf8).lexicographicallyPrecedes(Array($1.entry.file.name.utf8)) }
+        case .nameDescending: results.sort { Array($1.entry.file.name.utf8).lexicographicallyPrecedes(Array($0.entry.file.name.utf8)) }
+        case .sizeAscending: results.sort { $0.entry.file.size < $1.entry.file.size }
+        case .sizeDescending: results.sort { $0.entry.file.size > $1.entry.file.size }
+        case .sharedByAscending: results.sort { $0.sharedBy < $1.sharedBy }
+        case .sharedByDescending: results.sort { $0.sharedBy > $1.sharedBy }
+        }
+    }
+}
+
+/// One search hit: the file and the words that found it.
+public struct SearchResult: Equatable, Sendable {
+    public var entry: CatalogEntry
+    /// The matching words; `exactMatch` when the whole term matched.
+    public var words: [String]
+    public var exactMatch: Bool
+    /// How many owners list a file with this hash (in the local catalog).
+    public var sharedBy: Int
+}
+
+/// The catalog of files from the user's own chain and cached remote chains, with the keyword
+/// index (word key -> files) the reference keeps (data.md §6.4), in SQLite tables that change
+/// in the same transaction as the blocks they come from.
+public final class FileCatalog: @unchecked Sendable {
+    let db: SQLiteDatabase
+
+    init(db: SQLiteDatabase) throws {
+        self.db = db
+        try db.execute("""
+        CREATE TABLE IF NOT EXISTS files (
+            owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
+            hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
+            type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
+            PRIMARY KEY (owner, id)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+        CREATE INDEX IF NOT EXISTS files_folder ON files(owner, folder);
+        CREATE INDEX IF NOT EXISTS files_date ON files(date_shared);
+        CREATE TABLE IF NOT EXISTS words (
+            word BLOB NOT NULL, owner BLOB NOT NULL, id BLOB NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (word, owner, id)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS words_owner ON words(owner, id);
+        """)
+    }
+
+    /// Adds (or replaces) the files of one block.
+    func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
+        for f in files {
+            try remove(owner: owner, id: f.id)
+            try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
+                .blob(owner.compressed), .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
+                .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),
+                .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)),
+            ])
+            for w in SearchText.indexWords(name: f.name, folder: f.folder, description: f.fileDescription) {
+                try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), .blob(owner.compressed), .blob(f.id.bytes), .text(w.word)])
+            }
+        }
+    }
+
+    func remove(owner: PublicKey, id: TransferID) throws {
+        try db.run("DELETE FROM files WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(id.bytes)])
+        try db.run("DELETE FROM words WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(id.bytes)])
+    }
+
+    /// Forgets every file of an owner (a chain rewritten or found invalid).
+    func removeAll(owner: PublicKey) throws {
+        try db.run("DELETE FROM files WHERE owner = ?", [.blob(owner.compressed)])
+        try db.run("DELETE FROM words WHERE owner = ?", [.blob(owner.compressed)])
+    }
+
+    func entry(_ row: [SQLValue]) -> CatalogEntry? {
+        guard let owner = try? PublicKey(bytes: row[0].bytes),
+              let file = try? FileRecordCodec.decode([BlockRecord(type: .file, date: row[3].int, data: row[4].bytes)], index: 0)
+        else { return nil }
+        return CatalogEntry(owner: owner, version: UInt64(bitPattern: row[1].int), block: UInt64(bitPattern: row[2].int), file: file)
+    }
+
+    static let entryColumns = "owner, version, block, date_shared, record"
+
+    /// Files of an owner, optionally in one folder, by folder then name.
+    public func files(owner: PublicKey, folder: String? = nil) throws -> [CatalogEntry] {
+        let rows = folder == nil
+            ? try db.query("SELECT \(Self.entryColumns) FROM files WHERE owner = ? ORDER BY folder, name", [.blob(owner.compressed)])
+            : try db.query("SELECT \(Self.entryColumns) FROM files WHERE owner = ? AND folder = ? ORDER BY name",
+                           [.blob(owner.compressed), .text(folder!)])
+        return rows.compactMap(entry)
+    }
+
+    public func file(owner: PublicKey, id: TransferID) throws -> CatalogEntry? {
+        try db.query("SELECT \(Self.entryColumns) FROM files WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(id.bytes)])
+            .first.flatMap(entry)
+    }
+
+    public func files(withHash hash: Hash256) throws -> [CatalogEntry] {
+        try db.query("SELECT \(Self.entryColumns) FROM files WHERE hash = ?", [.blob(hash.bytes)]).compactMap(entry)
+    }
+
+    public func count(owner: PublicKey? = nil) throws -> Int {
+        let rows = owner == nil ? try db.query("SELECT count(*) FROM files")
+                                : try db.query("SELECT count(*) FROM files WHERE owner = ?", [.blob(owner!.compressed)])
+        return Int(rows.first?.first?.int ?? 0)
+    }
+
+    /// Every hash referenced by an owner's files.
+    public func hashes(owner: PublicKey) throws -> Set<Hash256> {
+        Set(try db.query("SELECT DISTINCT hash FROM files WHERE owner = ?", [.blob(owner.compressed)]).compactMap { Hash256($0[0].bytes) })
+    }
+
+    /// Runs a search: the whole term's key, then (unless exact) every word's key, merged per
+    /// file with OR semantics; filtered and sorted.
+    public func search(_ term: SearchTerm, filter: SearchFilter = SearchFilter(), sort: SearchSort = .none,
+                       limit: Int = 1000) throws -> [SearchResult] {
+        let keys = term.allKeys
+        guard !keys.isEmpty else { return [] }
+        var order: [[UInt8]] = []
+        var hits: [[UInt8]: (entry: CatalogEntry, words: [String], exact: Bool)] = [:]
+        for key in keys {
+            let rows = try db.query("""
+                SELECT f.owner, f.version, f.block, f.date_shared, f.record FROM words w
+                JOIN files f ON f.owner = w.owner AND f.id = w.id WHERE w.word = ?
+                """, [.blob(key.hash.bytes)])
+            for row in rows {
+                let ident = row[0].bytes + Array(row[4].bytes[32..<48])
+                if var hit = hits[ident] {
+                    hit.words.append(key.word)
+                    hit.exact = hit.exact || key == term.exact
+                    hits[ident] = hit
+                } else if let e = entry(row), filter.accepts(e) {
+                    hits[ident] = (e, [key.word], key == term.exact)
+                    order.append(ident)
+                }
+            }
+        }
+        var results: [SearchResult] = []
+        var sharedCounts: [Hash256: Int] = [:]
+        for ident in order {
+            guard let hit = hits[ident] else { continue }
+            let shared = try sharedCounts[hit.entry.file.hash] ?? {
+                let n = Int(try db.query("SELECT count(DISTINCT owner) FROM files WHERE hash = ?", [.blob(hit.entry.file.hash.bytes)]).first?.first?.int ?? 1)
+                sharedCounts[hit.entry.file.hash] = n
+                return n
+            }()
+            results.append(SearchResult(entry: hit.entry, words: hit.words, exactMatch: hit.exact, sharedBy: shared))
+        }
+        sort.sort(&results)
+        return Array(results.prefix(limit))
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+
+/// The user's own blockchain (data.md §1.8-1.10) in SQLite: the signed local header and the
+/// raw blocks, changed only in transactions that also update the file catalog, so a crash
+/// leaves either the old or the new chain, never a mix.
+public final class UserBlockchain: @unchecked Sendable {
+    let db: SQLiteDatabase
+    let key: PrivateKey
+    let catalog: FileCatalog
+    public private(set) var height: UInt64 = 0
+    public private(set) var version: UInt64 = 0
+
+    init(db: SQLiteDatabase, key: PrivateKey, catalog: FileCatalog) throws {
+        self.db = db
+        self.key = key
+        self.catalog = catalog
+        try db.execute("""
+        CREATE TABLE IF NOT EXISTS chain_header (id INTEGER PRIMARY KEY CHECK (id = 1), raw BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS chain_blocks (number INTEGER PRIMARY KEY, raw BLOB NOT NULL);
+        """)
+        if let raw = try db.query("SELECT raw FROM chain_header WHERE id = 1").first?.first?.bytes {
+            let header = try ChainHeader.decode(raw, owner: key.publicKey)
+            height = header.height
+            version = header.version
+        } else {
+            try db.transaction { try writeHeader() }
+        }
+    }
+
+    private func writeHeader() throws {
+        try db.run("INSERT OR REPLACE INTO chain_header VALUES (1, ?)", [.blob(ChainHeader(height: height, version: version).encode(signer: key))])
+    }
+
+    public var owner: PublicKey { key.publicKey }
+
+    /// The raw bytes of block `number` (what Get Block serves).
+    public func block(_ number: UInt64) throws -> [UInt8]? {
+        try db.query("SELECT raw FROM chain_blocks WHERE number = ?", [.integer(Int64(bitPattern: number))]).first?.first?.bytes
+    }
+
+    public func decodedBlocks() throws -> [Block] {
+        try db.query("SELECT raw FROM chain_blocks ORDER BY number").map { try Block.decode($0[0].bytes).block }
+    }
+
+    // MARK: Appending
+
+    private func append(_ records: [BlockRecord]) throws {
+        let previous = height == 0 ? Hash256.zero : try block(height - 1).map { Hash256.blake3($0) } ?? Hash256.zero
+        let raw = try Block(previousHash: previous, version: version, number: height, records: records).encode(signer: key)
+        try db.run("INSERT OR REPLACE INTO chain_blocks VALUES (?, ?)", [.integer(Int64(bitPattern: height)), .blob(raw)])
+        let files = try Block.decode(raw).block.files()
+        try catalog.add(files, owner: key.publicKey, version: version, block: height)
+        height += 1
+    }
+
+    /// Appends file records, packed into blocks as the reference does (one transaction).
+    public func addFiles(_ files: [FileRecord], date: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        guard !files.isEmpty else { return }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                for group in BlockPacker.groups(files, estimate: FileRecordCodec.estimatedSize) {
+                    try append(FileRecordCodec.encode(group, date: date))
+                }
+                CrashPoint.hit("chain-before-commit")
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+    }
+
+    /// Appends profile fields (the latest record of a field wins).
+    public func writeProfile(_ fields: [ProfileField], date: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        guard !fields.isEmpty else { return }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                for group in BlockPacker.groups(fields, estimate: { BlockRecord.headerSize + 2 + $0.value.count }) {
+                    try append(group.map { $0.record(date: date) })
+                }
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+    }
+
+    // MARK: Rewriting (§1.9)
+
+    /// Deletes file records by ID; returns how many were removed. Rewrites the chain with
+    /// version + 1 when anything matched (the reference's refactoring).
+    @discardableResult
+    public func deleteFiles(ids: Set<TransferID>, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Int {
+        try refactor(now: now, dropFile: { ids.contains($0.id) }, dropProfile: { _ in false })
+    }
+
+    /// Deletes profile fields; returns how many records were removed.
+    @discardableResult
+    public func deleteProfile(fields: Set<UInt16>, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Int {
+        try refactor(now: now, dropFile: { _ in false }, dropProfile: { fields.contains($0.field) })
+    }
+
+    /// Replaces files with the same IDs (delete then add, one transaction).
+    public func replaceFiles(_ files: [FileRecord], now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        let before = (height, version)
+        do {
+            try db.transaction {
+                try deleteFiles(ids: Set(files.map(\.id)), now: now)
+                try addFiles(files, date: now)
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+    }
+
+    private func refactor(now: Int64, dropFile: (FileRecord) -> Bool, dropProfile: (ProfileField) -> Bool) throws -> Int {
+        let blocks = try decodedBlocks()
+        var dropped = 0
+        var newRecords: [[BlockRecord]] = []
+        for block in blocks {
+            var keptOther: [BlockRecord] = []
+            var keptFiles: [FileRecord] = []
+            var changed = false
+            for (i, record) in block.records.enumerated() {
+                switch record.type {
+                case .tagData: continue
+                case .file:
+                    let file = try FileRecordCodec.decode(block.records, index: i)
+                    if dropFile(file) { changed = true; dropped += 1 } else { keptFiles.append(file) }
+                case .profile:
+                    if dropProfile(try ProfileField.decode(record, index: i)) { changed = true; dropped += 1 } else { keptOther.append(record) }
+                default:
+                    keptOther.append(record)
+                }
+            }
+            if !changed {
+                newRecords.append(block.records)
+            } else {
+                // The reference re-encodes the kept files with the current time as record date.
+                let records = keptOther + FileRecordCodec.encode(keptFiles, date: now, startIndex: keptOther.count)
+                if !records.isEmpty { newRecords.append(records) }
+            }
+        }
+        guard dropped > 0 else { return 0 }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                try db.run("DELETE FROM chain_blocks")
+                try catalog.removeAll(owner: key.publicKey)
+                version += 1
+                height = 0
+                for records in newRecords { try append(records) }
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+        return dropped
+    }
+
+    // MARK: Reading
+
+    /// The latest value of every profile field.
+    public func profile() throws -> [UInt16: [UInt8]] {
+        var out: [UInt16: [UInt8]] = [:]
+        for block in try decodedBlocks() { for f in try block.profileFields() { out[f.field] = f.value } }
+        return out
+    }
+
+    /// Own files, optionally of one folder.
+    public func files(folder: String? = nil) throws -> [FileRecord] {
+        try catalog.files(owner: key.publicKey, folder: folder).map(\.file)
+    }
+
+    public func file(id: TransferID) throws -> FileRecord? { try catalog.file(owner: key.publicKey, id: id)?.file }
+}

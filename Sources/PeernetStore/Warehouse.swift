@@ -1,0 +1,280 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum WarehouseError: Error, CustomStringConvertible, Equatable {
+    case io(String, String)
+    case notFound(Hash256)
+    case corruptCompanion(Hash256)
+    case outOfRange(Hash256, offset: UInt64, size: UInt64)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let reason): return "\(path): \(reason)"
+        case .notFound(let h): return "no content with hash \(h.hex) in the warehouse"
+        case .corruptCompanion(let h): return "the Merkle companion of \(h.hex) is corrupt"
+        case .outOfRange(let h, let o, let s): return "offset \(o) is beyond the \(s) bytes of \(h.hex)"
+        }
+    }
+}
+
+/// The content store of shared files (data.md §5): each file once, under its BLAKE3 hash, at
+/// `<root>/<hex 0..4>/<hex 4..8>/<hex 8..64>`, with a `.merkle` companion for files over
+/// 256 KiB. Imports stream through a temporary file (hashing the whole file and its fragments
+/// on two cores while copying), are fsynced and renamed into place: a file is either complete
+/// under its hash or absent.
+public final class Warehouse: @unchecked Sendable {
+    public let root: URL
+    var tempDirectory: URL { root.appendingPathComponent("_Temp") }
+
+    public struct Imported: Equatable, Sendable {
+        public let hash: Hash256
+        public let size: UInt64
+        public let merkle: MerkleTree
+        /// False when identical content was already stored (deduplicated).
+        public let isNew: Bool
+    }
+
+    public init(root: URL) throws {
+        self.root = root
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("_Temp"), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        // Temporary files are only ever left by a crash: remove them.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tempDirectory.path)) ?? [] {
+            try? FileManager.default.removeItem(at: tempDirectory.appendingPathComponent(name))
+        }
+    }
+
+    public func path(for hash: Hash256) -> String {
+        let hex = hash.hex
+        let a = hex.index(hex.startIndex, offsetBy: 4), b = hex.index(hex.startIndex, offsetBy: 8)
+        return root.path + "/" + hex[..<a] + "/" + hex[a..<b] + "/" + hex[b...]
+    }
+
+    public func contains(_ hash: Hash256) -> Bool { FileManager.default.fileExists(atPath: path(for: hash)) }
+
+    public func size(of hash: Hash256) -> UInt64? {
+        var st = stat()
+        guard stat(path(for: hash), &st) == 0 else { return nil }
+        return UInt64(st.st_size)
+    }
+
+    // MARK: Import
+
+    /// Imports a file by path (or standard input for "-"). `progress` gets bytes copied so far.
+    public func importFile(at source: String, progress: ((UInt64) -> Void)? = nil) throws -> Imported {
+        let input = source == "-" ? dup(0) : open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw WarehouseError.io(source, String(cString: strerror(errno))) }
+        defer { close(input) }
+        var st = stat()
+        if fstat(input, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { throw WarehouseError.io(source, "is a directory") }
+        let expected = (st.st_mode & S_IFMT) == S_IFREG ? UInt64(st.st_size) : nil
+        return try importStream(input, expectedSize: expected, label: source, progress: progress)
+    }
+
+    /// Imports bytes held in memory.
+    public func importData(_ data: [UInt8]) throws -> Imported {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw WarehouseError.io("pipe", String(cString: strerror(errno))) }
+        let writeEnd = fds[1]
+        let writer = Thread {
+            data.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(writeEnd, raw.baseAddress! + offset, raw.count - offset)
+                    if n <= 0 { break }
+                    offset += n
+                }
+            }
+            close(writeEnd)
+        }
+        writer.start()
+        defer { close(fds[0]) }
+        return try importStream(fds[0], expectedSize: UInt64(data.count), label: "data", progress: nil)
+    }
+
+    private func importStream(_ input: Int32, expectedSize: UInt64?, label: String, progress: ((UInt64) -> Void)?) throws -> Imported {
+        let tempPath = tempDirectory.path + "/import-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let out = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard out >= 0 else { throw WarehouseError.io(tempPath, String(cString: strerror(errno))) }
+        var keepTemp = false
+        defer { if !keepTemp { unlink(tempPath) } }
+
+        let guessedFragment = MerkleTree.fragmentSize(forFileSize: expectedSize ?? 0)
+        var whole = BLAKE3()
+        var leaves = MerkleLeafHasher(fragmentSize: guessedFragment)
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buffer.deallocate() }
+        var total: UInt64 = 0
+        while true {
+            let n = Glibc.read(input, buffer.baseAddress!, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                close(out)
+                throw WarehouseError.io(label, String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            nonisolated(unsafe) let slice = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            // Whole-file hash and fragment hashes on two cores while the data is in cache.
+            nonisolated(unsafe) var w = whole
+            nonisolated(unsafe) var l = leaves
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 { w.update(slice) } else { l.update(slice) }
+            }
+            whole = w
+            leaves = l
+            var written = 0
+            while written < n {
+                let m = write(out, buffer.baseAddress! + written, n - written)
+                if m < 0 {
+                    if errno == EINTR { continue }
+                    let reason = String(cString: strerror(errno))
+                    close(out)
+                    throw WarehouseError.io(tempPath, reason)
+                }
+                written += m
+            }
+            total += UInt64(n)
+            progress?(total)
+        }
+        guard fsync(out) == 0 else {
+            close(out)
+            throw WarehouseError.io(tempPath, String(cString: strerror(errno)))
+        }
+        close(out)
+        CrashPoint.hit("warehouse-temp-written")
+
+        let hash = Hash256(whole.finalize())!
+        let fragment = MerkleTree.fragmentSize(forFileSize: total)
+        var leafHashes = leaves.finish()
+        if fragment != guessedFragment {
+            // The size differed from what stat said (a growing file): hash the fragments again.
+            leafHashes = try Self.leafHashes(ofFile: tempPath, fragmentSize: fragment)
+        }
+        let tree = MerkleTree(fileSize: total, fragmentSize: fragment, fragmentHashes: leafHashes, fileHash: hash)
+
+        let target = path(for: hash)
+        if FileManager.default.fileExists(atPath: target) {
+            return Imported(hash: hash, size: total, merkle: tree, isNew: false)
+        }
+        let directory = (target as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The companion goes first: content without its companion is never visible.
+        if tree.fragmentCount >= 2 {
+            try writeAtomically(tree.export(), to: target + ".merkle")
+        }
+        CrashPoint.hit("warehouse-companion-written")
+        guard rename(tempPath, target) == 0 else { throw WarehouseError.io(target, String(cString: strerror(errno))) }
+        keepTemp = true
+        syncDirectory(directory)
+        CrashPoint.hit("warehouse-renamed")
+        return Imported(hash: hash, size: total, merkle: tree, isNew: true)
+    }
+
+    static func leafHashes(ofFile path: String, fragmentSize: UInt64) throws -> [Hash256] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var leaves = MerkleLeafHasher(fragmentSize: fragmentSize)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
+            if n <= 0 { break }
+            leaves.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        return leaves.finish()
+    }
+
+    func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temp = tempDirectory.path + "/companion-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw WarehouseError.io(temp, String(cString: strerror(errno))) }
+        let ok = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count }
+        fsync(fd)
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw WarehouseError.io(path, "cannot write the Merkle companion")
+        }
+    }
+
+    func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
+    // MARK: Reading
+
+    /// Reads `length` bytes at `offset` (fewer at the end of the file).
+    public func read(_ hash: Hash256, offset: UInt64, length: Int) throws -> [UInt8] {
+        let fd = open(path(for: hash), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.notFound(hash) }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        let size = UInt64(st.st_size)
+        guard offset <= size else { throw WarehouseError.outOfRange(hash, offset: offset, size: size) }
+        let n = Int(min(UInt64(length), size - offset))
+        var out = [UInt8](repeating: 0, count: n)
+        var done = 0
+        while done < n {
+            let m = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, n - done, off_t(offset) + off_t(done)) }
+            if m <= 0 { if m < 0 && errno == EINTR { continue }; break }
+            done += m
+        }
+        return done == n ? out : Array(out.prefix(done))
+    }
+
+    /// The Merkle tree of stored content: its companion, or (up to 256 KiB) the file hash.
+    public func merkleTree(_ hash: Hash256) throws -> MerkleTree {
+        guard let size = size(of: hash) else { throw WarehouseError.notFound(hash) }
+        let fragment = MerkleTree.fragmentSize(forFileSize: size)
+        if MerkleTree.fragmentCount(fileSize: size, fragmentSize: fragment) < 2 {
+            return MerkleTree(fileSize: size, fragmentSize: fragment, fragmentHashes: [], fileHash: hash)
+        }
+        guard let data = FileManager.default.contents(atPath: path(for: hash) + ".merkle"),
+              let tree = try? MerkleTree.importTree([UInt8](data)), tree.fileSize == size else {
+            throw WarehouseError.corruptCompanion(hash)
+        }
+        return tree
+    }
+
+    // MARK: Deleting
+
+    /// Removes content and its companion.
+    public func delete(_ hash: Hash256) {
+        unlink(path(for: hash))
+        unlink(path(for: hash) + ".merkle")
+    }
+
+    /// Every stored hash (walking the 4/4/56 layout, ignoring anything else).
+    public func allHashes() -> [Hash256] {
+        let fm = FileManager.default
+        var out: [Hash256] = []
+        for a in (try? fm.contentsOfDirectory(atPath: root.path)) ?? [] where a.count == 4 {
+            for b in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a)) ?? [] where b.count == 4 {
+                for c in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a + "/" + b)) ?? [] where c.count == 56 {
+                    if let h = Hash256(hex: a + b + c) { out.append(h) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Deletes content no record refers to (left by a crash between import and commit).
+    @discardableResult
+    public func collectGarbage(keep: Set<Hash256>) -> Int {
+        var removed = 0
+        for hash in allHashes() where !keep.contains(hash) {
+            delete(hash)
+            removed += 1
+        }
+        return removed
+    }
+}
