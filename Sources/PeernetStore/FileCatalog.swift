@@ -101,7 +101,9 @@ public final class FileCatalog: @unchecked Sendable {
                 .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),
                 .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)),
             ])
-            for w in SearchText.indexWords(name: f.name, folder: f.folder, description: f.fileDescription) {
+            // Index the raw tag bytes: sanitising drops invalid UTF-8 as the reference does.
+            func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
+            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
                 try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), .blob(owner.compressed), .blob(f.id.bytes), .text(w.word)])
             }
         }

@@ -1,0 +1,130 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+@testable import PeernetStore
+import VectorSupport
+import XCTest
+
+final class WarehouseTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = URL(fileURLWithPath: "/tmp/pn-wh-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func testImportDeduplicatesReadsRangesAndKeepsTheTree() throws {
+        let warehouse = try Warehouse(root: dir.appendingPathComponent("wh"))
+        let data = (0..<(3 * 262_144 + 1234)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 9)) }
+        let source = dir.appendingPathComponent("src.bin")
+        try Data(data).write(to: source)
+        var progressed: UInt64 = 0
+        let first = try warehouse.importFile(at: source.path) { progressed = $0 }
+        XCTAssertEqual(progressed, UInt64(data.count))
+        XCTAssertEqual(first.hash, Hash256.blake3(data))
+        XCTAssertEqual(first.merkle, MerkleTree(data: data))
+        XCTAssertTrue(first.isNew)
+        XCTAssertEqual(warehouse.path(for: first.hash).dropFirst(warehouse.root.path.count + 1).split(separator: "/").map(\.count), [4, 4, 56])
+        XCTAssertEqual(try warehouse.merkleTree(first.hash), first.merkle, "companion written and readable")
+        let again = try warehouse.importData(data)
+        XCTAssertFalse(again.isNew, "identical content is stored once")
+        XCTAssertEqual(warehouse.allHashes(), [first.hash])
+        XCTAssertEqual(try warehouse.read(first.hash, offset: 262_140, length: 10), Array(data[262_140..<262_150]))
+        XCTAssertEqual(try warehouse.read(first.hash, offset: UInt64(data.count - 3), length: 100), Array(data.suffix(3)))
+        XCTAssertThrowsError(try warehouse.read(first.hash, offset: UInt64(data.count + 1), length: 1))
+        // Small and empty files: no companion, root = file hash.
+        let small = try warehouse.importData(Array("hello".utf8))
+        XCTAssertEqual(small.merkle.root, small.hash)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: warehouse.path(for: small.hash) + ".merkle"))
+        let empty = try warehouse.importData([])
+        XCTAssertEqual(empty.hash.hex, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")
+        XCTAssertEqual(try warehouse.read(empty.hash, offset: 0, length: 10), [])
+        XCTAssertEqual(warehouse.collectGarbage(keep: [first.hash]), 2)
+        XCTAssertEqual(warehouse.allHashes(), [first.hash])
+        warehouse.delete(first.hash)
+        XCTAssertFalse(warehouse.contains(first.hash))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: warehouse.path(for: first.hash) + ".merkle"))
+        XCTAssertThrowsError(try warehouse.importFile(at: dir.appendingPathComponent("missing").path))
+        XCTAssertThrowsError(try warehouse.importFile(at: dir.path))
+    }
+
+    func testLeftoverTemporaryFilesAreRemovedOnOpen() throws {
+        let root = dir.appendingPathComponent("wh")
+        _ = try Warehouse(root: root)
+        let stale = root.appendingPathComponent("_Temp/import-123-456")
+        FileManager.default.createFile(atPath: stale.path, contents: Data([1, 2, 3]))
+        _ = try Warehouse(root: root)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
+    }
+}
+
+final class SearchIndexTests: XCTestCase {
+    /// Indexes the reference's test files and runs its terms: the same files are found.
+    func testReferenceSearchResults() throws {
+        let file = try Vectors.load("search.json")
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data.url) }
+        let key = PrivateKey()
+        let store = try LocalStore(dataDirectory: data, key: key)
+        let ids = file["file_ids"].object.sorted { $0.key < $1.key }.map(\.key)
+        var records: [FileRecord] = []
+        for (i, f) in file["filenames"].array.enumerated() {
+            let h = Hash256.blake3([UInt8(i)])
+            records.append(FileRecord(hash: h, id: TransferID(uuidString: ids[i])!, merkleRoot: h, fragmentSize: 262_144, type: 1,
+                                      format: 10, size: UInt64(i),
+                                      tags: [FileTag(type: FileTag.name, data: f["filename"]["hex"].bytes),
+                                             FileTag(type: FileTag.folder, data: f["folder"]["hex"].bytes),
+                                             FileTag(type: FileTag.description, data: f["description"]["hex"].bytes)]))
+        }
+        try store.chain.addFiles(records)
+        for t in file["terms"].array {
+            let term = SearchText.parseTerm(SearchText.sanitize(t["term"]["hex"].bytes))
+            let results = try store.catalog.search(term)
+            let want = t["search_results_against_index"].array
+            XCTAssertEqual(Set(results.map(\.entry.file.id.uuidString)), Set(want.map { $0["file_id"].string }), t["term"]["text"].string)
+            for w in want {
+                guard let got = results.first(where: { $0.entry.file.id.uuidString == w["file_id"].string }) else { continue }
+                XCTAssertEqual(Set(got.words), Set(w["selectors"].array.map { $0["word"].string }), t["term"]["text"].string)
+                XCTAssertEqual(got.exactMatch, w["selectors"].array.contains { $0["exact"].bool }, t["term"]["text"].string)
+            }
+        }
+    }
+
+    func testFiltersSortsAndTenThousandFiles() throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data.url) }
+        let store = try LocalStore(dataDirectory: data, key: PrivateKey())
+        let words = ["Holiday", "Report", "Concert", "Invoice", "Garden"]
+        var files: [FileRecord] = []
+        for i in 0..<10_000 {
+            let name = "\(words[i % 5])Photo\(i).jpg"
+            let h = Hash256.blake3(Array(name.utf8))
+            files.append(FileRecord(hash: h, id: .random(), merkleRoot: h, fragmentSize: 262_144, type: i % 2 == 0 ? 2 : 1,
+                                    format: 5, size: UInt64(i), tags: [FileTag(type: FileTag.name, text: name),
+                                                                       FileTag(type: FileTag.folder, text: "set\(i % 10)")]))
+        }
+        let start = Date()
+        try store.chain.addFiles(files, date: 1_700_000_000)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 120)
+        XCTAssertGreaterThan(store.chain.height, 100, "packed into many 4 KiB blocks")
+        XCTAssertEqual(try store.chain.files().count, 10_000)
+        XCTAssertEqual(try store.chain.files(folder: "set3").count, 1000)
+        let holiday = try store.catalog.search(SearchText.parseTerm("holiday"), limit: 100_000)
+        XCTAssertEqual(holiday.count, 2000)
+        XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("\"HolidayPhoto10.jpg\"")).map(\.entry.file.name), ["HolidayPhoto10.jpg"])
+        var filter = SearchFilter()
+        filter.type = 2
+        filter.sizeMin = 100
+        filter.sizeMax = 199
+        let filtered = try store.catalog.search(SearchText.parseTerm("holiday"), filter: filter, sort: .sizeDescending)
+        XCTAssertEqual(filtered.map(\.entry.file.size), [190, 180, 170, 160, 150, 140, 130, 120, 110, 100])
+        let byName = try store.catalog.search(SearchText.parseTerm("concert"), sort: .nameAscending, limit: 3)
+        XCTAssertEqual(byName.map(\.entry.file.name), ["ConcertPhoto1002.jpg", "ConcertPhoto1007.jpg", "ConcertPhoto1012.jpg"])
+        // Deleting a file removes it from the index (chain rewrite).
+        let target = holiday[0].entry.file
+        XCTAssertEqual(try store.chain.deleteFiles(ids: [target.id]), 1)
+        XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("holiday"), limit: 100_000).count, 1999)
+        XCTAssertEqual(try store.chain.files().count, 9_999)
+    }
+}
