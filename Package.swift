@@ -51,11 +51,12 @@ let package = Package(
 
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
-            "PeernetNode", "PeernetSupport", "PeernetCrypto", .product(name: "Yams", package: "Yams"),
+            "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
+            .product(name: "Yams", package: "Yams"),
         ]),
 
         .executableTarget(name: "peernet", dependencies: [
-            "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService",
+            "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService", "PeernetStore", "PeernetBlockchain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode"]),

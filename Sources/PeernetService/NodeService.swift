@@ -1,11 +1,14 @@
 import Foundation
 import PeernetCrypto
 import PeernetNode
+import PeernetStore
 import PeernetSupport
+import Synchronization
 
 /// A running node with its control channel: what `peernet daemon` and `peernet mount` run.
 public final class NodeService: Sendable {
     public let node: Node
+    public let store: LocalStore
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
@@ -23,6 +26,8 @@ public final class NodeService: Sendable {
         } else {
             key = try IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
         }
+        let store = try LocalStore(dataDirectory: dataDirectory, key: key)
+        self.store = store
         var nodeConfig = config.nodeConfig(userAgent: userAgent)
         let node: Node
         do {
@@ -36,9 +41,11 @@ public final class NodeService: Sendable {
         self.node = node
         self.dataDirectory = dataDirectory
         let startedAt = Date()
-        control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node] request in
-            try await NodeService.handle(request, node: node, started: startedAt)
+        let jobs = ShareJobs()
+        control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node, store] request in
+            try await NodeService.handle(request, node: node, store: store, jobs: jobs, started: startedAt)
         }
+        node.setBlockchain(height: store.chain.height, version: store.chain.version)
         node.start()
         control.start()
     }
@@ -61,7 +68,8 @@ public final class NodeService: Sendable {
         public let statistics: NodeStatistics
     }
 
-    static func handle(_ request: ControlRequest, node: Node, started: Date) async throws -> Data {
+    static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs,
+                       started: Date) async throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         switch request.command {
@@ -81,8 +89,42 @@ public final class NodeService: Sendable {
             }
             node.contact(key, at: [address])
             return Data("true".utf8)
+        case "share":
+            let paths = (request.arguments["paths"] ?? "").split(separator: "\n").map(String.init)
+            let job = request.arguments["job"] ?? ""
+            defer { jobs.progress.withLock { $0[job] = nil } }
+            let shared = try StoreActions.share(store, paths: paths, folder: request.arguments["folder"] ?? "", name: request.arguments["name"],
+                                                description: request.arguments["description"] ?? "") { _, done, total in
+                jobs.progress.withLock { $0[job] = [done, total] }
+            }
+            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            return try encoder.encode(shared)
+        case "progress":
+            let p = jobs.progress.withLock { $0[request.arguments["job"] ?? ""] } ?? []
+            return try encoder.encode(p)
+        case "unshare":
+            let removed = try StoreActions.unshare(store, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
+            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            return try encoder.encode(removed)
+        case "ls":
+            return try encoder.encode(try StoreActions.list(store, folder: request.arguments["folder"]))
+        case "profile.get":
+            return try encoder.encode(try StoreActions.profile(store))
+        case "profile.set":
+            try StoreActions.setProfile(store, field: request.arguments["field"] ?? "", value: Array((request.arguments["value"] ?? "").utf8))
+            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            return Data("true".utf8)
+        case "profile.delete":
+            let n = try StoreActions.deleteProfile(store, field: request.arguments["field"] ?? "")
+            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            return try encoder.encode(n)
         default:
             throw ControlError.remote("unknown command '\(request.command)'")
         }
     }
+}
+
+/// Progress of share jobs running in the node, polled by the CLI's progress bar.
+final class ShareJobs: Sendable {
+    let progress = Mutex<[String: [UInt64]]>([:])
 }

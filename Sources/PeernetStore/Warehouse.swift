@@ -249,8 +249,13 @@ public final class Warehouse: @unchecked Sendable {
 
     /// Removes content and its companion.
     public func delete(_ hash: Hash256) {
-        unlink(path(for: hash))
-        unlink(path(for: hash) + ".merkle")
+        let p = path(for: hash)
+        unlink(p)
+        unlink(p + ".merkle")
+        // Drop the two directory levels when they became empty (rmdir refuses otherwise).
+        let level2 = (p as NSString).deletingLastPathComponent
+        rmdir(level2)
+        rmdir((level2 as NSString).deletingLastPathComponent)
     }
 
     /// Every stored hash (walking the 4/4/56 layout, ignoring anything else).
@@ -267,13 +272,23 @@ public final class Warehouse: @unchecked Sendable {
         return out
     }
 
-    /// Deletes content no record refers to (left by a crash between import and commit).
+    /// Deletes content no record refers to (left by a crash between import and commit), and
+    /// Merkle companions whose content is gone.
     @discardableResult
     public func collectGarbage(keep: Set<Hash256>) -> Int {
+        let fm = FileManager.default
         var removed = 0
-        for hash in allHashes() where !keep.contains(hash) {
-            delete(hash)
-            removed += 1
+        for a in (try? fm.contentsOfDirectory(atPath: root.path)) ?? [] where a.count == 4 {
+            for b in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a)) ?? [] where b.count == 4 {
+                for c in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a + "/" + b)) ?? [] where c.count >= 56 {
+                    guard let hash = Hash256(hex: a + b + String(c.prefix(56))) else { continue }
+                    let isContent = c.count == 56
+                    if !keep.contains(hash) || (!isContent && !contains(hash)) {
+                        if isContent { removed += 1 }
+                        delete(hash)
+                    }
+                }
+            }
         }
         return removed
     }

@@ -15,6 +15,8 @@ struct PeernetCommand: AsyncParsableCommand {
           peernet daemon                run a node in the foreground
           peernet status                what the running node is doing
           peernet peers                 the peers it knows
+          peernet share song.mp3        publish a file
+          peernet ls                    your shared files
           peernet identity              create or show this node's peer ID and node ID
           peernet hash song.mp3         print the BLAKE3 hash Peernet uses for a file
           peernet identity --json       the same as one JSON document, for scripts
@@ -23,7 +25,8 @@ struct PeernetCommand: AsyncParsableCommand {
         $XDG_DATA_HOME/peernet, else ~/.local/share/peernet) and --config FILE.
         """,
         version: PeernetVersion.string,
-        subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, IdentityCommand.self, HashCommand.self, ConfigCommand.self]
+        subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
+                      ProfileCommand.self, IdentityCommand.self, HashCommand.self, ConfigCommand.self]
     )
 }
 
