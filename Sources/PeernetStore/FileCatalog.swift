@@ -81,6 +81,7 @@ public final class FileCatalog: @unchecked Sendable {
             owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
             hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
             type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
+            node_id BLOB NOT NULL,
             PRIMARY KEY (owner, id)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
         CREATE INDEX IF NOT EXISTS files_folder ON files(owner, folder);
@@ -96,10 +97,11 @@ public final class FileCatalog: @unchecked Sendable {
     func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
         for f in files {
             try remove(owner: owner, id: f.id)
-            try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", [
+            try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [
                 .blob(owner.compressed), .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
                 .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),
                 .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)),
+                .blob(Hash256.nodeID(of: owner).bytes),
             ])
             // Index the raw tag bytes: sanitising drops invalid UTF-8 as the reference does.
             func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
@@ -159,42 +161,51 @@ public final class FileCatalog: @unchecked Sendable {
     }
 
     /// Runs a search: the whole term's key, then (unless exact) every word's key, merged per
-    /// file with OR semantics; filtered and sorted.
+    /// file with OR semantics; filtered and sorted in SQL, so only `limit` files are decoded.
     public func search(_ term: SearchTerm, filter: SearchFilter = SearchFilter(), sort: SearchSort = .none,
                        limit: Int = 1000) throws -> [SearchResult] {
         let keys = term.allKeys
-        guard !keys.isEmpty else { return [] }
-        var order: [[UInt8]] = []
-        var hits: [[UInt8]: (entry: CatalogEntry, words: [String], exact: Bool)] = [:]
-        for key in keys {
-            let rows = try db.query("""
-                SELECT f.owner, f.version, f.block, f.date_shared, f.record FROM words w
-                JOIN files f ON f.owner = w.owner AND f.id = w.id WHERE w.word = ?
-                """, [.blob(key.hash.bytes)])
-            for row in rows {
-                let ident = row[0].bytes + Array(row[4].bytes[32..<48])
-                if var hit = hits[ident] {
-                    hit.words.append(key.word)
-                    hit.exact = hit.exact || key == term.exact
-                    hits[ident] = hit
-                } else if let e = entry(row), filter.accepts(e) {
-                    hits[ident] = (e, [key.word], key == term.exact)
-                    order.append(ident)
-                }
-            }
+        guard !keys.isEmpty, limit > 0 else { return [] }
+        var params: [SQLValue] = keys.map { .blob($0.hash.bytes) }
+        var conditions = ["w.word IN (" + keys.map { _ in "?" }.joined(separator: ",") + ")"]
+        if let t = filter.type { conditions.append("f.type = ?"); params.append(.integer(Int64(t))) }
+        if let t = filter.format { conditions.append("f.format = ?"); params.append(.integer(Int64(t))) }
+        if filter.dateFrom != nil || filter.dateTo != nil { conditions.append("f.date_shared > 0") }
+        if let d = filter.dateFrom { conditions.append("f.date_shared >= ?"); params.append(.integer(d)) }
+        if let d = filter.dateTo { conditions.append("f.date_shared <= ?"); params.append(.integer(d)) }
+        if let v = filter.sizeMin { conditions.append("f.size >= ?"); params.append(.integer(Int64(bitPattern: v))) }
+        if let v = filter.sizeMax { conditions.append("f.size <= ?"); params.append(.integer(Int64(bitPattern: v))) }
+        if let o = filter.owner { conditions.append("f.node_id = ?"); params.append(.blob(o.bytes)) }
+        let shared = "(SELECT count(DISTINCT f2.owner) FROM files f2 WHERE f2.hash = f.hash)"
+        let orderBy: String
+        switch sort {
+        case .none: orderBy = "rowid_order"
+        case .relevanceAscending, .dateAscending: orderBy = "f.date_shared ASC"
+        case .relevanceDescending, .dateDescending: orderBy = "f.date_shared DESC"
+        case .nameAscending: orderBy = "f.name ASC"
+        case .nameDescending: orderBy = "f.name DESC"
+        case .sizeAscending: orderBy = "f.size ASC"
+        case .sizeDescending: orderBy = "f.size DESC"
+        case .sharedByAscending: orderBy = "shared ASC"
+        case .sharedByDescending: orderBy = "shared DESC"
         }
-        var results: [SearchResult] = []
-        var sharedCounts: [Hash256: Int] = [:]
-        for ident in order {
-            guard let hit = hits[ident] else { continue }
-            let shared = try sharedCounts[hit.entry.file.hash] ?? {
-                let n = Int(try db.query("SELECT count(DISTINCT owner) FROM files WHERE hash = ?", [.blob(hit.entry.file.hash.bytes)]).first?.first?.int ?? 1)
-                sharedCounts[hit.entry.file.hash] = n
-                return n
-            }()
-            results.append(SearchResult(entry: hit.entry, words: hit.words, exactMatch: hit.exact, sharedBy: shared))
+        // Key order: the exact key first, then the words (reference order of selectors).
+        let keyOrder = "CASE w.word " + keys.enumerated().map { i, _ in "WHEN ? THEN \(i)" }.joined(separator: " ") + " END"
+        let orderParams: [SQLValue] = keys.map { .blob($0.hash.bytes) }
+        let sql = """
+            SELECT f.owner, f.version, f.block, f.date_shared, f.record, group_concat(w.text, char(31)),
+                   \(shared) AS shared, min(\(keyOrder)) AS rowid_order
+            FROM words w JOIN files f ON f.owner = w.owner AND f.id = w.id
+            WHERE \(conditions.joined(separator: " AND "))
+            GROUP BY f.owner, f.id
+            ORDER BY \(orderBy), f.name LIMIT ?
+            """
+        let rows = try db.query(sql, orderParams + params + [.integer(Int64(limit))])
+        return rows.compactMap { row in
+            guard let e = entry(row) else { return nil }
+            let words = row[5].string.split(separator: "\u{1f}").map(String.init)
+            let exact = term.exact.map { words.contains($0.word) } ?? false
+            return SearchResult(entry: e, words: words, exactMatch: exact, sharedBy: Int(row[6].int))
         }
-        sort.sort(&results)
-        return Array(results.prefix(limit))
     }
 }

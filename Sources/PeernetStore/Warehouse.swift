@@ -107,7 +107,7 @@ public final class Warehouse: @unchecked Sendable {
         let guessedFragment = MerkleTree.fragmentSize(forFileSize: expectedSize ?? 0)
         var whole = BLAKE3()
         var leaves = MerkleLeafHasher(fragmentSize: guessedFragment)
-        let chunk = 1 << 20
+        let chunk = 4 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
         defer { buffer.deallocate() }
         var total: UInt64 = 0

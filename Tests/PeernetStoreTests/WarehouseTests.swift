@@ -128,3 +128,37 @@ final class SearchIndexTests: XCTestCase {
         XCTAssertEqual(try store.chain.files().count, 9_999)
     }
 }
+
+final class RemoteCatalogTests: XCTestCase {
+    /// Files of cached remote chains are indexed under their owner, filterable by owner node
+    /// ID, and dropped as a whole when that chain is rewritten.
+    func testRemoteChainsAreSearchableAndRemovable() throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data.url) }
+        let store = try LocalStore(dataDirectory: data, key: PrivateKey())
+        let remote = PrivateKey().publicKey
+        let h = Hash256.blake3([1])
+        let shared = FileRecord(hash: h, id: .random(), merkleRoot: h, fragmentSize: 262_144, type: 3, format: 7, size: 1,
+                                tags: [FileTag(type: FileTag.name, text: "RemoteHoliday.mkv"), FileTag(type: FileTag.dateShared, date: 1_700_000_000)])
+        try store.catalog.add([shared], owner: remote, version: 2, block: 0)
+        var own = shared
+        own.id = .random()
+        try store.chain.addFiles([own])
+        let both = try store.catalog.search(SearchText.parseTerm("holiday"))
+        XCTAssertEqual(both.count, 2)
+        XCTAssertEqual(both.map(\.sharedBy), [2, 2], "two owners share the same content")
+        var filter = SearchFilter()
+        filter.owner = Hash256.nodeID(of: remote)
+        let onlyRemote = try store.catalog.search(SearchText.parseTerm("holiday"), filter: filter)
+        XCTAssertEqual(onlyRemote.map(\.entry.owner), [remote])
+        XCTAssertEqual(onlyRemote.first?.entry.version, 2)
+        filter = SearchFilter()
+        filter.dateFrom = 1_600_000_000
+        filter.dateTo = 1_700_000_000
+        XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("holiday"), filter: filter).map(\.entry.owner), [remote])
+        try store.catalog.removeAll(owner: remote)
+        XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("holiday")).count, 1)
+        // Own content stays in the warehouse only while a record refers to it.
+        XCTAssertEqual(try store.catalog.count(), 1)
+    }
+}
