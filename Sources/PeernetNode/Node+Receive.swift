@@ -325,6 +325,7 @@ extension Node {
                 }
             }
             guard filled else { return }
+            s.stats.traversesRelayed += 1
             effects.outgoing.append(Outgoing(receiver: t.targetPeer, packet: Packet(command: .traverse, sequence: 0, payload: forward.encode()),
                                              targets: targets(for: t.targetPeer, fallback: [], in: s)))
         } else if t.targetPeer == key.publicKey && t.authorizedRelay == sender {

@@ -76,4 +76,6 @@ public struct NodeStatistics: Sendable, Equatable, Codable {
     public var packetsOut = 0
     public var sendErrors = 0
     public var repliesUnmatched = 0
+    /// Traverse messages this node relayed for others.
+    public var traversesRelayed = 0
 }

@@ -52,7 +52,12 @@ final class TraverseTests: XCTestCase {
         try a.sendPacket(Packet(command: .traverse, sequence: 0, payload: expired.encode()), to: b.publicKey)
         try await Task.sleep(for: .milliseconds(500))
         XCTAssertNil(c.peer(mallory.publicKey))
-        XCTAssertFalse(c.isConnected(a.publicKey))
+        XCTAssertEqual(b.statistics.traversesRelayed, 0, "the relay forwarded neither")
+        // A valid one is relayed (the counter can count).
+        let valid = try Traverse.signed(by: a.key, target: c.publicKey, relay: b.publicKey, expires: UInt64(Date().timeIntervalSince1970) + 600,
+                                        embeddedPacket: aInner)
+        try a.sendPacket(Packet(command: .traverse, sequence: 0, payload: valid.encode()), to: b.publicKey)
+        await eventually(3, "valid traverse relayed") { b.statistics.traversesRelayed == 1 }
         for n in [a, b, c] { await n.stop() }
     }
 }
