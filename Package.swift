@@ -46,6 +46,8 @@ let package = Package(
         // blockchain and the search index.
         .target(name: "PeernetStore", dependencies: ["CSQLite", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport"],
                 swiftSettings: [.unsafeFlags(["-O"])]),
+        // UDT over lite packets, block and file transfer streams: state machines, no I/O.
+        .target(name: "PeernetTransfer", dependencies: ["PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
         .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetTransferTests", dependencies: ["PeernetTransfer", "PeernetProtocol"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -1,0 +1,175 @@
+import PeernetProtocol
+@testable import PeernetTransfer
+import Synchronization
+import XCTest
+
+/// A link between two UDT endpoints with a virtual clock: each packet is delayed, may be lost
+/// (with a seeded generator) or reordered. Everything is deterministic and runs in milliseconds.
+final class VirtualLink: @unchecked Sendable {
+    struct InFlight { let at: Double; let toServer: Bool; let bytes: [UInt8] }
+    var queue: [InFlight] = []
+    var now: Double = 0
+    var loss: Double
+    var reorder: Double
+    var rng: UInt64
+    var delivered = 0, dropped = 0
+    var dropFilter: ([UInt8], Bool) -> Bool = { _, _ in false }
+
+    init(loss: Double = 0, reorder: Double = 0, seed: UInt64 = 42) {
+        self.loss = loss
+        self.reorder = reorder
+        self.rng = seed
+    }
+
+    func random() -> Double {
+        rng = rng &* 6364136223846793005 &+ 1442695040888963407
+        return Double(rng >> 11) / Double(1 << 53)
+    }
+
+    func send(_ bytes: [UInt8], toServer: Bool) {
+        if dropFilter(bytes, toServer) || random() < loss { dropped += 1; return }
+        let delay = 0.0005 + (random() < reorder ? random() * 0.004 : 0)
+        queue.append(InFlight(at: now + delay, toServer: toServer, bytes: bytes))
+    }
+}
+
+final class UDTConnectionTests: XCTestCase {
+    func run(size: Int, loss: Double, reorder: Double = 0, seed: UInt64 = 7, maxTime: Double = 120,
+             configure: (VirtualLink) -> Void = { _ in }) throws -> (received: [UInt8], link: VirtualLink, time: Double) {
+        let link = VirtualLink(loss: loss, reorder: reorder, seed: seed)
+        configure(link)
+        let received = Mutex<[UInt8]>([])
+        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        server.onData = { bytes in received.withLock { $0 += bytes } }
+        let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) }
+        client.start(now: 0)
+        client.write(data)
+        client.finish()
+        var steps = 0
+        while link.now < maxTime {
+            link.now += 0.001
+            steps += 1
+            // Deliver everything due.
+            let due = link.queue.filter { $0.at <= link.now }.sorted { $0.at < $1.at }
+            link.queue.removeAll { $0.at <= link.now }
+            for p in due {
+                link.delivered += 1
+                if p.toServer { server.receive(p.bytes, now: link.now) } else { client.receive(p.bytes, now: link.now) }
+            }
+            client.tick(now: link.now)
+            server.tick(now: link.now)
+            if case .closed = client.state, received.withLock({ $0.count }) == size { break }
+            if case .closed(let why) = client.state, why != "done" { break }
+        }
+        return (received.withLock { $0 }, link, link.now)
+    }
+
+    func expected(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) } }
+
+    func testLosslessTransfers() throws {
+        for size in [0, 1, 1197, 1198, 1199, 100_000, 1_000_000] {
+            let r = try run(size: size, loss: 0)
+            XCTAssertEqual(r.received, expected(size), "size \(size)")
+        }
+    }
+
+    func testFivePercentLossAndReordering() throws {
+        let r = try run(size: 2_000_000, loss: 0.05, reorder: 0.1)
+        XCTAssertEqual(r.received.count, 2_000_000)
+        XCTAssertEqual(r.received, expected(2_000_000))
+        XCTAssertGreaterThan(r.link.dropped, 50)
+    }
+
+    func testTwentyPercentLoss() throws {
+        let r = try run(size: 500_000, loss: 0.2, reorder: 0.2, seed: 99)
+        XCTAssertEqual(r.received, expected(500_000))
+    }
+
+    func testLostTailIsRetransmitted() throws {
+        // Drop every data packet the first time it is sent from sequence 20 on: only the
+        // retransmission timer can recover them (the reference would stall).
+        var seen = Set<[UInt8]>()
+        let r = try run(size: 30 * 1198, loss: 0) { link in
+            link.dropFilter = { bytes, toServer in
+                guard toServer, bytes[0] & 0x80 == 0 else { return false }
+                let seq = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
+                _ = seq
+                if seen.contains(Array(bytes[0..<4])) { return false }
+                seen.insert(Array(bytes[0..<4]))
+                return seen.count > 20
+            }
+        }
+        XCTAssertEqual(r.received, expected(30 * 1198))
+    }
+
+    func testLostHandshakesAreRetried() throws {
+        var handshakes = 0
+        let r = try run(size: 5000, loss: 0) { link in
+            link.dropFilter = { bytes, _ in
+                guard bytes[0] == 0x80, bytes[1] == 0x00 else { return false }
+                handshakes += 1
+                return handshakes <= 3
+            }
+        }
+        XCTAssertEqual(r.received, expected(5000))
+    }
+
+    func testConnectTimeout() throws {
+        let client = UDTConnection(role: .client, config: { var c = UDTConnection.Configuration(); c.connectTimeout = 1; return c }(),
+                                   now: 0) { _ in }
+        client.start(now: 0)
+        for i in 1...1500 { client.tick(now: Double(i) * 0.001) }
+        XCTAssertEqual(client.state, .closed("connect timeout"))
+    }
+
+    func testHostilePacketsDoNotBreakAConnection() throws {
+        let link = VirtualLink()
+        let received = Mutex(0)
+        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        server.onData = { b in received.withLock { $0 += b.count } }
+        client.start(now: 0)
+        client.write([UInt8](repeating: 7, count: 50_000))
+        client.finish()
+        var rng = SystemRandomNumberGenerator()
+        for step in 1...5000 {
+            link.now = Double(step) * 0.001
+            let due = link.queue.filter { $0.at <= link.now }
+            link.queue.removeAll { $0.at <= link.now }
+            for p in due { if p.toServer { server.receive(p.bytes, now: link.now) } else { client.receive(p.bytes, now: link.now) } }
+            // Garbage and out-of-window data at the receiver.
+            server.receive((0..<Int.random(in: 0...40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, now: link.now)
+            client.tick(now: link.now)
+            server.tick(now: link.now)
+            if case .closed = client.state { break }
+        }
+        XCTAssertGreaterThanOrEqual(received.withLock { $0 }, 50_000)
+    }
+
+    func testSequenceArithmeticWraps() {
+        XCTAssertEqual(Seq.add(Seq.mask, 1), 0)
+        XCTAssertEqual(Seq.diff(Seq.mask, 0), 1)
+        XCTAssertEqual(Seq.diff(0, Seq.mask), -1)
+        XCTAssertEqual(Seq.diff(5, 3), -2)
+        // A connection whose sequence numbers wrap mid-transfer.
+        let link = VirtualLink()
+        let got = Mutex<[UInt8]>([])
+        let client = UDTConnection(role: .client, initialSequence: Seq.mask - 10, now: 0) { link.send($0, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        server.onData = { b in got.withLock { $0 += b } }
+        client.start(now: 0)
+        let data = (0..<60_000).map { UInt8(truncatingIfNeeded: $0) }
+        client.write(data)
+        client.finish()
+        for step in 1...5000 {
+            link.now = Double(step) * 0.001
+            let due = link.queue.filter { $0.at <= link.now }
+            link.queue.removeAll { $0.at <= link.now }
+            for p in due { if p.toServer { server.receive(p.bytes, now: link.now) } else { client.receive(p.bytes, now: link.now) } }
+            client.tick(now: link.now)
+            server.tick(now: link.now)
+        }
+        XCTAssertEqual(got.withLock { $0 }, data)
+    }
+}
