@@ -48,13 +48,16 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // UDT over lite packets, block and file transfer streams: state machines, no I/O.
         .target(name: "PeernetTransfer", dependencies: ["PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
+        // Blockchain exchange (Get Block over UDT, the remote-chain cache), file serving, search.
+        .target(name: "PeernetExchange", dependencies: ["PeernetNode", "PeernetStore", "PeernetTransfer", "PeernetBlockchain",
+                                                        "PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
             "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
-            .product(name: "Yams", package: "Yams"),
+            "PeernetExchange", .product(name: "Yams", package: "Yams"),
         ]),
 
         .executableTarget(name: "peernet", dependencies: [
@@ -76,6 +79,8 @@ let package = Package(
         .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
         .testTarget(name: "PeernetTransferTests", dependencies: ["PeernetTransfer", "PeernetProtocol"]),
+        .testTarget(name: "PeernetExchangeTests", dependencies: ["PeernetExchange", "PeernetNode", "PeernetStore", "PeernetTransfer",
+                                                                 "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

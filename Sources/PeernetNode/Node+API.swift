@@ -150,6 +150,16 @@ extension Node {
         transferHandler.withLock { $0 = handler }
     }
 
+    /// Where packets to `peer` go now (its preferred connection): for raw lite packets.
+    public func path(to peer: PublicKey) -> (endpoint: Endpoint, network: Int)? {
+        state.withLock { s in targets(for: peer, fallback: [], in: s).first.map { ($0.0, $0.1) } }
+    }
+
+    /// Our blockchain height and version as advertised.
+    public var blockchainState: (height: UInt64, version: UInt64) {
+        state.withLock { ($0.blockchainHeight, $0.blockchainVersion) }
+    }
+
     // MARK: Inspection
 
     /// Every known peer, connected first.

@@ -60,8 +60,8 @@ public final class Node: Sendable {
     let discoverySockets: [(socket: UDPSocket, network: Int, receiver: PublicKey)]
     let queue: DatagramQueue
     let state: Mutex<NodeState>
-    private let eventStream: AsyncStream<NodeEvent>
-    let eventContinuation: AsyncStream<NodeEvent>.Continuation
+    /// Subscribers of `events` (each call makes a new stream).
+    private let subscribers = Mutex<[UUID: AsyncStream<NodeEvent>.Continuation]>([:])
     private let threadsDone = DispatchGroup()
     private let tasks = Mutex<[Task<Void, Never>]>([])
     /// Addresses sent to, for `simulateFirewallForTesting`.
@@ -111,11 +111,21 @@ public final class Node: Sendable {
         queue = DatagramQueue(capacity: config.queueCapacity)
         state = Mutex(NodeState(routing: RoutingTable(own: Hash256.nodeID(of: key.publicKey), bucketSize: config.bucketSize),
                                 values: ValueStore(maxValues: config.maxStoredValues, maxValueSize: config.maxValueSize)))
-        (eventStream, eventContinuation) = AsyncStream.makeStream(of: NodeEvent.self, bufferingPolicy: .bufferingNewest(4096))
     }
 
-    /// Events (peer connected/gone, blockchain changed, chat). One consumer.
-    public var events: AsyncStream<NodeEvent> { eventStream }
+    /// A new stream of events (peer connected/gone, blockchain changed, chat); every
+    /// subscriber gets every event from its subscription on (the newest 4096 are buffered).
+    public var events: AsyncStream<NodeEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeEvent.self, bufferingPolicy: .bufferingNewest(4096))
+        let id = UUID()
+        subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    func publish(_ event: NodeEvent) {
+        for c in subscribers.withLock({ Array($0.values) }) { c.yield(event) }
+    }
 
     /// The addresses actually bound (ports filled in when 0 was asked for).
     public var listenEndpoints: [Endpoint] { networks.map(\.listen) }
@@ -160,7 +170,7 @@ public final class Node: Sendable {
         }
         for net in networks { net.socket.close() }
         for d in discoverySockets { d.socket.close() }
-        eventContinuation.finish()
+        for c in subscribers.withLock({ s in defer { s = [:] }; return Array(s.values) }) { c.finish() }
     }
 
     var isRunning: Bool { state.withLock { $0.running } }
@@ -206,7 +216,7 @@ public final class Node: Sendable {
     /// Signs and sends collected packets, then runs callbacks and publishes events.
     func perform(_ effects: Effects) {
         for out in effects.outgoing { send(out) }
-        for event in effects.events { eventContinuation.yield(event) }
+        for event in effects.events { publish(event) }
         for callback in effects.callbacks { callback() }
         for job in effects.tasks { addTask(job) }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import PeernetCrypto
+import PeernetExchange
 import PeernetNode
 import PeernetStore
 import PeernetSupport
@@ -9,6 +10,7 @@ import Synchronization
 public final class NodeService: Sendable {
     public let node: Node
     public let store: LocalStore
+    public let exchange: BlockExchange
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
@@ -42,16 +44,20 @@ public final class NodeService: Sendable {
         self.dataDirectory = dataDirectory
         let startedAt = Date()
         let jobs = ShareJobs()
+        let exchangeBox = Mutex<BlockExchange?>(nil)
         control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node, store] request in
-            try await NodeService.handle(request, node: node, store: store, jobs: jobs, started: startedAt)
+            try await NodeService.handle(request, node: node, store: store, jobs: jobs, started: startedAt,
+                                         publish: { exchangeBox.withLock { $0 }?.publishChainState() })
         }
-        node.setBlockchain(height: store.chain.height, version: store.chain.version)
+        exchange = BlockExchange(node: node, store: store)
+        exchangeBox.withLock { [exchange] in $0 = exchange }
         node.start()
         control.start()
     }
 
     public func stop() async {
         control.stop()
+        exchange.stop()
         await node.stop()
     }
 
@@ -69,7 +75,7 @@ public final class NodeService: Sendable {
     }
 
     static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs,
-                       started: Date) async throws -> Data {
+                       started: Date, publish: () -> Void) async throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         switch request.command {
@@ -97,14 +103,14 @@ public final class NodeService: Sendable {
                                                 description: request.arguments["description"] ?? "") { _, done, total in
                 jobs.progress.withLock { $0[job] = [done, total] }
             }
-            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            publish()
             return try encoder.encode(shared)
         case "progress":
             let p = jobs.progress.withLock { $0[request.arguments["job"] ?? ""] } ?? []
             return try encoder.encode(p)
         case "unshare":
             let removed = try StoreActions.unshare(store, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
-            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            publish()
             return try encoder.encode(removed)
         case "ls":
             return try encoder.encode(try StoreActions.list(store, folder: request.arguments["folder"]))
@@ -112,11 +118,11 @@ public final class NodeService: Sendable {
             return try encoder.encode(try StoreActions.profile(store))
         case "profile.set":
             try StoreActions.setProfile(store, field: request.arguments["field"] ?? "", value: Array((request.arguments["value"] ?? "").utf8))
-            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            publish()
             return Data("true".utf8)
         case "profile.delete":
             let n = try StoreActions.deleteProfile(store, field: request.arguments["field"] ?? "")
-            node.setBlockchain(height: store.chain.height, version: store.chain.version)
+            publish()
             return try encoder.encode(n)
         default:
             throw ControlError.remote("unknown command '\(request.command)'")

@@ -36,7 +36,7 @@ public struct PeernetConfig: Sendable, Equatable {
     /// Ours: debug, info, warning or error.
     public var logLevel = "info"
     /// Reference keys we accept and keep (cache limits etc.).
-    public var cacheMaxBlockSize: UInt64 = 65_536 - 1024
+    public var cacheMaxBlockSize: UInt64 = 50_096
     public var cacheMaxBlockCount: UInt64 = 256
 
     public struct SeedEntry: Sendable, Equatable {

@@ -31,9 +31,10 @@ public final class LocalStore: @unchecked Sendable {
     public let warehouse: Warehouse
     public let catalog: FileCatalog
     public let chain: UserBlockchain
+    public let cache: ChainCache
     private let lockFD: Int32
 
-    public init(dataDirectory: DataDirectory, key: PrivateKey) throws {
+    public init(dataDirectory: DataDirectory, key: PrivateKey, cacheLimits: CacheLimits = CacheLimits()) throws {
         self.dataDirectory = dataDirectory
         try dataDirectory.create()
         let lockPath = dataDirectory.file("store.lock").path
@@ -47,6 +48,7 @@ public final class LocalStore: @unchecked Sendable {
         warehouse = try Warehouse(root: dataDirectory.file("warehouse"))
         catalog = try FileCatalog(db: db)
         chain = try UserBlockchain(db: db, key: key, catalog: catalog)
+        cache = try ChainCache(db: db, catalog: catalog, limits: cacheLimits)
         warehouse.collectGarbage(keep: try catalog.hashes(owner: key.publicKey))
     }
 

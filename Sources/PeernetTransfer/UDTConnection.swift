@@ -107,6 +107,8 @@ public final class UDTConnection: @unchecked Sendable {
     /// Everything written was acknowledged by the peer.
     public var isDrained: Bool { lock.withLock { _ in s.unacked.isEmpty && s.pendingOffset >= s.pending.count } }
     public var roundTripTime: Double { lock.withLock { _ in s.rtt } }
+    /// Bytes written but not yet acknowledged (queued plus in flight).
+    public var bufferedBytes: Int { lock.withLock { _ in s.pending.count - s.pendingOffset + s.unacked.count * config.maxPayload } }
 
     private func timestamp(_ now: Double) -> UInt32 { UInt32(truncatingIfNeeded: Int64((now - s.startTime) * 1_000_000)) }
 

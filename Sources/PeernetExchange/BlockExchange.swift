@@ -1,0 +1,347 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import PeernetTransfer
+import Synchronization
+
+/// A UDT connection bound to one lite session (transfer ID) and one peer.
+final class TransferSession: Sendable {
+    let id: TransferID
+    let peer: PublicKey
+    let connection: UDTConnection
+    let created = monotonicSeconds()
+
+    init(id: TransferID, peer: PublicKey, connection: UDTConnection) {
+        self.id = id
+        self.peer = peer
+        self.connection = connection
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Blockchain exchange (data.md §2): serves Get Block requests for our chain over UDT in lite
+/// packets, fetches other peers' chains when they advertise a new height or version, and keeps
+/// them, validated, in the cache. Reference-compatible in both directions: the requester
+/// listens (UDT server), the holder dials and sends.
+public final class BlockExchange: Sendable {
+    public let node: Node
+    public let store: LocalStore
+    let sessions = Mutex<[TransferID: TransferSession]>([:])
+    let syncing = Mutex<[PublicKey: Bool]>([:])
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Blocks rejected by validation, for tests and status.
+    public let rejectedBlocks = Mutex(0)
+
+    /// Timeouts: the reference's 10 s block-transfer idle expiry.
+    let blockTransferTimeout: Double = 10
+
+    public init(node: Node, store: LocalStore) {
+        self.node = node
+        self.store = store
+        node.setTransferHandler { [weak self] received, source, network in
+            self?.handleRequest(received, source: source, network: network)
+        }
+        publishChainState()
+        let ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(5))
+                self?.tickSessions()
+            }
+        }
+        let events = node.events
+        let watcher = Task { [weak self] in
+            for await event in events {
+                guard let self else { return }
+                if case .blockchainChanged(let peer, let height, let version) = event {
+                    self.scheduleSync(peer: peer, height: height, version: version)
+                }
+            }
+        }
+        tasks.withLock { $0 += [ticker, watcher] }
+    }
+
+    public func stop() {
+        for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() }
+        for s in sessions.withLock({ s in defer { s = [:] }; return Array(s.values) }) {
+            s.connection.close(reason: "stopped", now: monotonicSeconds())
+            node.removeLiteSession(s.id)
+        }
+    }
+
+    /// Advertises our chain's current height and version.
+    public func publishChainState() {
+        node.setBlockchain(height: store.chain.height, version: store.chain.version)
+    }
+
+    // MARK: Sessions
+
+    func tickSessions() {
+        let now = monotonicSeconds()
+        var finished: [TransferSession] = []
+        for session in sessions.withLock({ Array($0.values) }) {
+            session.connection.tick(now: now)
+            if case .closed = session.connection.state { finished.append(session) }
+        }
+        for session in finished {
+            sessions.withLock { _ = $0.removeValue(forKey: session.id) }
+            node.removeLiteSession(session.id)
+        }
+    }
+
+    /// Registers a UDT connection on a lite session with `peer`; its packets go out as lite
+    /// packets to the address the peer last used.
+    func makeSession(id: TransferID, peer: PublicKey, role: UDTConnection.Role, idleTimeout: Double) -> TransferSession? {
+        guard let path = node.path(to: peer) else { return nil }
+        let target = Mutex(path)
+        var config = UDTConnection.Configuration()
+        config.idleTimeout = idleTimeout
+        let node = self.node
+        let connection = UDTConnection(role: role, config: config, now: monotonicSeconds()) { bytes in
+            guard let lite = try? LitePacket(id: id, data: bytes).encode() else { return }
+            let (endpoint, network) = target.withLock { $0 }
+            node.sendRaw(lite, to: endpoint, network: network)
+        }
+        let session = TransferSession(id: id, peer: peer, connection: connection)
+        sessions.withLock { $0[id] = session }
+        node.registerLiteSession(id) { datagram, source in
+            guard let packet = try? LitePacket.decode(datagram) else { return }
+            target.withLock { $0.endpoint = source }
+            connection.receive(packet.data, now: monotonicSeconds())
+        }
+        return session
+    }
+
+    // MARK: Serving
+
+    func handleRequest(_ received: ReceivedPacket, source: Endpoint, network: Int) {
+        switch received.packet.command {
+        case .getBlock:
+            guard let request = try? GetBlockMessage.decode(received.packet.payload), request.control == .requestStart else { return }
+            serveBlocks(request, to: received.sender, sequence: received.packet.sequence)
+        case .transfer:
+            guard let request = try? TransferMessage.decode(received.packet.payload), request.control == .requestStart,
+                  request.transferProtocol == 0 else { return }
+            serveFile(request, to: received.sender, sequence: received.packet.sequence)
+        default:
+            return
+        }
+    }
+
+    func reply(_ control: GetBlockMessage.Control, key: PublicKey, to peer: PublicKey, sequence: UInt32) {
+        guard let payload = try? GetBlockMessage(control: control, blockchainPublicKey: key).encode() else { return }
+        try? node.sendPacket(Packet(command: .getBlock, sequence: sequence, payload: payload), to: peer)
+    }
+
+    /// §2.4 step 2-3: refuse what we do not serve, else dial the requester and stream.
+    func serveBlocks(_ request: GetBlockMessage, to peer: PublicKey, sequence: UInt32) {
+        guard request.blockchainPublicKey == node.publicKey else {
+            return reply(.notAvailable, key: request.blockchainPublicKey, to: peer, sequence: sequence)
+        }
+        let height = store.chain.height
+        guard height > 0 else { return reply(.empty, key: request.blockchainPublicKey, to: peer, sequence: sequence) }
+        guard request.limitBlockCount > 0 else { return reply(.terminate, key: request.blockchainPublicKey, to: peer, sequence: sequence) }
+        guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: blockTransferTimeout) else { return }
+        _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: blockTransferTimeout, handler: { [weak session] received, _ in
+            if let m = try? GetBlockMessage.decode(received.packet.payload), m.isLast {
+                session?.connection.close(reason: "terminated by requester", now: monotonicSeconds())
+            }
+        })
+        let chain = store.chain
+        let stream = BlockStreamWriter.stream(ranges: request.targetBlocks, limit: request.limitBlockCount,
+                                              maxBlockSize: request.maxBlockSize, height: height) { try? chain.block($0) }
+        session.connection.write(stream)
+        session.connection.finish()
+        session.connection.start(now: monotonicSeconds())
+    }
+
+    /// Serves a byte range of warehouse content: 16-byte header (file size, transfer size) then
+    /// the bytes (transfer.md §4). Requests beyond the file are ignored, as in the reference.
+    func serveFile(_ request: TransferMessage, to peer: PublicKey, sequence: UInt32) {
+        guard let size = store.warehouse.size(of: request.hash) else {
+            var m = TransferMessage(control: .notAvailable, hash: request.hash)
+            m.transferProtocol = request.transferProtocol
+            if let payload = try? m.encode() { try? node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: payload), to: peer) }
+            return
+        }
+        guard request.offset <= size, request.limit == 0 || request.offset + request.limit <= size else { return }
+        let length = request.limit == 0 ? size - request.offset : request.limit
+        guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: 60) else { return }
+        _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: 60, handler: { [weak session] received, _ in
+            if let m = try? TransferMessage.decode(received.packet.payload), m.isLast {
+                session?.connection.close(reason: "terminated by requester", now: monotonicSeconds())
+            }
+        })
+        session.connection.write(FileTransferHeader(fileSize: size, transferSize: length).encode())
+        let warehouse = store.warehouse
+        let hash = request.hash
+        session.connection.start(now: monotonicSeconds())
+        // Stream in 1 MiB pieces as the window drains, so memory stays bounded.
+        let feeder = Task.detached {
+            var offset = request.offset
+            let end = request.offset + length
+            while offset < end {
+                if case .closed = session.connection.state { return }
+                if !session.connection.isDrained && session.connection.bufferedBytes > 4 << 20 {
+                    try? await Task.sleep(for: .milliseconds(2))
+                    continue
+                }
+                let n = Int(min(1 << 20, end - offset))
+                guard let chunk = try? warehouse.read(hash, offset: offset, length: n), !chunk.isEmpty else { break }
+                session.connection.write(chunk)
+                offset += UInt64(chunk.count)
+            }
+            session.connection.finish()
+        }
+        tasks.withLock { $0.append(feeder) }
+    }
+
+    // MARK: Fetching
+
+    public enum FetchError: Error, Equatable, CustomStringConvertible {
+        case notConnected, notAvailable, empty, terminated, timeout, protocolError(String)
+        public var description: String {
+            switch self {
+            case .notConnected: return "the peer is not connected"
+            case .notAvailable: return "the peer does not serve that blockchain"
+            case .empty: return "the blockchain is empty"
+            case .terminated: return "the peer ended the transfer"
+            case .timeout: return "the transfer timed out"
+            case .protocolError(let m): return "protocol error: \(m)"
+            }
+        }
+    }
+
+    /// Requests blocks of `owner`'s chain from `peer` (usually the owner) and returns them as
+    /// they were streamed. Nothing is validated here (see `sync`).
+    public func fetchBlocks(owner: PublicKey, from peer: PublicKey, ranges: [BlockRange], limit: UInt64,
+                            maxBlockSize: UInt64, timeout: Double = 30) async throws -> [BlockStreamReader.Item] {
+        let id = TransferID.random()
+        let sequence = node.nextSequence(for: peer)
+        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: blockTransferTimeout) else {
+            throw FetchError.notConnected
+        }
+        let outcome = FetchOutcome()
+        var reader = BlockStreamReader(ranges: ranges, maxBlockSize: maxBlockSize)
+        let readerBox = Mutex(reader)
+        session.connection.onData = { bytes in
+            do {
+                let items = try readerBox.withLock { r in try r.feed(bytes) }
+                outcome.add(items)
+                if readerBox.withLock({ $0.isComplete }) { outcome.finish(nil) }
+            } catch {
+                outcome.finish(.protocolError("\(error)"))
+            }
+        }
+        session.connection.onStateChange = { state in
+            if case .closed(let why) = state, why != "done" { outcome.finish(.protocolError("UDT closed: \(why)")) }
+        }
+        _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: blockTransferTimeout, handler: { received, _ in
+            guard let m = try? GetBlockMessage.decode(received.packet.payload) else { return }
+            switch m.control {
+            case .notAvailable: outcome.finish(.notAvailable)
+            case .empty: outcome.finish(.empty)
+            case .terminate: outcome.finish(.terminated)
+            default: break
+            }
+        }, onExpire: { outcome.finish(.timeout) })
+        defer {
+            node.closeBidirectionalSequence(peer: peer, sequence: sequence)
+            session.connection.close(reason: "fetch ended", now: monotonicSeconds())
+        }
+        let request = GetBlockMessage.request(blockchain: owner, limitBlockCount: limit, maxBlockSize: maxBlockSize,
+                                              transferID: id, ranges: ranges)
+        try node.sendPacket(Packet(command: .getBlock, sequence: sequence, payload: try request.encode()), to: peer)
+        reader = readerBox.withLock { $0 }
+        let deadline = monotonicSeconds() + timeout
+        while !outcome.isFinished && monotonicSeconds() < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if let error = outcome.error { throw error }
+        guard outcome.isFinished else { throw FetchError.timeout }
+        return outcome.items
+    }
+
+    /// Brings the cached copy of `peer`'s chain up to date with what it advertised; every
+    /// block is validated before it is stored. Returns how many blocks were stored.
+    @discardableResult
+    public func sync(peer: PublicKey, height: UInt64, version: UInt64) async -> Int {
+        guard let assessment = try? store.cache.assess(owner: peer, version: version, height: height),
+              case .download(let from, let count) = assessment else { return 0 }
+        let limits = store.cache.limits
+        guard let items = try? await fetchBlocks(owner: peer, from: peer, ranges: [BlockRange(offset: from, count: count)],
+                                                 limit: count, maxBlockSize: limits.maxBlockSize) else { return 0 }
+        var stored = 0
+        for case .block(let number, let raw) in items.sorted(by: { $0.number < $1.number }) {
+            do {
+                try store.cache.ingest(owner: peer, number: number, raw: raw)
+                stored += 1
+            } catch {
+                rejectedBlocks.withLock { $0 += 1 }
+            }
+        }
+        return stored
+    }
+
+    /// One sync at a time per peer; a change during a sync triggers one more.
+    func scheduleSync(peer: PublicKey, height: UInt64, version: UInt64) {
+        let start = syncing.withLock { s -> Bool in
+            if s[peer] != nil { s[peer] = true; return false }
+            s[peer] = false
+            return true
+        }
+        guard start else { return }
+        let task = Task { [weak self] in
+            guard let self else { return }
+            var h = height, v = version
+            while true {
+                await self.sync(peer: peer, height: h, version: v)
+                let again = self.syncing.withLock { s -> Bool in
+                    if s[peer] == true { s[peer] = false; return true }
+                    s[peer] = nil
+                    return false
+                }
+                guard again, let info = self.node.peer(peer) else { return }
+                h = info.blockchainHeight
+                v = info.blockchainVersion
+            }
+        }
+        tasks.withLock { $0.append(task) }
+    }
+}
+
+extension BlockStreamReader.Item {
+    var number: UInt64 {
+        switch self {
+        case .block(let n, _): return n
+        case .missing(let n, _): return n
+        }
+    }
+}
+
+/// Collects a fetch's items and its end (first end wins).
+final class FetchOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _items: [BlockStreamReader.Item] = []
+    private var _finished = false
+    private var _error: BlockExchange.FetchError?
+
+    func add(_ items: [BlockStreamReader.Item]) { lock.lock(); _items += items; lock.unlock() }
+    func finish(_ error: BlockExchange.FetchError?) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !_finished else { return }
+        _finished = true
+        _error = error
+    }
+    var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return _finished }
+    var error: BlockExchange.FetchError? { lock.lock(); defer { lock.unlock() }; return _error }
+    var items: [BlockStreamReader.Item] { lock.lock(); defer { lock.unlock() }; return _items }
+}

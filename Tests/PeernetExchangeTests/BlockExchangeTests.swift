@@ -1,0 +1,120 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+@testable import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+@testable import PeernetStore
+import PeernetTransfer
+import XCTest
+
+final class BlockExchangeTests: XCTestCase {
+    /// A shares; B, connected only through root R, caches A's chain and lists A's files; they
+    /// stay listed when A goes offline; a rename and a delete reach B after A's version bump.
+    func testChainsAreFetchedCachedAndUpdated() async throws {
+        let r = try TestPeer()
+        let a = try TestPeer(roots: [r])
+        let shared = try a.share([("Alpha.txt", Array("alpha".utf8)), ("Beta.mp3", [UInt8](repeating: 1, count: 300_000)),
+                                  ("Gamma.pdf", Array("gamma".utf8))], folder: "Stuff")
+        let b = try TestPeer(roots: [r])
+        await eventually(10, "B cached A's chain") { b.cachedNames(of: a) == ["Alpha.txt", "Beta.mp3", "Gamma.pdf"] }
+        XCTAssertEqual(try b.store.cache.header(a.publicKey)?.height, a.store.chain.height)
+        XCTAssertEqual(b.exchange.rejectedBlocks.withLock { $0 }, 0)
+        // Search on B finds A's file by a word of its name.
+        let hits = try b.store.catalog.search(SearchText.parseTerm("gamma"))
+        XCTAssertEqual(hits.map(\.entry.owner), [a.publicKey])
+
+        // Rename and delete: version 1 -> B drops the stale blocks and fetches the new chain.
+        var renamed = shared[0]
+        renamed.tags[0] = FileTag(type: FileTag.name, text: "AlphaRenamed.txt")
+        try a.store.chain.replaceFiles([renamed])
+        try a.store.unshare(ids: [shared[2].id])
+        a.exchange.publishChainState()
+        XCTAssertEqual(a.store.chain.version, 2)
+        await eventually(10, "B saw the rename and the delete") { b.cachedNames(of: a) == ["AlphaRenamed.txt", "Beta.mp3"] }
+        XCTAssertEqual(try b.store.cache.header(a.publicKey)?.version, 2)
+
+        // A goes offline: B still lists A's files from its cache.
+        await a.stop()
+        await eventually(5, "A gone") { !b.node.isConnected(a.publicKey) }
+        XCTAssertEqual(b.cachedNames(of: a), ["AlphaRenamed.txt", "Beta.mp3"])
+        await b.stop()
+        await r.stop()
+    }
+
+    func testGetBlockRefusalsAndRanges() async throws {
+        let a = try TestPeer()
+        let b = try TestPeer()
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        // Empty chain.
+        do {
+            _ = try await b.exchange.fetchBlocks(owner: a.publicKey, from: a.publicKey, ranges: [BlockRange(offset: 0, count: 1)],
+                                                 limit: 1, maxBlockSize: 50_096, timeout: 5)
+            XCTFail("fetch from an empty chain succeeded")
+        } catch { XCTAssertEqual(error as? BlockExchange.FetchError, .empty) }
+        // A chain it does not serve.
+        do {
+            _ = try await b.exchange.fetchBlocks(owner: PrivateKey().publicKey, from: a.publicKey, ranges: [BlockRange(offset: 0, count: 1)],
+                                                 limit: 1, maxBlockSize: 50_096, timeout: 5)
+            XCTFail("fetch of a foreign chain succeeded")
+        } catch { XCTAssertEqual(error as? BlockExchange.FetchError, .notAvailable) }
+        // Ranges, missing blocks and the size limit.
+        for i in 0..<5 { try a.share([("f\(i).txt", Array("content \(i)".utf8))]) }
+        try a.share([("big.bin", [UInt8](repeating: 9, count: 100))], folder: String(repeating: "x", count: 3000))
+        let items = try await b.exchange.fetchBlocks(owner: a.publicKey, from: a.publicKey,
+                                                     ranges: [BlockRange(offset: 1, count: 2), BlockRange(offset: 5, count: 3)],
+                                                     limit: 100, maxBlockSize: 2000, timeout: 10)
+        XCTAssertEqual(items.map(\.number), [1, 2, 5, 6, 7])
+        guard case .block(1, let raw1) = items[0] else { return XCTFail("block 1 missing") }
+        XCTAssertEqual(raw1, try a.store.chain.block(1))
+        guard case .missing(5, .sizeExceeded) = items[2] else { return XCTFail("block 5 should exceed 2000 bytes: \(items[2])") }
+        guard case .missing(6, .notAvailable) = items[3] else { return XCTFail("block 6 does not exist") }
+        await a.stop()
+        await b.stop()
+    }
+
+    /// A peer serving forged blocks: each is rejected and the cache keeps nothing of it.
+    func testForgedBlocksAreRejected() async throws {
+        for forgery in ["bad signature", "another owner", "broken link"] {
+            let m = try TestPeer()
+            try m.share([("one.txt", Array("1".utf8))])
+            try m.share([("two.txt", Array("2".utf8))])
+            // Tamper with M's stored block 1.
+            let raw = try XCTUnwrap(try m.store.chain.block(1))
+            var forged = raw
+            switch forgery {
+            case "bad signature": forged[70] ^= 0xff
+            case "another owner":
+                let block = try Block.decode(raw).block
+                forged = try block.encode(signer: PrivateKey())
+            default:
+                var block = try Block.decode(raw).block
+                block.previousHash = Hash256.blake3([1, 2, 3])
+                forged = try block.encode(signer: m.key)
+            }
+            try m.store.db.run("UPDATE chain_blocks SET raw = ? WHERE number = 1", [.blob(forged)])
+            let b = try TestPeer()
+            b.node.contact(m.publicKey, at: m.node.listenEndpoints)
+            await eventually(10, "\(forgery): B fetched and judged M's chain") { b.exchange.rejectedBlocks.withLock { $0 } >= 1 }
+            XCTAssertNil(try b.store.catalog.files(owner: m.publicKey).first { $0.file.name == "two.txt" }, forgery)
+            XCTAssertNil(try b.store.cache.block(m.publicKey, number: 1), forgery)
+            await m.stop()
+            await b.stop()
+        }
+    }
+
+    func testFileBytesAreServedOverUDT() async throws {
+        let a = try TestPeer()
+        let b = try TestPeer()
+        let content = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let files = try a.share([("data.bin", content)])
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        let got = try await b.exchange.downloadRange(hash: files[0].hash, from: a.publicKey, offset: 1000, limit: 1_500_000)
+        XCTAssertEqual(got.header.fileSize, 2_500_000)
+        XCTAssertEqual(got.data, Array(content[1000..<1_501_000]))
+        await a.stop()
+        await b.stop()
+    }
+}
