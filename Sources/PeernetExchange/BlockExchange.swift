@@ -43,9 +43,14 @@ public final class BlockExchange: Sendable {
     /// Timeouts: the reference's 10 s block-transfer idle expiry.
     let blockTransferTimeout: Double = 10
 
-    public init(node: Node, store: LocalStore) {
+    /// Fetch the chain of every peer that advertises a new height or version (as the
+    /// reference does); off, chains are fetched on demand only (search, browsing).
+    let autoSync: Bool
+
+    public init(node: Node, store: LocalStore, autoSync: Bool = true) {
         self.node = node
         self.store = store
+        self.autoSync = autoSync
         node.setTransferHandler { [weak self] received, source, network in
             self?.handleRequest(received, source: source, network: network)
         }
@@ -60,7 +65,7 @@ public final class BlockExchange: Sendable {
         let watcher = Task { [weak self] in
             for await event in events {
                 guard let self else { return }
-                if case .blockchainChanged(let peer, let height, let version) = event {
+                if self.autoSync, case .blockchainChanged(let peer, let height, let version) = event {
                     self.scheduleSync(peer: peer, height: height, version: version)
                 }
             }

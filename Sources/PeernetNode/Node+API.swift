@@ -115,6 +115,35 @@ extension Node {
         state.withLock { s in s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max) }
     }
 
+    // MARK: Extensions
+
+    /// Handles requests of an extension command (a number the reference does not use, so its
+    /// nodes ignore it). Payload byte 0 is the message kind: odd = request, even = reply.
+    public func registerExtension(_ command: Command, handler: @escaping @Sendable (ReceivedPacket) -> [UInt8]?) {
+        extensions.withLock { $0[command.rawValue] = handler }
+    }
+
+    /// Sends an extension request to a connected peer (or to `endpoints`) and awaits its reply.
+    public func requestExtension(_ command: Command, payload: [UInt8], to peer: PublicKey, at endpoints: [Endpoint] = [],
+                                 timeout: Double? = nil) async throws(NodeError) -> [UInt8] {
+        let result: Result<[UInt8], NodeError> = await withCheckedContinuation { continuation in
+            var effects = Effects()
+            let error: NodeError? = state.withLock { s in
+                guard s.running else { return .stopped }
+                let targets = targets(for: peer, fallback: endpoints, in: s)
+                guard !targets.isEmpty else { return .notConnected(peer) }
+                let seq = s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max)
+                guard s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(), timeout: timeout ?? config.timings.replyTimeout,
+                                       purpose: .awaitingExtension { continuation.resume(returning: $0) }) else { return .overloaded }
+                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: command, sequence: seq, payload: payload),
+                                                 targets: targets))
+                return nil
+            }
+            if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
+        }
+        return try result.get()
+    }
+
     // MARK: Lite sessions and transfers
 
     /// Opens a bidirectional sequence with `peer` (§5.3): later Transfer / Get Block messages

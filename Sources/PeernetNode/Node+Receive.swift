@@ -153,8 +153,35 @@ extension Node {
             handleTraverse(t, from: sender, now: now, in: &s, effects: &effects)
         case .chat(let text):
             effects.events.append(.chat(sender, text))
-        case .transfer, .invalid, .other:
+        case .other:
+            handleExtension(packet, from: sender, source: source, network: network, now: now, in: &s, effects: &effects)
+        case .transfer, .invalid:
             break
+        }
+    }
+
+    /// Extension commands: payload byte 0 is a kind, odd for requests and even for replies.
+    /// A reply is matched against our open sequence; a request goes to the registered handler,
+    /// whose answer is sent back with the same sequence and command.
+    func handleExtension(_ packet: Packet, from sender: PublicKey, source: Endpoint, network: Int, now: Double,
+                         in s: inout NodeState, effects: inout Effects) {
+        guard let kind = packet.payload.first, let handler = extensions.withLock({ $0[packet.command.rawValue] }) else { return }
+        if kind % 2 == 0 {
+            if let entry = s.sequences.matchExtension(peer: sender, sequence: packet.sequence, now: now),
+               case .awaitingExtension(let h) = entry.purpose {
+                let payload = packet.payload
+                effects.callbacks.append { h(.success(payload)) }
+            } else {
+                s.stats.repliesUnmatched += 1
+            }
+            return
+        }
+        let received = ReceivedPacket(packet: packet, sender: sender)
+        effects.callbacks.append { [self] in
+            if let reply = handler(received) {
+                send(Outgoing(receiver: sender, packet: Packet(command: packet.command, sequence: packet.sequence, payload: reply),
+                              targets: [(source, network)]))
+            }
         }
     }
 
@@ -189,7 +216,7 @@ extension Node {
             effects.callbacks.append { h(.success(parts)) }
         case .bootstrap:
             for part in entry.parts { bootstrapResponse(part, from: sender, now: now, in: &s, effects: &effects) }
-        case .none, .awaitingPong:
+        case .none, .awaitingPong, .awaitingExtension:
             break
         }
     }

@@ -68,6 +68,8 @@ public final class Node: Sendable {
     let firewallHoles = Mutex<Set<Endpoint>>([])
     /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
     let liteSessions = Mutex<[TransferID: @Sendable ([UInt8], Endpoint) -> Void]>([:])
+    /// Extension commands (ours, beyond the reference): command -> handler returning the reply.
+    let extensions = Mutex<[UInt8: @Sendable (ReceivedPacket) -> [UInt8]?]>([:])
     /// Transfer (cmd 8) and Get Block (cmd 6) messages go to the layer that registers here.
     let transferHandler = Mutex<(@Sendable (ReceivedPacket, Endpoint, Int) -> Void)?>(nil)
 
@@ -301,6 +303,7 @@ public final class Node: Sendable {
         switch purpose {
         case .awaiting(let h): return { h(.failure(error)) }
         case .awaitingPong(let h): return { h(.failure(error)) }
+        case .awaitingExtension(let h): return { h(.failure(error)) }
         case .none, .bootstrap: return {}
         }
     }

@@ -10,6 +10,8 @@ enum RequestPurpose: Sendable {
     /// Someone awaits the reply parts (requests, lookups, pings).
     case awaiting(@Sendable (Result<[Response], NodeError>) -> Void)
     case awaitingPong(@Sendable (Result<Double, NodeError>) -> Void)
+    /// A reply to an extension command (our own messages; reference nodes ignore them).
+    case awaitingExtension(@Sendable (Result<[UInt8], NodeError>) -> Void)
 }
 
 /// Open unidirectional sequences, keyed by (peer, sequence number). Entries expire; the node's
@@ -50,6 +52,14 @@ struct SequenceTable {
         entry.expires = now + partTimeout
         entries[key] = entry
         return (entry, false, rtt)
+    }
+
+    /// Matches and consumes an extension reply.
+    mutating func matchExtension(peer: PublicKey, sequence: UInt32, now: Double) -> Entry? {
+        let key = Key(peer: peer, sequence: sequence)
+        guard let entry = entries[key], entry.expires >= now, case .awaitingExtension = entry.purpose else { return nil }
+        entries[key] = nil
+        return entry
     }
 
     /// Matches and consumes a Pong.

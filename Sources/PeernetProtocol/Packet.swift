@@ -21,6 +21,10 @@ public struct Packet: Equatable, Sendable {
 public struct ReceivedPacket: Equatable, Sendable {
     public var packet: Packet
     public var sender: PublicKey
+    public init(packet: Packet, sender: PublicKey) {
+        self.packet = packet
+        self.sender = sender
+    }
 }
 
 /// Encryption, signing, decryption and sender recovery of regular packets.

@@ -15,8 +15,9 @@ final class TestPeer: @unchecked Sendable {
     let store: LocalStore
     let node: Node
     let exchange: BlockExchange
+    let search: NetworkSearch
 
-    init(key: PrivateKey = PrivateKey(), roots: [TestPeer] = [], dir: URL? = nil, port: UInt16 = 0,
+    init(key: PrivateKey = PrivateKey(), roots: [TestPeer] = [], dir: URL? = nil, port: UInt16 = 0, autoSync: Bool = true,
          configure: (inout NodeConfig) -> Void = { _ in }) throws {
         self.key = key
         self.dir = dir ?? URL(fileURLWithPath: "/tmp/pn-ex-\(UUID().uuidString.prefix(8))")
@@ -27,7 +28,8 @@ final class TestPeer: @unchecked Sendable {
         config.timings = .fastForTests
         configure(&config)
         node = try Node(key: key, config: config)
-        exchange = BlockExchange(node: node, store: store)
+        exchange = BlockExchange(node: node, store: store, autoSync: autoSync)
+        search = NetworkSearch(exchange: exchange, recordLifetime: 600, replication: 6)
         node.start()
     }
 
@@ -50,6 +52,7 @@ final class TestPeer: @unchecked Sendable {
     }
 
     func stop(removeData: Bool = true) async {
+        search.stop()
         exchange.stop()
         await node.stop()
         if removeData { try? FileManager.default.removeItem(at: dir) }

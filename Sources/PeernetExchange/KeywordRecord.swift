@@ -1,0 +1,145 @@
+import PeernetCrypto
+import PeernetProtocol
+
+/// A signed keyword record of the network search extension: "`owner` shares file `fileID`
+/// (content `fileHash`) in block `block` of chain version `chainVersion`, and it is indexed
+/// under `word`". Stored at the DHT nodes closest to the word's key; a searcher verifies the
+/// signature, then the file against the owner's chain. An `expires` of 0 withdraws the record.
+///
+/// Layout (210 bytes): word(32) owner(33) fileID(16) fileHash(32) size(8) chainVersion(8)
+/// block(8) expires(8, Unix seconds) signature(65, over BLAKE3 of the preceding 145 bytes).
+public struct KeywordRecord: Equatable, Hashable, Sendable {
+    public static let size = 210
+    public var word: Hash256
+    public var owner: PublicKey
+    public var fileID: TransferID
+    public var fileHash: Hash256
+    public var fileSize: UInt64
+    public var chainVersion: UInt64
+    public var block: UInt64
+    public var expires: UInt64
+    public var signature: [UInt8]
+
+    public var isWithdrawal: Bool { expires == 0 }
+
+    func signedPart() -> [UInt8] {
+        var out = word.bytes + owner.compressed + fileID.bytes + fileHash.bytes
+        for v in [fileSize, chainVersion, block, expires] { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        return out
+    }
+
+    public static func signed(by key: PrivateKey, word: Hash256, fileID: TransferID, fileHash: Hash256, fileSize: UInt64,
+                              chainVersion: UInt64, block: UInt64, expires: UInt64) throws -> KeywordRecord {
+        var r = KeywordRecord(word: word, owner: key.publicKey, fileID: fileID, fileHash: fileHash, fileSize: fileSize,
+                              chainVersion: chainVersion, block: block, expires: expires, signature: [])
+        r.signature = try key.sign(digest: BLAKE3.hash(r.signedPart()))
+        return r
+    }
+
+    /// The signature recovers to the owner.
+    public var isAuthentic: Bool {
+        (try? PublicKey.recover(signature: signature, digest: BLAKE3.hash(signedPart()))) == owner
+    }
+
+    public func encode() -> [UInt8] { signedPart() + signature }
+
+    public static func decode(_ b: ArraySlice<UInt8>) -> KeywordRecord? {
+        guard b.count == size else { return nil }
+        let a = Array(b)
+        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(a[o + $1]) << (8 * $1) } }
+        guard let owner = try? PublicKey(bytes: a[32..<65]) else { return nil }
+        return KeywordRecord(word: Hash256(a[0..<32])!, owner: owner, fileID: TransferID(a[65..<81])!, fileHash: Hash256(a[81..<113])!,
+                             fileSize: u64(113), chainVersion: u64(121), block: u64(129), expires: u64(137),
+                             signature: Array(a[145..<210]))
+    }
+}
+
+/// Messages of the search extension (command 32; reference nodes ignore unknown commands).
+/// Byte 0 is the kind: 1 STORE records / 2 stored count; 3 FIND keys / 4 found records.
+enum SearchMessage {
+    static let command = Command(rawValue: 32)
+    static let maxKeys = 16
+    static let maxRecordsPerReply = 300
+
+    static func store(_ records: [KeywordRecord]) -> [UInt8] {
+        var out: [UInt8] = [1, UInt8(records.count & 0xff), UInt8(records.count >> 8)]
+        for r in records { out += r.encode() }
+        return out
+    }
+
+    static func find(_ keys: [Hash256]) -> [UInt8] {
+        var out: [UInt8] = [3, UInt8(keys.count & 0xff), UInt8(keys.count >> 8)]
+        for k in keys { out += k.bytes }
+        return out
+    }
+
+    static func found(_ records: [KeywordRecord]) -> [UInt8] {
+        var out: [UInt8] = [4, UInt8(records.count & 0xff), UInt8(records.count >> 8)]
+        for r in records { out += r.encode() }
+        return out
+    }
+
+    static func count(_ payload: [UInt8]) -> Int? {
+        guard payload.count >= 3 else { return nil }
+        return Int(payload[1]) | Int(payload[2]) << 8
+    }
+
+    /// Records of a STORE or FOUND payload; nil if the count does not match the bytes.
+    static func records(_ payload: [UInt8]) -> [KeywordRecord]? {
+        guard let n = count(payload), n <= maxRecordsPerReply, payload.count == 3 + n * KeywordRecord.size else { return nil }
+        return (0..<n).compactMap { i in KeywordRecord.decode(payload[(3 + i * KeywordRecord.size)..<(3 + (i + 1) * KeywordRecord.size)]) }
+    }
+
+    static func keys(_ payload: [UInt8]) -> [Hash256]? {
+        guard let n = count(payload), n <= maxKeys, payload.count == 3 + n * 32 else { return nil }
+        return (0..<n).map { Hash256(payload[(3 + $0 * 32)..<(35 + $0 * 32)])! }
+    }
+}
+
+/// The records this node keeps for others, with expiry and per-key limits (spam resistance:
+/// a key holds at most `perKey` records, at most `perOwner` of them from one owner).
+struct KeywordStore {
+    var records: [Hash256: [KeywordRecord]] = [:]
+    var total = 0
+    let perKey = 256
+    let perOwner = 32
+    let maxTotal = 200_000
+    let maxLifetime: UInt64 = 48 * 3600
+
+    /// Stores authentic records (a withdrawal removes the owner's matching record).
+    mutating func store(_ incoming: [KeywordRecord], now: UInt64) -> Int {
+        var stored = 0
+        for r in incoming where r.isAuthentic {
+            var list = records[r.word] ?? []
+            let before = list.count
+            list.removeAll { $0.owner == r.owner && $0.fileID == r.fileID }
+            total -= before - list.count
+            if r.isWithdrawal {
+                records[r.word] = list.isEmpty ? nil : list
+                continue
+            }
+            guard r.expires > now, r.expires <= now + maxLifetime, total < maxTotal, list.count < perKey,
+                  list.filter({ $0.owner == r.owner }).count < perOwner else {
+                records[r.word] = list.isEmpty ? nil : list
+                continue
+            }
+            list.append(r)
+            records[r.word] = list
+            total += 1
+            stored += 1
+        }
+        return stored
+    }
+
+    func find(_ key: Hash256, now: UInt64, limit: Int) -> [KeywordRecord] {
+        Array((records[key] ?? []).filter { $0.expires > now }.prefix(limit))
+    }
+
+    mutating func expire(now: UInt64) {
+        for (key, list) in records {
+            let kept = list.filter { $0.expires > now }
+            total -= list.count - kept.count
+            records[key] = kept.isEmpty ? nil : kept
+        }
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import Synchronization
+
+/// Search that reaches the whole network (an extension; reference nodes ignore it, see
+/// docs/search-extension.md). Publishing a file stores signed keyword records (word key ->
+/// owner, file) at the DHT nodes closest to each word's key, republished before they expire
+/// and withdrawn when the file is unshared. A query looks each word up in the DHT, verifies the
+/// records, fetches the owners' chains it lacks (validated block by block) and answers from
+/// the local catalog, which by then holds the owners' files: so exact mode, OR semantics,
+/// filters and sorts are those of the local search.
+public final class NetworkSearch: Sendable {
+    public let exchange: BlockExchange
+    var node: Node { exchange.node }
+    var store: LocalStore { exchange.store }
+    let keywords = Mutex(KeywordStore())
+    /// How long records live; owners republish at half of it.
+    public let recordLifetime: Double
+    /// Nodes each record is stored at (the closest ones to the word's key).
+    public let replication: Int
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+
+    public init(exchange: BlockExchange, recordLifetime: Double = 12 * 3600, replication: Int = 8) {
+        self.exchange = exchange
+        self.recordLifetime = recordLifetime
+        self.replication = replication
+        exchange.node.registerExtension(SearchMessage.command) { [weak self] received in
+            self?.handle(received)
+        }
+        let republisher = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(max(1, recordLifetime / 2)))
+                guard let self, !Task.isCancelled else { return }
+                self.keywords.withLock { $0.expire(now: Self.unixNow) }
+                await self.publishAll()
+            }
+        }
+        tasks.withLock { $0.append(republisher) }
+    }
+
+    public func stop() { for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() } }
+
+    static var unixNow: UInt64 { UInt64(Date().timeIntervalSince1970) }
+
+    /// Records stored here for others (tests, status).
+    public var storedRecordCount: Int { keywords.withLock { $0.total } }
+
+    // MARK: Serving
+
+    func handle(_ received: ReceivedPacket) -> [UInt8]? {
+        let payload = received.packet.payload
+        switch payload.first {
+        case 1:
+            guard let records = SearchMessage.records(payload) else { return nil }
+            // Only the owner may store or withdraw its own records.
+            let own = records.filter { $0.owner == received.sender }
+            let stored = keywords.withLock { $0.store(own, now: Self.unixNow) }
+            return [2, UInt8(stored & 0xff), UInt8(stored >> 8)]
+        case 3:
+            guard let keys = SearchMessage.keys(payload) else { return nil }
+            let now = Self.unixNow
+            var found: [KeywordRecord] = []
+            keywords.withLock { k in
+                for key in keys { found += k.find(key, now: now, limit: SearchMessage.maxRecordsPerReply - found.count) }
+            }
+            return SearchMessage.found(found)
+        default:
+            return nil
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Keyword records for our files, grouped by word key.
+    func records(for files: [FileRecord], expires: UInt64) -> [Hash256: [KeywordRecord]] {
+        let chain = store.chain
+        var byWord: [Hash256: [KeywordRecord]] = [:]
+        for f in files {
+            guard let entry = try? store.catalog.file(owner: chain.owner, id: f.id) else { continue }
+            func text(_ t: UInt16) -> String { SearchText.sanitize(f.tag(t)?.data ?? []) }
+            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+                guard let r = try? KeywordRecord.signed(by: node.key, word: w.hash, fileID: f.id, fileHash: f.hash, fileSize: f.size,
+                                                        chainVersion: entry.version, block: entry.block, expires: expires) else { continue }
+                byWord[w.hash, default: []].append(r)
+            }
+        }
+        return byWord
+    }
+
+    /// Stores records at the closest nodes of each key; returns how many nodes accepted some.
+    @discardableResult
+    func distribute(_ byWord: [Hash256: [KeywordRecord]]) async -> Int {
+        var accepted = 0
+        for (word, records) in byWord {
+            let closest = await node.lookupNode(word).prefix(replication)
+            await withTaskGroup(of: Bool.self) { group in
+                for peer in closest {
+                    group.addTask { [node] in
+                        for batch in stride(from: 0, to: records.count, by: SearchMessage.maxRecordsPerReply) {
+                            let part = Array(records[batch..<min(records.count, batch + SearchMessage.maxRecordsPerReply)])
+                            guard (try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.store(part), to: peer,
+                                                                    timeout: node.config.timings.lookupRoundTimeout)) != nil else { return false }
+                        }
+                        return true
+                    }
+                }
+                for await ok in group where ok { accepted += 1 }
+            }
+        }
+        return accepted
+    }
+
+    /// Publishes keyword records for files (call after sharing).
+    @discardableResult
+    public func publish(_ files: [FileRecord]) async -> Int {
+        await distribute(records(for: files, expires: Self.unixNow + UInt64(recordLifetime)))
+    }
+
+    /// Republishes all own files (records expire otherwise).
+    public func publishAll() async {
+        guard let files = try? store.chain.files(), !files.isEmpty else { return }
+        await publish(files)
+    }
+
+    /// Withdraws the records of files that were unshared.
+    @discardableResult
+    public func withdraw(_ files: [FileRecord]) async -> Int {
+        // A withdrawal does not need the catalog entry (the file is gone): sign with version 0.
+        var byWord: [Hash256: [KeywordRecord]] = [:]
+        for f in files {
+            func text(_ t: UInt16) -> String { SearchText.sanitize(f.tag(t)?.data ?? []) }
+            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+                if let r = try? KeywordRecord.signed(by: node.key, word: w.hash, fileID: f.id, fileHash: f.hash, fileSize: f.size,
+                                                     chainVersion: 0, block: 0, expires: 0) {
+                    byWord[w.hash, default: []].append(r)
+                }
+            }
+        }
+        return await distribute(byWord)
+    }
+
+    // MARK: Searching
+
+    /// Finds keyword records for a key at the nodes closest to it.
+    func findRecords(_ key: Hash256) async -> [KeywordRecord] {
+        let local = keywords.withLock { $0.find(key, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) }
+        let closest = await node.lookupNode(key).prefix(replication)
+        var found = Set(local)
+        await withTaskGroup(of: [KeywordRecord].self) { group in
+            for peer in closest {
+                group.addTask { [node] in
+                    guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
+                                                                       timeout: node.config.timings.lookupRoundTimeout),
+                          reply.first == 4 else { return [] }
+                    return SearchMessage.records(reply) ?? []
+                }
+            }
+            for await records in group { found.formUnion(records) }
+        }
+        let now = Self.unixNow
+        return found.filter { $0.word == key && !$0.isWithdrawal && $0.expires > now && $0.isAuthentic }
+    }
+
+    /// Makes sure the cache holds `owner`'s chain at `version` or newer: finds the owner
+    /// through the DHT if needed, connects, and syncs (every block validated).
+    func ensureChain(of owner: PublicKey, version: UInt64) async {
+        if let h = try? store.cache.header(owner), h.version >= version, h.blocks > 0 { return }
+        if !node.isConnected(owner) {
+            _ = await node.findPeer(Hash256.nodeID(of: owner))
+        }
+        guard let info = node.peer(owner), info.connected else { return }
+        await exchange.sync(peer: owner, height: info.blockchainHeight, version: info.blockchainVersion)
+    }
+
+    /// Searches the network: results arrive through `onResults` as they are found (local ones
+    /// first), and the final list is returned. Bounded by `timeout` seconds.
+    @discardableResult
+    public func search(_ text: String, filter: SearchFilter = SearchFilter(), sort: SearchSort = .none, limit: Int = 200,
+                       timeout: Double = 10, onResults: (@Sendable ([SearchResult]) -> Void)? = nil) async -> [SearchResult] {
+        let session = SearchSession(term: SearchText.parseTerm(text), filter: filter, sort: sort, limit: limit,
+                                    catalog: store.catalog, onResults: onResults)
+        // Owners of local hits that advertise a newer chain than cached: refresh them first,
+        // so renamed or deleted files are not reported from a stale cache.
+        let local = (try? store.catalog.search(session.term, filter: filter, sort: sort, limit: limit)) ?? []
+        for owner in Set(local.map(\.entry.owner)) where owner != node.publicKey {
+            if let info = node.peer(owner), info.connected, let cached = try? store.cache.header(owner),
+               cached.version != info.blockchainVersion || cached.height != info.blockchainHeight {
+                await exchange.sync(peer: owner, height: info.blockchainHeight, version: info.blockchainVersion)
+            }
+        }
+        session.emitNew()
+        let keys = session.term.allKeys.map(\.hash)
+        let me = node.publicKey
+        let work = Task { [self] in
+            await withTaskGroup(of: Void.self) { group in
+                for key in keys {
+                    group.addTask { [self] in
+                        let records = await findRecords(key)
+                        var owners: [PublicKey: UInt64] = [:]
+                        for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
+                        await withTaskGroup(of: Void.self) { inner in
+                            for (owner, version) in owners {
+                                inner.addTask { [self] in
+                                    await ensureChain(of: owner, version: version)
+                                    session.emitNew()
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            session.finished.withLock { $0 = true }
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while !session.finished.withLock({ $0 }) && Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        work.cancel()
+        return session.emitNew()
+    }
+}
+
+/// One running search: what was already reported, and the query to re-run as chains arrive.
+final class SearchSession: Sendable {
+    let term: SearchTerm
+    let filter: SearchFilter
+    let sort: SearchSort
+    let limit: Int
+    let catalog: FileCatalog
+    let onResults: (@Sendable ([SearchResult]) -> Void)?
+    let seen = Mutex(Set<String>())
+    let finished = Mutex(false)
+
+    init(term: SearchTerm, filter: SearchFilter, sort: SearchSort, limit: Int, catalog: FileCatalog,
+         onResults: (@Sendable ([SearchResult]) -> Void)?) {
+        self.term = term
+        self.filter = filter
+        self.sort = sort
+        self.limit = limit
+        self.catalog = catalog
+        self.onResults = onResults
+    }
+
+    /// Re-runs the query on the catalog; reports results not reported before.
+    @discardableResult
+    func emitNew() -> [SearchResult] {
+        let all = (try? catalog.search(term, filter: filter, sort: sort, limit: limit)) ?? []
+        let fresh = seen.withLock { s in all.filter { s.insert($0.entry.owner.hexString + $0.entry.file.id.uuidString).inserted } }
+        if !fresh.isEmpty { onResults?(fresh) }
+        return all
+    }
+}
