@@ -3,6 +3,8 @@ import PeernetCrypto
 import PeernetExchange
 import PeernetNode
 import PeernetStore
+import PeernetBlockchain
+import PeernetProtocol
 import PeernetSupport
 import Synchronization
 
@@ -11,6 +13,7 @@ public final class NodeService: Sendable {
     public let node: Node
     public let store: LocalStore
     public let exchange: BlockExchange
+    public let search: NetworkSearch
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
@@ -44,19 +47,27 @@ public final class NodeService: Sendable {
         self.dataDirectory = dataDirectory
         let startedAt = Date()
         let jobs = ShareJobs()
-        let exchangeBox = Mutex<BlockExchange?>(nil)
+        let searchBox = Mutex<NetworkSearch?>(nil)
+        let searchJobs = SearchJobs()
         control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node, store] request in
-            try await NodeService.handle(request, node: node, store: store, jobs: jobs, started: startedAt,
-                                         publish: { exchangeBox.withLock { $0 }?.publishChainState() })
+            try await NodeService.handle(request, node: node, store: store, jobs: jobs, searchJobs: searchJobs, started: startedAt,
+                                         search: searchBox.withLock { $0 })
         }
         exchange = BlockExchange(node: node, store: store)
-        exchangeBox.withLock { [exchange] in $0 = exchange }
+        search = NetworkSearch(exchange: exchange)
+        searchBox.withLock { [search] in $0 = search }
         node.start()
+        // Keyword records of what we already share (they may have expired while we were away).
+        Task { [search] in
+            try? await Task.sleep(for: .seconds(5))
+            await search.publishAll()
+        }
         control.start()
     }
 
     public func stop() async {
         control.stop()
+        search.stop()
         exchange.stop()
         await node.stop()
     }
@@ -74,8 +85,9 @@ public final class NodeService: Sendable {
         public let statistics: NodeStatistics
     }
 
-    static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs,
-                       started: Date, publish: () -> Void) async throws -> Data {
+    static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs, searchJobs: SearchJobs,
+                       started: Date, search: NetworkSearch?) async throws -> Data {
+        func publish() { search?.exchange.publishChainState() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         switch request.command {
@@ -104,14 +116,37 @@ public final class NodeService: Sendable {
                 jobs.progress.withLock { $0[job] = [done, total] }
             }
             publish()
+            if let search, let records = try? shared.compactMap({ try store.chain.file(id: TransferID(uuidString: $0.id)!) }) {
+                Task { await search.publish(records) }
+            }
             return try encoder.encode(shared)
         case "progress":
             let p = jobs.progress.withLock { $0[request.arguments["job"] ?? ""] } ?? []
             return try encoder.encode(p)
         case "unshare":
+            let before = try store.chain.files()
             let removed = try StoreActions.unshare(store, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
             publish()
+            let gone = Set(removed.map(\.id))
+            let records = before.filter { gone.contains($0.id.uuidString) }
+            if let search, !records.isEmpty { Task { await search.withdraw(records) } }
             return try encoder.encode(removed)
+        case "search.start":
+            guard let search else { throw ControlError.remote("search is not ready") }
+            var filter = SearchFilter()
+            if let t = request.arguments["type"] { filter.type = SearchOptions.type(t) }
+            let sort = SearchOptions.sorts[request.arguments["sort"] ?? "none"] ?? .none
+            let id = searchJobs.start(search, term: request.arguments["term"] ?? "", filter: filter, sort: sort,
+                                      limit: Int(request.arguments["limit"] ?? "") ?? 200,
+                                      timeout: Double(request.arguments["timeout"] ?? "") ?? 10)
+            return try encoder.encode(["job": id])
+        case "search.poll":
+            guard let p = searchJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown search job") }
+            struct Poll: Encodable { let hits: [SearchHit]; let done: Bool }
+            return try encoder.encode(Poll(hits: p.hits, done: p.done))
+        case "explore":
+            let limit = Int(request.arguments["limit"] ?? "") ?? 50
+            return try encoder.encode(try StoreActions.explore(store, limit: limit).map(SearchHit.init))
         case "ls":
             return try encoder.encode(try StoreActions.list(store, folder: request.arguments["folder"]))
         case "profile.get":

@@ -72,6 +72,11 @@ public enum StoreActions {
         try store.chain.files(folder: folder).map(SharedFileInfo.init)
     }
 
+    /// Recently shared files of other peers (from cached chains), newest first.
+    public static func explore(_ store: LocalStore, limit: Int) throws -> [SearchResult] {
+        try store.catalog.recent(excluding: store.chain.owner, limit: limit)
+    }
+
     public static func profileField(_ name: String) throws -> UInt16 {
         if let f = profileFields[name.lowercased()] { return f }
         if let n = UInt16(name) { return n }

@@ -155,6 +155,13 @@ public final class FileCatalog: @unchecked Sendable {
         return Int(rows.first?.first?.int ?? 0)
     }
 
+    /// The most recently shared files of owners other than `excluding`.
+    public func recent(excluding owner: PublicKey, limit: Int) throws -> [SearchResult] {
+        try db.query("SELECT \(Self.entryColumns) FROM files WHERE owner != ? ORDER BY date_shared DESC LIMIT ?",
+                     [.blob(owner.compressed), .integer(Int64(limit))])
+            .compactMap(entry).map { SearchResult(entry: $0, words: [], exactMatch: false, sharedBy: 1) }
+    }
+
     /// Every hash referenced by an owner's files.
     public func hashes(owner: PublicKey) throws -> Set<Hash256> {
         Set(try db.query("SELECT DISTINCT hash FROM files WHERE owner = ?", [.blob(owner.compressed)]).compactMap { Hash256($0[0].bytes) })

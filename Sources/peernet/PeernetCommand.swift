@@ -17,6 +17,7 @@ struct PeernetCommand: AsyncParsableCommand {
           peernet peers                 the peers it knows
           peernet share song.mp3        publish a file
           peernet ls                    your shared files
+          peernet search holiday        search the network
           peernet identity              create or show this node's peer ID and node ID
           peernet hash song.mp3         print the BLAKE3 hash Peernet uses for a file
           peernet identity --json       the same as one JSON document, for scripts
@@ -26,7 +27,8 @@ struct PeernetCommand: AsyncParsableCommand {
         """,
         version: PeernetVersion.string,
         subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
-                      ProfileCommand.self, IdentityCommand.self, HashCommand.self, ConfigCommand.self]
+                      SearchCommand.self, ExploreCommand.self, ProfileCommand.self, IdentityCommand.self, HashCommand.self,
+                      ConfigCommand.self]
     )
 }
 

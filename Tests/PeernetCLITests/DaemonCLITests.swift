@@ -3,8 +3,8 @@ import XCTest
 
 /// The daemon and the commands that talk to it, as a user runs them (loopback only).
 final class DaemonCLITests: XCTestCase {
-    private var dir: URL!
-    private var daemons: [Process] = []
+    var dir: URL!
+    var daemons: [Process] = []
 
     override func setUpWithError() throws {
         dir = URL(fileURLWithPath: "/tmp/pn-d-\(UUID().uuidString.prefix(8))")
@@ -98,5 +98,36 @@ final class DaemonCLITests: XCTestCase {
         let second = try peernet(["daemon", "--data-dir", twice, "--config", configPath])
         XCTAssertNotEqual(second.status, 0)
         XCTAssertTrue(second.err.contains("running"), second.err)
+    }
+}
+
+/// Search and explore between two daemons, as a user runs them.
+extension DaemonCLITests {
+    func testSearchAndExploreAcrossDaemons() throws {
+        let t = self
+        let a = try t.startDaemon("a")
+        let s = try JSONSerialization.jsonObject(with: Data(try t.peernet(["status", "--data-dir", a, "--json"]).out.utf8)) as! [String: Any]
+        let b = try t.startDaemon("b", extra: ["--root", "\(s["peerId"] as! String)@\((s["listen"] as! [String])[0])"])
+        let file = URL(fileURLWithPath: a).deletingLastPathComponent().appendingPathComponent("SummerConcert.flac")
+        try Data(repeating: 5, count: 4000).write(to: file)
+        XCTAssertEqual(try t.peernet(["share", file.path, "--folder", "Live", "--data-dir", a]).status, 0)
+        var found = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && !found.contains("SummerConcert.flac") {
+            found = try t.peernet(["search", "concert", "--timeout", "3", "--data-dir", b]).out
+        }
+        XCTAssertTrue(found.contains("Live/SummerConcert.flac"), found)
+        XCTAssertTrue(found.contains("audio"), found)
+        let json = try t.peernet(["search", "summer", "--json", "--timeout", "2", "--data-dir", b])
+        let hits = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]] ?? []
+        XCTAssertEqual(hits.first?["owner"] as? String, s["peerId"] as? String)
+        let explore = try t.peernet(["explore", "--data-dir", b])
+        XCTAssertTrue(explore.out.contains("SummerConcert.flac"), explore.out)
+        let bad = try t.peernet(["search", "x", "--sort", "sideways", "--data-dir", b])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("unknown sort"), bad.err)
+        // Without a node: local data only, with a notice.
+        let offline = try t.peernet(["search", "concert", "--data-dir", t.dir.appendingPathComponent("nobody").path])
+        XCTAssertTrue(offline.err.contains("local data only"), offline.err)
     }
 }
