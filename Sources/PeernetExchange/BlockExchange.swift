@@ -283,15 +283,20 @@ public final class BlockExchange: Sendable {
         let limits = store.cache.limits
         guard let items = try? await fetchBlocks(owner: peer, from: peer, ranges: [BlockRange(offset: from, count: count)],
                                                  limit: count, maxBlockSize: limits.maxBlockSize) else { return 0 }
-        var stored = 0
-        for case .block(let number, let raw) in items.sorted(by: { $0.number < $1.number }) {
-            do {
-                try store.cache.ingest(owner: peer, number: number, raw: raw)
-                stored += 1
-            } catch {
-                rejectedBlocks.withLock { $0 += 1 }
+        // One transaction for the whole batch; each block is its own savepoint, so a rejected
+        // block leaves no trace and does not undo the others.
+        var stored = 0, rejected = 0
+        try? store.db.transaction {
+            for case .block(let number, let raw) in items.sorted(by: { $0.number < $1.number }) {
+                do {
+                    try store.cache.ingest(owner: peer, number: number, raw: raw)
+                    stored += 1
+                } catch {
+                    rejected += 1
+                }
             }
         }
+        if rejected > 0 { rejectedBlocks.withLock { $0 += rejected } }
         return stored
     }
 

@@ -154,14 +154,24 @@ public final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Runs `body` in one transaction (BEGIN IMMEDIATE ... COMMIT), rolled back if it throws.
-    /// Nested calls join the outer transaction.
+    /// A nested call is a savepoint: if it throws, only its own changes are undone.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         if transactionDepth > 0 {
+            let name = "sp\(transactionDepth)"
+            try execute("SAVEPOINT \(name)")
             transactionDepth += 1
             defer { transactionDepth -= 1 }
-            return try body()
+            do {
+                let result = try body()
+                try execute("RELEASE \(name)")
+                return result
+            } catch {
+                try? execute("ROLLBACK TO \(name)")
+                try? execute("RELEASE \(name)")
+                throw error
+            }
         }
         try execute("BEGIN IMMEDIATE")
         transactionDepth = 1

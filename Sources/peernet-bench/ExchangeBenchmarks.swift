@@ -1,0 +1,135 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import PeernetSupport
+import Synchronization
+
+/// A peer for the network benchmarks: store, node on 127.0.0.1, exchange and search.
+final class BenchPeer: @unchecked Sendable {
+    let dir: URL
+    let store: LocalStore
+    let node: Node
+    let exchange: BlockExchange
+    let search: NetworkSearch
+
+    init(root: BenchPeer?, autoSync: Bool, cacheLimits: CacheLimits = CacheLimits()) throws {
+        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pn-bench-\(UUID().uuidString.prefix(8))")
+        let key = PrivateKey()
+        store = try LocalStore(dataDirectory: DataDirectory(url: dir), key: key, cacheLimits: cacheLimits)
+        var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
+        if let root { config.rootPeers = [RootPeer(publicKey: root.node.publicKey, addresses: root.node.listenEndpoints)] }
+        config.timings.pingInterval = 8
+        config.timings.invalidateAfter = 30
+        config.timings.lookupRoundTimeout = 2
+        config.timings.lookupTimeout = 10
+        config.timings.tick = 0.5
+        config.workers = 1
+        node = try Node(key: key, config: config)
+        exchange = BlockExchange(node: node, store: store, autoSync: autoSync)
+        search = NetworkSearch(exchange: exchange, recordLifetime: 3600, replication: 6)
+        node.start()
+    }
+
+    func stop() async {
+        search.stop()
+        exchange.stop()
+        await node.stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+enum ExchangeBenchmarks {
+    static func run(into table: BenchTable) {
+        let sema = DispatchSemaphore(value: 0)
+        let rows = Mutex<[BenchRow]>([])
+        Task {
+            let r = await measure()
+            rows.withLock { $0 = r }
+            sema.signal()
+        }
+        sema.wait()
+        for row in rows.withLock({ $0 }) { table.add(row) }
+    }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    static func measure() async -> [BenchRow] {
+        var out: [BenchRow] = []
+        // Chain sync of a 10,000-file chain between two nodes.
+        var limits = CacheLimits()
+        limits.maxBlocksPerPeer = 2000
+        if let a = try? BenchPeer(root: nil, autoSync: false), let b = try? BenchPeer(root: a, autoSync: false, cacheLimits: limits) {
+            var files: [FileRecord] = []
+            for i in 0..<10_000 {
+                let name = "Track \(i) - Some Artist.flac"
+                let h = Hash256.blake3(Array(name.utf8))
+                files.append(FileRecord(hash: h, id: .random(), merkleRoot: h, fragmentSize: 262_144, type: 4, format: 6, size: UInt64(i),
+                                        tags: [FileTag(type: FileTag.name, text: name), FileTag(type: FileTag.folder, text: "Music/Album \(i / 12)")]))
+            }
+            try? a.store.chain.addFiles(files)
+            a.exchange.publishChainState()
+            let deadline = Date().addingTimeInterval(10)
+            while !b.node.isConnected(a.node.publicKey) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            try? await Task.sleep(for: .milliseconds(300))
+            let start = Date()
+            let stored = await b.exchange.sync(peer: a.node.publicKey, height: a.store.chain.height, version: a.store.chain.version)
+            let seconds = Date().timeIntervalSince(start)
+            let count = (try? b.store.catalog.count(owner: a.node.publicKey)) ?? 0
+            out.append(BenchRow(group: "exchange", name: "chain sync, 10,000 files (\(stored) blocks, \(count) files cached)", value: seconds,
+                                unit: "s"))
+            await a.stop()
+            await b.stop()
+        }
+
+        // Search latency in a 100-node loopback network (every search goes through the DHT).
+        var peers: [BenchPeer] = []
+        guard let root = try? BenchPeer(root: nil, autoSync: false) else { return out }
+        peers.append(root)
+        for _ in 1..<100 { if let p = try? BenchPeer(root: root, autoSync: false) { peers.append(p) } }
+        let settle = Date().addingTimeInterval(90)
+        while Date() < settle && !peers.allSatisfy({ $0.node.routingTableSize >= 10 }) { try? await Task.sleep(for: .milliseconds(200)) }
+        var targets: [(BenchPeer, String)] = []
+        for i in 0..<10 {
+            let sharer = peers[(i * 9 + 5) % peers.count]
+            let word = "Benchword\(i)"
+            let name = "\(word)Holiday\(i).mkv"
+            guard let imported = try? sharer.store.warehouse.importData(Array(name.utf8)) else { continue }
+            let f = FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root, fragmentSize: imported.merkle.fragmentSize,
+                               type: 3, format: 7, size: imported.size, tags: [FileTag(type: FileTag.name, text: name)])
+            try? sharer.store.chain.addFiles([f])
+            sharer.exchange.publishChainState()
+            await sharer.search.publish([f])
+            targets.append((sharer, word.lowercased()))
+        }
+        var first: [Double] = [], complete: [Double] = [], found = 0
+        for (n, (_, word)) in targets.enumerated() {
+            for j in 0..<2 {
+                let searcher = peers[(n * 31 + j * 17 + 50) % peers.count]
+                let start = Date()
+                let firstAt = Mutex<Double?>(nil)
+                let results = await searcher.search.search(word, timeout: 10) { _ in
+                    firstAt.withLock { if $0 == nil { $0 = Date().timeIntervalSince(start) } }
+                }
+                complete.append(Date().timeIntervalSince(start))
+                if !results.isEmpty { found += 1 }
+                if let f = firstAt.withLock({ $0 }) { first.append(f) }
+            }
+        }
+        let searches = targets.count * 2
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: first result, median", value: percentile(first, 0.5) * 1000, unit: "ms"))
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: first result, p99", value: percentile(first, 0.99) * 1000, unit: "ms"))
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: all results, median", value: percentile(complete, 0.5) * 1000, unit: "ms"))
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: all results, p99", value: percentile(complete, 0.99) * 1000, unit: "ms"))
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: searches that found the file", value: 100 * Double(found) / Double(max(1, searches)), unit: "%"))
+        for p in peers { await p.stop() }
+        return out
+    }
+}
