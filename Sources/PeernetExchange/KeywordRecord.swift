@@ -20,8 +20,6 @@ public struct KeywordRecord: Equatable, Hashable, Sendable {
     public var expires: UInt64
     public var signature: [UInt8]
 
-    public var isWithdrawal: Bool { expires == 0 }
-
     func signedPart() -> [UInt8] {
         var out = word.bytes + owner.compressed + fileID.bytes + fileHash.bytes
         for v in [fileSize, chainVersion, block, expires] { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -54,29 +52,71 @@ public struct KeywordRecord: Equatable, Hashable, Sendable {
     }
 }
 
+/// A signed provider record: "`provider` holds the complete content `hash` (`size` bytes)".
+/// Stored at the DHT nodes closest to the content hash; downloaders look holders up there.
+/// Layout (146 bytes): hash(32) provider(33) size(8) expires(8) signature(65 over the rest).
+public struct ProviderRecord: Equatable, Hashable, Sendable, SignedDHTRecord {
+    public static let size = 146
+    public var hash: Hash256
+    public var owner: PublicKey
+    public var fileSize: UInt64
+    public var expires: UInt64
+    public var signature: [UInt8]
+
+    var key: Hash256 { hash }
+    var item: [UInt8] { hash.bytes }
+
+    func signedPart() -> [UInt8] {
+        var out = hash.bytes + owner.compressed
+        for v in [fileSize, expires] { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        return out
+    }
+
+    public static func signed(by key: PrivateKey, hash: Hash256, fileSize: UInt64, expires: UInt64) throws -> ProviderRecord {
+        var r = ProviderRecord(hash: hash, owner: key.publicKey, fileSize: fileSize, expires: expires, signature: [])
+        r.signature = try key.sign(digest: BLAKE3.hash(r.signedPart()))
+        return r
+    }
+
+    public var isAuthentic: Bool {
+        (try? PublicKey.recover(signature: signature, digest: BLAKE3.hash(signedPart()))) == owner
+    }
+
+    public func encode() -> [UInt8] { signedPart() + signature }
+
+    public static func decode(_ b: ArraySlice<UInt8>) -> ProviderRecord? {
+        guard b.count == size else { return nil }
+        let a = Array(b)
+        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(a[o + $1]) << (8 * $1) } }
+        guard let owner = try? PublicKey(bytes: a[32..<65]) else { return nil }
+        return ProviderRecord(hash: Hash256(a[0..<32])!, owner: owner, fileSize: u64(65), expires: u64(73), signature: Array(a[81..<146]))
+    }
+}
+
 /// Messages of the search extension (command 32; reference nodes ignore unknown commands).
-/// Byte 0 is the kind: 1 STORE records / 2 stored count; 3 FIND keys / 4 found records.
+/// Byte 0 is the kind: 1 STORE keyword records / 2 stored count; 3 FIND keyword keys / 4 found
+/// records; 5 STORE provider records / 6 stored count; 7 FIND providers of hashes / 8 found.
 enum SearchMessage {
     static let command = Command(rawValue: 32)
     static let maxKeys = 16
     static let maxRecordsPerReply = 300
 
-    static func store(_ records: [KeywordRecord]) -> [UInt8] {
-        var out: [UInt8] = [1, UInt8(records.count & 0xff), UInt8(records.count >> 8)]
-        for r in records { out += r.encode() }
+    static func store(_ records: [KeywordRecord]) -> [UInt8] { list(1, records.map { $0.encode() }) }
+    static func find(_ keys: [Hash256]) -> [UInt8] { list(3, keys.map(\.bytes)) }
+    static func found(_ records: [KeywordRecord]) -> [UInt8] { list(4, records.map { $0.encode() }) }
+    static func storeProviders(_ records: [ProviderRecord]) -> [UInt8] { list(5, records.map { $0.encode() }) }
+    static func findProviders(_ keys: [Hash256]) -> [UInt8] { list(7, keys.map(\.bytes)) }
+    static func foundProviders(_ records: [ProviderRecord]) -> [UInt8] { list(8, records.map { $0.encode() }) }
+
+    static func list(_ kind: UInt8, _ items: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = [kind, UInt8(items.count & 0xff), UInt8(items.count >> 8)]
+        for i in items { out += i }
         return out
     }
 
-    static func find(_ keys: [Hash256]) -> [UInt8] {
-        var out: [UInt8] = [3, UInt8(keys.count & 0xff), UInt8(keys.count >> 8)]
-        for k in keys { out += k.bytes }
-        return out
-    }
-
-    static func found(_ records: [KeywordRecord]) -> [UInt8] {
-        var out: [UInt8] = [4, UInt8(records.count & 0xff), UInt8(records.count >> 8)]
-        for r in records { out += r.encode() }
-        return out
+    static func providers(_ payload: [UInt8]) -> [ProviderRecord]? {
+        guard let n = count(payload), n <= maxRecordsPerReply, payload.count == 3 + n * ProviderRecord.size else { return nil }
+        return (0..<n).compactMap { i in ProviderRecord.decode(payload[(3 + i * ProviderRecord.size)..<(3 + (i + 1) * ProviderRecord.size)]) }
     }
 
     static func count(_ payload: [UInt8]) -> Int? {
@@ -96,10 +136,29 @@ enum SearchMessage {
     }
 }
 
+/// A record of the search extension stored in the DHT under `key`, signed by `owner`.
+protocol SignedDHTRecord: Hashable, Sendable {
+    var key: Hash256 { get }
+    var owner: PublicKey { get }
+    /// What a newer record of the same owner replaces (file ID, or the content hash).
+    var item: [UInt8] { get }
+    var expires: UInt64 { get }
+    var isAuthentic: Bool { get }
+}
+
+extension SignedDHTRecord {
+    var isWithdrawal: Bool { expires == 0 }
+}
+
+extension KeywordRecord: SignedDHTRecord {
+    var key: Hash256 { word }
+    var item: [UInt8] { fileID.bytes }
+}
+
 /// The records this node keeps for others, with expiry and per-key limits (spam resistance:
 /// a key holds at most `perKey` records, at most `perOwner` of them from one owner).
-struct KeywordStore {
-    var records: [Hash256: [KeywordRecord]] = [:]
+struct RecordStore<R: SignedDHTRecord> {
+    var records: [Hash256: [R]] = [:]
     var total = 0
     let perKey = 256
     let perOwner = 32
@@ -107,31 +166,31 @@ struct KeywordStore {
     let maxLifetime: UInt64 = 48 * 3600
 
     /// Stores authentic records (a withdrawal removes the owner's matching record).
-    mutating func store(_ incoming: [KeywordRecord], now: UInt64) -> Int {
+    mutating func store(_ incoming: [R], now: UInt64) -> Int {
         var stored = 0
         for r in incoming where r.isAuthentic {
-            var list = records[r.word] ?? []
+            var list = records[r.key] ?? []
             let before = list.count
-            list.removeAll { $0.owner == r.owner && $0.fileID == r.fileID }
+            list.removeAll { $0.owner == r.owner && $0.item == r.item }
             total -= before - list.count
             if r.isWithdrawal {
-                records[r.word] = list.isEmpty ? nil : list
+                records[r.key] = list.isEmpty ? nil : list
                 continue
             }
             guard r.expires > now, r.expires <= now + maxLifetime, total < maxTotal, list.count < perKey,
                   list.filter({ $0.owner == r.owner }).count < perOwner else {
-                records[r.word] = list.isEmpty ? nil : list
+                records[r.key] = list.isEmpty ? nil : list
                 continue
             }
             list.append(r)
-            records[r.word] = list
+            records[r.key] = list
             total += 1
             stored += 1
         }
         return stored
     }
 
-    func find(_ key: Hash256, now: UInt64, limit: Int) -> [KeywordRecord] {
+    func find(_ key: Hash256, now: UInt64, limit: Int) -> [R] {
         Array((records[key] ?? []).filter { $0.expires > now }.prefix(limit))
     }
 
@@ -143,3 +202,6 @@ struct KeywordStore {
         }
     }
 }
+
+typealias KeywordStore = RecordStore<KeywordRecord>
+typealias ProviderStore = RecordStore<ProviderRecord>

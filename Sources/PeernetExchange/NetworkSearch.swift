@@ -18,6 +18,7 @@ public final class NetworkSearch: Sendable {
     var node: Node { exchange.node }
     var store: LocalStore { exchange.store }
     let keywords = Mutex(KeywordStore())
+    let providers = Mutex(ProviderStore())
     /// How long records live; owners republish at half of it.
     public let recordLifetime: Double
     /// Nodes each record is stored at (the closest ones to the word's key).
@@ -36,6 +37,7 @@ public final class NetworkSearch: Sendable {
                 try? await Task.sleep(for: .seconds(max(1, recordLifetime / 2)))
                 guard let self, !Task.isCancelled else { return }
                 self.keywords.withLock { $0.expire(now: Self.unixNow) }
+                self.providers.withLock { $0.expire(now: Self.unixNow) }
                 await self.publishAll()
             }
         }
@@ -68,9 +70,64 @@ public final class NetworkSearch: Sendable {
                 for key in keys { found += k.find(key, now: now, limit: SearchMessage.maxRecordsPerReply - found.count) }
             }
             return SearchMessage.found(found)
+        case 5:
+            guard let records = SearchMessage.providers(payload) else { return nil }
+            let own = records.filter { $0.owner == received.sender }
+            let stored = providers.withLock { $0.store(own, now: Self.unixNow) }
+            return [6, UInt8(stored & 0xff), UInt8(stored >> 8)]
+        case 7:
+            guard let keys = SearchMessage.keys(payload) else { return nil }
+            let now = Self.unixNow
+            var found: [ProviderRecord] = []
+            providers.withLock { p in
+                for key in keys { found += p.find(key, now: now, limit: SearchMessage.maxRecordsPerReply - found.count) }
+            }
+            return SearchMessage.foundProviders(found)
         default:
             return nil
         }
+    }
+
+    // MARK: Provider records
+
+    /// Announces that this node holds the complete content of these hashes (size each).
+    @discardableResult
+    public func announceProviders(_ items: [(hash: Hash256, size: UInt64)], withdraw: Bool = false) async -> Int {
+        let expires = withdraw ? 0 : Self.unixNow + UInt64(recordLifetime)
+        var accepted = 0
+        for item in items {
+            guard let record = try? ProviderRecord.signed(by: node.key, hash: item.hash, fileSize: item.size, expires: expires) else { continue }
+            let closest = await node.lookupNode(item.hash).prefix(replication)
+            await withTaskGroup(of: Bool.self) { group in
+                for peer in closest {
+                    group.addTask { [node] in
+                        (try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.storeProviders([record]), to: peer,
+                                                          timeout: node.config.timings.lookupRoundTimeout)) != nil
+                    }
+                }
+                for await ok in group where ok { accepted += 1 }
+            }
+        }
+        return accepted
+    }
+
+    /// Peers that announced holding the content `hash` (verified records, not expired).
+    public func findProviders(_ hash: Hash256) async -> [ProviderRecord] {
+        var found = Set(providers.withLock { $0.find(hash, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) })
+        let closest = await node.lookupNode(hash).prefix(replication)
+        await withTaskGroup(of: [ProviderRecord].self) { group in
+            for peer in closest {
+                group.addTask { [node] in
+                    guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.findProviders([hash]),
+                                                                       to: peer, timeout: node.config.timings.lookupRoundTimeout),
+                          reply.first == 8 else { return [] }
+                    return SearchMessage.providers(reply) ?? []
+                }
+            }
+            for await records in group { found.formUnion(records) }
+        }
+        let now = Self.unixNow
+        return found.filter { $0.hash == hash && !$0.isWithdrawal && $0.expires > now && $0.isAuthentic }
     }
 
     // MARK: Publishing
@@ -117,7 +174,11 @@ public final class NetworkSearch: Sendable {
     /// Publishes keyword records for files (call after sharing).
     @discardableResult
     public func publish(_ files: [FileRecord]) async -> Int {
-        await distribute(records(for: files, expires: Self.unixNow + UInt64(recordLifetime)))
+        let informed = await distribute(records(for: files, expires: Self.unixNow + UInt64(recordLifetime)))
+        var seen = Set<Hash256>()
+        let contents = files.filter { !$0.isVirtualFolder && seen.insert($0.hash).inserted }.map { (hash: $0.hash, size: $0.size) }
+        await announceProviders(contents)
+        return informed
     }
 
     /// Republishes all own files (records expire otherwise).
@@ -140,7 +201,13 @@ public final class NetworkSearch: Sendable {
                 }
             }
         }
-        return await distribute(byWord)
+        let informed = await distribute(byWord)
+        // Withdraw as provider only for content no remaining record needs.
+        let still = (try? store.catalog.hashes(owner: store.chain.owner)) ?? []
+        var seen = Set<Hash256>()
+        let gone = files.filter { !still.contains($0.hash) && seen.insert($0.hash).inserted }.map { (hash: $0.hash, size: $0.size) }
+        await announceProviders(gone, withdraw: true)
+        return informed
     }
 
     // MARK: Searching

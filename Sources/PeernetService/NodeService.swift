@@ -136,7 +136,8 @@ public final class NodeService: Sendable {
             var filter = SearchFilter()
             if let t = request.arguments["type"] { filter.type = SearchOptions.type(t) }
             let sort = SearchOptions.sorts[request.arguments["sort"] ?? "none"] ?? .none
-            let id = searchJobs.start(search, term: request.arguments["term"] ?? "", filter: filter, sort: sort,
+            let me = node.publicKey
+            let id = searchJobs.start(search, online: { $0.entry.owner == me || node.isConnected($0.entry.owner) }, term: request.arguments["term"] ?? "", filter: filter, sort: sort,
                                       limit: Int(request.arguments["limit"] ?? "") ?? 200,
                                       timeout: Double(request.arguments["timeout"] ?? "") ?? 10)
             return try encoder.encode(["job": id])
@@ -146,7 +147,7 @@ public final class NodeService: Sendable {
             return try encoder.encode(Poll(hits: p.hits, done: p.done))
         case "explore":
             let limit = Int(request.arguments["limit"] ?? "") ?? 50
-            return try encoder.encode(try StoreActions.explore(store, limit: limit).map(SearchHit.init))
+            return try encoder.encode(try StoreActions.explore(store, limit: limit).map { SearchHit($0, online: node.isConnected($0.entry.owner)) })
         case "ls":
             return try encoder.encode(try StoreActions.list(store, folder: request.arguments["folder"]))
         case "profile.get":

@@ -15,8 +15,10 @@ public struct SearchHit: Codable, Sendable, Equatable {
     public let id: String
     public let dateShared: Int64?
     public let sharedBy: Int
+    /// The owner is connected now; false = known from the cached chain only (offline).
+    public let ownerOnline: Bool
 
-    public init(_ r: SearchResult) {
+    public init(_ r: SearchResult, online: Bool = true) {
         let f = r.entry.file
         name = f.name
         folder = f.folder
@@ -27,6 +29,7 @@ public struct SearchHit: Codable, Sendable, Equatable {
         id = f.id.uuidString
         dateShared = f.dateShared
         sharedBy = r.sharedBy
+        ownerOnline = online
     }
 }
 
@@ -48,12 +51,12 @@ final class SearchJobs: Sendable {
     struct Job { var pending: [SearchHit] = []; var done = false }
     let jobs = Mutex<[String: Job]>([:])
 
-    func start(_ search: NetworkSearch, term: String, filter: SearchFilter, sort: SearchSort, limit: Int, timeout: Double) -> String {
+    func start(_ search: NetworkSearch, online: @escaping @Sendable (SearchResult) -> Bool, term: String, filter: SearchFilter, sort: SearchSort, limit: Int, timeout: Double) -> String {
         let id = UUID().uuidString
         jobs.withLock { $0[id] = Job() }
         Task {
             await search.search(term, filter: filter, sort: sort, limit: limit, timeout: timeout) { [weak self] batch in
-                self?.jobs.withLock { $0[id]?.pending += batch.map(SearchHit.init) }
+                self?.jobs.withLock { $0[id]?.pending += batch.map { SearchHit($0, online: online($0)) } }
             }
             self.jobs.withLock { $0[id]?.done = true }
             // Forget finished jobs nobody polls any more.

@@ -8,7 +8,7 @@ func printHits(_ hits: [SearchHit]) {
     for h in hits {
         let size = ProgressBar.bytes(Double(h.size))
         let path = h.folder.isEmpty ? h.name : h.folder + "/" + h.name
-        print("\(path)  \(size)  \(h.type)  owner \(h.owner.prefix(16))…  \(h.hash)")
+        print("\(path)  \(size)  \(h.type)  owner \(h.owner.prefix(16))…\(h.ownerOnline ? "" : " (offline, from cache)")  \(h.hash)")
     }
 }
 
@@ -53,7 +53,7 @@ struct SearchCommand: AsyncParsableCommand {
             var filter = SearchFilter()
             if let type { filter.type = SearchOptions.type(type) }
             return try store.catalog.search(SearchText.parseTerm(term), filter: filter, sort: SearchOptions.sorts[sort] ?? .none, limit: limit)
-                .map(SearchHit.init)
+                .map { SearchHit($0, online: false) }
         }, viaNode: {
             var args = ["term": term, "sort": sort, "timeout": String(timeout), "limit": String(limit)]
             if let type { args["type"] = type }
@@ -87,7 +87,7 @@ struct ExploreCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON document.") var json = false
 
     func run() async throws {
-        let hits: [SearchHit] = try global.withStore(direct: { try StoreActions.explore($0, limit: limit).map(SearchHit.init) },
+        let hits: [SearchHit] = try global.withStore(direct: { try StoreActions.explore($0, limit: limit).map { SearchHit($0, online: false) } },
                                                      viaNode: { try global.nodeCall([SearchHit].self, "explore", ["limit": String(limit)]) })
         if json { try Output.json(hits); return }
         if hits.isEmpty { print("Nothing yet: peers' shares appear here once their blockchains are fetched.") }

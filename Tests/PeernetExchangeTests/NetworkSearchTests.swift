@@ -37,6 +37,10 @@ final class NetworkSearchTests: XCTestCase {
         _ = store.store([withdrawal], now: 1_999_999_000)
         XCTAssertFalse(store.find(.blake3([1]), now: 1_999_999_000, limit: 1000).contains(r))
         XCTAssertNil(SearchMessage.records([1, 5, 0, 1, 2]), "count beyond the bytes")
+        let p = try ProviderRecord.signed(by: key, hash: .blake3([4]), fileSize: 10, expires: 2_000_000_000)
+        XCTAssertTrue(p.isAuthentic)
+        XCTAssertEqual(ProviderRecord.decode(p.encode()[...]), p)
+        XCTAssertEqual(SearchMessage.providers(SearchMessage.storeProviders([p])), [p])
         XCTAssertNil(SearchMessage.keys([3, 200, 0]), "too many keys")
     }
 
@@ -76,6 +80,11 @@ final class NetworkSearchTests: XCTestCase {
         XCTAssertTrue(streamed.withLock { $0 }.contains("MyHolidayVideo_2021-final.mp4"), "results were streamed")
         XCTAssertTrue(try searcher.store.catalog.search(SearchText.parseTerm("holiday")).allSatisfy { $0.entry.owner == sharer.publicKey })
 
+        // Provider records: who holds the content.
+        let holders = await searcher.search.findProviders(files[0].hash)
+        XCTAssertEqual(holders.map(\.owner), [sharer.publicKey])
+        XCTAssertEqual(holders.first?.fileSize, 1000)
+
         // Deleted: withdrawn from the DHT and gone from 7's chain.
         try sharer.store.unshare(ids: [files[0].id])
         sharer.exchange.publishChainState()
@@ -88,6 +97,8 @@ final class NetworkSearchTests: XCTestCase {
             if !gone { try await Task.sleep(for: .milliseconds(500)) }
         }
         XCTAssertTrue(gone, "a deleted file stops being found")
+        let left = await searcher.search.findProviders(files[0].hash)
+        XCTAssertEqual(left.count, 0, "the provider record was withdrawn")
         for p in peers { await p.stop() }
     }
 }
