@@ -54,6 +54,7 @@ public final class BlockExchange: Sendable {
         node.setTransferHandler { [weak self] received, source, network in
             self?.handleRequest(received, source: source, network: network)
         }
+        node.registerExtension(MerkleTreeMessage.command) { [weak self] received in self?.handleTreeRequest(received) }
         publishChainState()
         let ticker = Task { [weak self] in
             while !Task.isCancelled {
@@ -170,7 +171,10 @@ public final class BlockExchange: Sendable {
     /// Serves a byte range of warehouse content: 16-byte header (file size, transfer size) then
     /// the bytes (transfer.md §4). Requests beyond the file are ignored, as in the reference.
     func serveFile(_ request: TransferMessage, to peer: PublicKey, sequence: UInt32) {
-        guard let size = store.warehouse.size(of: request.hash) else {
+        // Our own shares, or a complete verified download (downloaders become providers).
+        let fromWarehouse = store.warehouse.size(of: request.hash)
+        let fromCache = fromWarehouse == nil ? (try? store.downloads.entry(request.hash)).flatMap { $0.isComplete ? $0.size : nil } : nil
+        guard let size = fromWarehouse ?? fromCache else {
             var m = TransferMessage(control: .notAvailable, hash: request.hash)
             m.transferProtocol = request.transferProtocol
             if let payload = try? m.encode() { try? node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: payload), to: peer) }
@@ -186,6 +190,8 @@ public final class BlockExchange: Sendable {
         })
         session.connection.write(FileTransferHeader(fileSize: size, transferSize: length).encode())
         let warehouse = store.warehouse
+        let downloads = store.downloads
+        let useCache = fromWarehouse == nil
         let hash = request.hash
         session.connection.start(now: monotonicSeconds())
         // Stream in 1 MiB pieces as the window drains, so memory stays bounded.
@@ -199,7 +205,8 @@ public final class BlockExchange: Sendable {
                     continue
                 }
                 let n = Int(min(1 << 20, end - offset))
-                guard let chunk = try? warehouse.read(hash, offset: offset, length: n), !chunk.isEmpty else { break }
+                let piece = useCache ? try? downloads.read(hash, offset: offset, length: n) : try? warehouse.read(hash, offset: offset, length: n)
+                guard let chunk = piece, !chunk.isEmpty else { break }
                 session.connection.write(chunk)
                 offset += UInt64(chunk.count)
             }

@@ -7,50 +7,58 @@ import Synchronization
 
 extension BlockExchange {
     public enum DownloadError: Error, Equatable, CustomStringConvertible {
-        case notConnected, notAvailable, terminated, timeout, protocolError(String)
+        case notConnected, notAvailable, terminated, timeout, aborted, protocolError(String)
         public var description: String {
             switch self {
             case .notConnected: return "the holder is not connected"
             case .notAvailable: return "the holder does not have that file"
             case .terminated: return "the holder ended the transfer"
-            case .timeout: return "the transfer timed out"
+            case .timeout: return "the holder stopped sending (timeout)"
+            case .aborted: return "the download was abandoned"
             case .protocolError(let m): return "protocol error: \(m)"
             }
         }
     }
 
-    /// Downloads `limit` bytes (0 = to the end) at `offset` of the file with `hash` from one
-    /// holder with the Transfer command and UDT (transfer.md §4). Returns the stream header and
-    /// the bytes, unverified (the caller checks them against the Merkle tree).
-    public func downloadRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64,
-                              timeout: Double = 60, progress: (@Sendable (UInt64) -> Void)? = nil) async throws -> (header: FileTransferHeader, data: [UInt8]) {
+    /// Streams `limit` bytes (0 = to the end) at `offset` of the file with `hash` from one
+    /// holder (Transfer command + UDT, transfer.md §4). `onBytes` gets the data as it arrives
+    /// in order and returns false to abandon the transfer. Fails when nothing arrives for
+    /// `idleTimeout` seconds. Returns the stream header.
+    public func streamRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64, idleTimeout: Double = 10,
+                            onBytes: @escaping @Sendable ([UInt8]) -> Bool) async throws -> FileTransferHeader {
         let id = TransferID.random()
         let sequence = node.nextSequence(for: peer)
-        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: 60) else { throw DownloadError.notConnected }
-        let state = Mutex<(buffer: [UInt8], header: FileTransferHeader?, done: Bool, error: DownloadError?)>(([], nil, false, nil))
-        @Sendable func finish(_ error: DownloadError?) {
-            state.withLock { s in if !s.done { s.done = true; s.error = error } }
-        }
+        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: idleTimeout) else { throw DownloadError.notConnected }
+        struct State { var header: FileTransferHeader?; var pendingHeader: [UInt8] = []; var received: UInt64 = 0; var done = false
+            var error: DownloadError?; var lastData = monotonicSeconds() }
+        let state = Mutex(State())
+        @Sendable func finish(_ error: DownloadError?) { state.withLock { s in if !s.done { s.done = true; s.error = error } } }
         session.connection.onData = { bytes in
-            let received: UInt64? = state.withLock { s in
-                guard !s.done else { return nil }
-                s.buffer += bytes
-                if s.header == nil, s.buffer.count >= FileTransferHeader.size {
-                    guard let h = try? FileTransferHeader.decode(Array(s.buffer.prefix(FileTransferHeader.size))) else {
+            var deliver: [UInt8] = []
+            let proceed: Bool = state.withLock { s in
+                guard !s.done else { return false }
+                s.lastData = monotonicSeconds()
+                var data = bytes
+                if s.header == nil {
+                    s.pendingHeader += data
+                    guard s.pendingHeader.count >= FileTransferHeader.size else { return true }
+                    guard let h = try? FileTransferHeader.decode(Array(s.pendingHeader.prefix(FileTransferHeader.size))) else {
                         s.done = true
                         s.error = .protocolError("bad stream header")
-                        return nil
+                        return false
                     }
                     s.header = h
-                    s.buffer.removeFirst(FileTransferHeader.size)
+                    data = Array(s.pendingHeader.dropFirst(FileTransferHeader.size))
+                    s.pendingHeader = []
                 }
-                if let h = s.header, UInt64(s.buffer.count) >= h.transferSize {
-                    s.buffer = Array(s.buffer.prefix(Int(h.transferSize)))
-                    s.done = true
-                }
-                return UInt64(s.buffer.count)
+                let want = s.header!.transferSize - s.received
+                if UInt64(data.count) > want { data = Array(data.prefix(Int(want))) }
+                s.received += UInt64(data.count)
+                deliver = data
+                if s.received >= s.header!.transferSize { s.done = true }
+                return true
             }
-            if let received { progress?(received) }
+            if proceed, !deliver.isEmpty, !onBytes(deliver) { finish(.aborted) }
         }
         session.connection.onStateChange = { st in
             if case .closed(let why) = st, why != "done" { finish(.protocolError("UDT closed: \(why)")) }
@@ -66,13 +74,27 @@ extension BlockExchange {
         }
         let request = TransferMessage.request(hash: hash, offset: offset, limit: limit, transferID: id)
         try node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: try request.encode()), to: peer)
-        let deadline = monotonicSeconds() + timeout
-        while !state.withLock({ $0.done }) && monotonicSeconds() < deadline {
+        while true {
+            let s = state.withLock { $0 }
+            if s.done { break }
+            if monotonicSeconds() - s.lastData > idleTimeout { finish(.timeout); break }
             try? await Task.sleep(for: .milliseconds(2))
         }
         let result = state.withLock { $0 }
+        if result.header != nil && result.received == result.header!.transferSize && result.error == nil { return result.header! }
+        if result.error == .aborted { throw DownloadError.aborted }
         if let error = result.error { throw error }
-        guard result.done, let header = result.header else { throw DownloadError.timeout }
-        return (header, result.buffer)
+        throw DownloadError.timeout
+    }
+
+    /// Downloads a byte range into memory (unverified; small ranges and tests).
+    public func downloadRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64,
+                              timeout: Double = 10) async throws -> (header: FileTransferHeader, data: [UInt8]) {
+        let buffer = Mutex<[UInt8]>([])
+        let header = try await streamRange(hash: hash, from: peer, offset: offset, limit: limit, idleTimeout: timeout) { bytes in
+            buffer.withLock { $0 += bytes }
+            return true
+        }
+        return (header, buffer.withLock { $0 })
     }
 }

@@ -64,6 +64,8 @@ public final class Node: Sendable {
     private let subscribers = Mutex<[UUID: AsyncStream<NodeEvent>.Continuation]>([:])
     private let threadsDone = DispatchGroup()
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Lite packets held back by `reorderForTesting`.
+    let heldBack = Mutex<[([UInt8], Endpoint, Int)]>([])
     /// Addresses sent to, for `simulateFirewallForTesting`.
     let firewallHoles = Mutex<Set<Endpoint>>([])
     /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
@@ -246,6 +248,17 @@ public final class Node: Sendable {
     @discardableResult
     public func sendRaw(_ bytes: [UInt8], to endpoint: Endpoint, network: Int) -> Bool {
         guard network < networks.count else { return false }
+        if config.lossForTesting > 0 || config.reorderForTesting > 0 {
+            if Double.random(in: 0..<1) < config.lossForTesting { return true }
+            if Double.random(in: 0..<1) < config.reorderForTesting {
+                heldBack.withLock { $0.append((bytes, endpoint, network)) }
+                return true
+            }
+            let held = heldBack.withLock { h in defer { h = [] }; return h }
+            let ok = networks[network].socket.send(bytes, to: endpoint)
+            for (b, e, n) in held { networks[n].socket.send(b, to: e) }
+            return ok
+        }
         return networks[network].socket.send(bytes, to: endpoint)
     }
 

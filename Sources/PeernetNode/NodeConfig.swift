@@ -114,6 +114,10 @@ public struct NodeConfig: Sendable {
     /// Test-only stand-in for a stateful firewall in front of the node: datagrams are accepted
     /// only from addresses this node has sent to. Lets loopback tests exercise Traverse.
     public var simulateFirewallForTesting = false
+    /// Test-only lossy link for lite packets (transfers): drop this fraction of outgoing lite
+    /// packets, and hold back `reorderForTesting` of them to send after the next one.
+    public var lossForTesting: Double = 0
+    public var reorderForTesting: Double = 0
 
     public init(listen: [Endpoint]) { self.listen = listen }
 }

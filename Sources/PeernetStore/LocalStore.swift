@@ -32,9 +32,11 @@ public final class LocalStore: @unchecked Sendable {
     public let catalog: FileCatalog
     public let chain: UserBlockchain
     public let cache: ChainCache
+    public let downloads: DownloadCache
     private let lockFD: Int32
 
-    public init(dataDirectory: DataDirectory, key: PrivateKey, cacheLimits: CacheLimits = CacheLimits()) throws {
+    public init(dataDirectory: DataDirectory, key: PrivateKey, cacheLimits: CacheLimits = CacheLimits(),
+                downloadCacheBytes: UInt64 = 10 << 30) throws {
         self.dataDirectory = dataDirectory
         try dataDirectory.create()
         let lockPath = dataDirectory.file("store.lock").path
@@ -49,6 +51,7 @@ public final class LocalStore: @unchecked Sendable {
         catalog = try FileCatalog(db: db)
         chain = try UserBlockchain(db: db, key: key, catalog: catalog)
         cache = try ChainCache(db: db, catalog: catalog, limits: cacheLimits)
+        downloads = try DownloadCache(db: db, root: dataDirectory.file("cache"), maxBytes: downloadCacheBytes)
         warehouse.collectGarbage(keep: try catalog.hashes(owner: key.publicKey))
     }
 

@@ -1,0 +1,213 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import Synchronization
+
+/// What to download: the fields of a file record.
+public struct DownloadTarget: Sendable, Equatable {
+    public var hash: Hash256
+    public var size: UInt64
+    public var merkleRoot: Hash256
+    public var fragmentSize: UInt64
+    /// The file's owner, asked first.
+    public var owner: PublicKey?
+
+    public init(hash: Hash256, size: UInt64, merkleRoot: Hash256, fragmentSize: UInt64, owner: PublicKey?) {
+        self.hash = hash
+        self.size = size
+        self.merkleRoot = merkleRoot
+        self.fragmentSize = fragmentSize
+        self.owner = owner
+    }
+
+    public init(_ file: FileRecord, owner: PublicKey?) {
+        self.init(hash: file.hash, size: file.size, merkleRoot: file.merkleRoot, fragmentSize: file.fragmentSize, owner: owner)
+    }
+}
+
+public enum DownloadFailure: Error, Equatable, CustomStringConvertible {
+    case noHolders
+    case allHoldersFailed([String])
+    case invalidTarget(String)
+
+    public var description: String {
+        switch self {
+        case .noHolders: return "no peer holding this file could be found or reached; try again later"
+        case .allHoldersFailed(let reasons): return "every holder failed: " + reasons.joined(separator: "; ")
+        case .invalidTarget(let why): return "cannot download: \(why)"
+        }
+    }
+}
+
+/// Verified downloads (transfer.md §5, done right): holders are the owner, the peers whose
+/// provider records the DHT returns, and peers whose cached chains list the same content. Data
+/// is fetched in fragment-aligned ranges and every fragment is checked against the Merkle root
+/// before it is stored or read; a holder that sends a bad fragment is dropped for the rest of
+/// the download and the fragment comes from another one. State lives in the download cache,
+/// so an interrupted download resumes. A complete download is announced as provided.
+public final class FileDownloader: Sendable {
+    public let exchange: BlockExchange
+    public let search: NetworkSearch?
+    var node: Node { exchange.node }
+    var cache: DownloadCache { exchange.store.downloads }
+    /// Holders that sent corrupt data, by content hash (not trusted again for that content).
+    let liars = Mutex<[Hash256: Set<PublicKey>]>([:])
+
+    public init(exchange: BlockExchange, search: NetworkSearch?) {
+        self.exchange = exchange
+        self.search = search
+    }
+
+    /// Peers known to hold `target` that are (or could be made) connected, owner first.
+    func holders(for target: DownloadTarget) async -> [PublicKey] {
+        var candidates: [PublicKey] = []
+        if let owner = target.owner { candidates.append(owner) }
+        if let search { candidates += await search.findProviders(target.hash).map(\.owner) }
+        candidates += ((try? exchange.store.catalog.files(withHash: target.hash)) ?? []).map(\.owner)
+        var seen = Set<PublicKey>([node.publicKey])
+        let bad = liars.withLock { $0[target.hash] ?? [] }
+        var out: [PublicKey] = []
+        for c in candidates where seen.insert(c).inserted && !bad.contains(c) {
+            if !node.isConnected(c) { _ = await node.findPeer(Hash256.nodeID(of: c)) }
+            if node.isConnected(c) { out.append(c) }
+        }
+        return out
+    }
+
+    /// Downloads `range` (default: the whole file) into the cache, verified.
+    public func download(_ target: DownloadTarget, range: Range<UInt64>? = nil,
+                         progress: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws {
+        guard target.fragmentSize > 0 || target.size == 0 else { throw DownloadFailure.invalidTarget("fragment size 0") }
+        guard target.fragmentSize == MerkleTree.fragmentSize(forFileSize: target.size) else {
+            throw DownloadFailure.invalidTarget("fragment size \(target.fragmentSize) does not fit \(target.size) bytes")
+        }
+        let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
+        let wanted = fragments(of: entry, range: range)
+        if wanted.isEmpty { progress?(entry.verifiedBytes, target.size); return }
+        try await run(target, wanted: wanted, progress: progress)
+        if (try? cache.entry(target.hash))?.isComplete == true, let search {
+            Task { await search.announceProviders([(hash: target.hash, size: target.size)]) }
+        }
+    }
+
+    func fragments(of entry: DownloadCache.Entry, range: Range<UInt64>?) -> [Int] {
+        guard entry.size > 0 else { return [] }
+        let r = range ?? 0..<entry.size
+        guard r.lowerBound < entry.size, !r.isEmpty else { return [] }
+        let first = Int(r.lowerBound / entry.fragmentSize), last = Int((min(r.upperBound, entry.size) - 1) / entry.fragmentSize)
+        return (first...last).filter { !entry.verified[$0] }
+    }
+
+    private func run(_ target: DownloadTarget, wanted: [Int], progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
+        let holders = await holders(for: target)
+        guard !holders.isEmpty else { throw DownloadFailure.noHolders }
+        let count = Int(max(1, MerkleTree.fragmentCount(fileSize: target.size, fragmentSize: target.fragmentSize)))
+        var tree: MerkleTree? = count < 2 ? MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: [], fileHash: target.hash)
+                                          : (try? cache.entry(target.hash))?.tree
+        if tree == nil {
+            for h in holders {
+                if let t = await exchange.fetchTree(target.hash, root: target.merkleRoot, size: target.size, from: h) {
+                    tree = t
+                    try? cache.setTree(target.hash, t)
+                    break
+                }
+            }
+        }
+        var failures: [String] = []
+        for holder in holders {
+            let needed = fragments(of: try cache.entry(target.hash)!, range: nil).filter { wanted.contains($0) }
+            if needed.isEmpty { return }
+            do {
+                if let tree {
+                    try await fetchVerified(target, tree: tree, fragments: needed, from: holder, progress: progress)
+                } else {
+                    try await fetchWhole(target, from: holder, progress: progress)
+                }
+            } catch let e as LiarError {
+                liars.withLock { $0[target.hash, default: []].insert(holder) }
+                failures.append("\(holder.hexString.prefix(12))… sent a corrupt fragment \(e.fragment)")
+            } catch {
+                failures.append("\(holder.hexString.prefix(12))…: \(error)")
+            }
+        }
+        let left = fragments(of: try cache.entry(target.hash)!, range: nil).filter { wanted.contains($0) }
+        if !left.isEmpty { throw DownloadFailure.allHoldersFailed(failures) }
+    }
+
+    struct LiarError: Error { let fragment: Int }
+
+    /// Fetches runs of missing fragments from one holder, verifying each as it completes.
+    private func fetchVerified(_ target: DownloadTarget, tree: MerkleTree, fragments: [Int], from holder: PublicKey,
+                               progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
+        var runs: [ClosedRange<Int>] = []
+        for f in fragments.sorted() {
+            if let last = runs.last, last.upperBound + 1 == f { runs[runs.count - 1] = last.lowerBound...f } else { runs.append(f...f) }
+        }
+        let fs = target.fragmentSize
+        let cache = self.cache
+        for run in runs {
+            let offset = UInt64(run.lowerBound) * fs
+            let end = min(target.size, UInt64(run.upperBound + 1) * fs)
+            struct Cursor { var index: Int; var buffer: [UInt8] = []; var liar: Int? }
+            let cursor = Mutex(Cursor(index: run.lowerBound))
+            do {
+                _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset) { bytes in
+                    cursor.withLock { c in
+                        c.buffer += bytes
+                        while c.index <= run.upperBound {
+                            let length = Int(min(fs, target.size - UInt64(c.index) * fs))
+                            guard c.buffer.count >= length else { break }
+                            let data = Array(c.buffer.prefix(length))
+                            c.buffer.removeFirst(length)
+                            guard tree.verify(fragment: c.index, data: data) else { c.liar = c.index; return false }
+                            try? cache.storeVerifiedFragment(target.hash, index: c.index, data: data)
+                            if let e = try? cache.entry(target.hash) { progress?(e.verifiedBytes, target.size) }
+                            c.index += 1
+                        }
+                        return true
+                    }
+                }
+            } catch {
+                // An abandoned stream is ours: because of a corrupt fragment.
+                if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
+                throw error
+            }
+            if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
+        }
+    }
+
+    /// A holder without a tree to give (a reference node): the whole file, verified at the end
+    /// by recomputing the Merkle root.
+    private func fetchWhole(_ target: DownloadTarget, from holder: PublicKey, progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
+        let leaves = Mutex(MerkleLeafHasher(fragmentSize: target.fragmentSize))
+        let whole = Mutex(BLAKE3())
+        let offset = Mutex<UInt64>(0)
+        let cache = self.cache
+        _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: 0, limit: 0) { bytes in
+            bytes.withUnsafeBytes { raw in
+                leaves.withLock { $0.update(raw) }
+                whole.withLock { $0.update(raw) }
+            }
+            let at = offset.withLock { o in defer { o += UInt64(bytes.count) }; return o }
+            try? cache.storeUnverified(target.hash, offset: at, data: bytes)
+            progress?(at + UInt64(bytes.count), target.size)
+            return true
+        }
+        let hash = Hash256(whole.withLock { $0.finalize() })!
+        let tree = MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: leaves.withLock { $0.finish() }, fileHash: hash)
+        guard hash == target.hash, tree.root == target.merkleRoot else { throw LiarError(fragment: -1) }
+        try cache.setTree(target.hash, tree)
+        try cache.markAllVerified(target.hash)
+    }
+
+    /// Reads a verified range, downloading what is missing first.
+    public func read(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> [UInt8] {
+        let end = min(target.size, offset + UInt64(length))
+        guard offset < end else { return [] }
+        try await download(target, range: offset..<end)
+        return try cache.read(target.hash, offset: offset, length: Int(end - offset))
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import PeernetBlockchain
+import PeernetProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Downloaded content: one sparse file per hash under `<data>/cache/`, plus which fragments
+/// are verified (against the Merkle root) in SQLite. Only verified fragments are ever read
+/// back; partial downloads resume where they stopped; least recently used files are evicted
+/// when the cache grows past its size limit.
+public final class DownloadCache: @unchecked Sendable {
+    let db: SQLiteDatabase
+    public let root: URL
+    public var maxBytes: UInt64
+
+    public struct Entry: Equatable, Sendable {
+        public let hash: Hash256
+        public let size: UInt64
+        public let fragmentSize: UInt64
+        public let merkleRoot: Hash256
+        public var verified: [Bool]
+        public var tree: MerkleTree?
+        public var isComplete: Bool { verified.allSatisfy { $0 } }
+        public var fragmentCount: Int { verified.count }
+        public var verifiedBytes: UInt64 {
+            var total: UInt64 = 0
+            for (i, v) in verified.enumerated() where v { total += min(fragmentSize, size - UInt64(i) * fragmentSize) }
+            return total
+        }
+    }
+
+    init(db: SQLiteDatabase, root: URL, maxBytes: UInt64) throws {
+        self.db = db
+        self.root = root
+        self.maxBytes = maxBytes
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try db.execute("""
+        CREATE TABLE IF NOT EXISTS downloads (hash BLOB PRIMARY KEY, size INTEGER NOT NULL, fragment_size INTEGER NOT NULL,
+            root BLOB NOT NULL, verified BLOB NOT NULL, tree BLOB, last_access INTEGER NOT NULL) WITHOUT ROWID;
+        """)
+    }
+
+    public func path(_ hash: Hash256) -> String { root.path + "/" + hash.hex }
+
+    static func pack(_ bits: [Bool]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: (bits.count + 7) / 8)
+        for (i, b) in bits.enumerated() where b { out[i / 8] |= 1 << (i % 8) }
+        return out
+    }
+
+    static func unpack(_ bytes: [UInt8], count: Int) -> [Bool] {
+        (0..<count).map { i in i / 8 < bytes.count && bytes[i / 8] & (1 << (i % 8)) != 0 }
+    }
+
+    public func entry(_ hash: Hash256) throws -> Entry? {
+        guard let row = try db.query("SELECT size, fragment_size, root, verified, tree FROM downloads WHERE hash = ?", [.blob(hash.bytes)]).first
+        else { return nil }
+        let size = UInt64(bitPattern: row[0].int), fragment = UInt64(bitPattern: row[1].int)
+        let count = max(1, Int(MerkleTree.fragmentCount(fileSize: size, fragmentSize: fragment)))
+        let tree = row[4].isNull ? nil : try? MerkleTree.importTree(row[4].bytes)
+        return Entry(hash: hash, size: size, fragmentSize: fragment, merkleRoot: Hash256(row[2].bytes) ?? .zero,
+                     verified: Self.unpack(row[3].bytes, count: count), tree: tree)
+    }
+
+    /// Starts (or resumes) a download: the sparse file and its state.
+    public func prepare(hash: Hash256, size: UInt64, fragmentSize: UInt64, merkleRoot: Hash256) throws -> Entry {
+        if let e = try entry(hash), e.size == size, FileManager.default.fileExists(atPath: path(hash)) { return e }
+        let fd = open(path(hash), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
+        ftruncate(fd, off_t(size))
+        close(fd)
+        let count = max(1, Int(MerkleTree.fragmentCount(fileSize: size, fragmentSize: fragmentSize)))
+        try db.run("INSERT OR REPLACE INTO downloads VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                   [.blob(hash.bytes), .integer(Int64(bitPattern: size)), .integer(Int64(bitPattern: fragmentSize)), .blob(merkleRoot.bytes),
+                    .blob(Self.pack([Bool](repeating: size == 0, count: count))), .integer(Int64(Date().timeIntervalSince1970))])
+        return try entry(hash)!
+    }
+
+    public func setTree(_ hash: Hash256, _ tree: MerkleTree) throws {
+        try db.run("UPDATE downloads SET tree = ? WHERE hash = ?", [.blob(tree.export()), .blob(hash.bytes)])
+    }
+
+    /// Writes one fragment that the caller verified, and marks it verified (data first, then
+    /// the mark: a crash between the two only costs a re-download).
+    public func storeVerifiedFragment(_ hash: Hash256, index: Int, data: [UInt8]) throws {
+        guard var e = try entry(hash), index < e.fragmentCount else { throw WarehouseError.notFound(hash) }
+        let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
+        let offset = off_t(UInt64(index) * e.fragmentSize)
+        let written = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, offset) }
+        fdatasync(fd)
+        close(fd)
+        guard written == data.count else { throw WarehouseError.io(path(hash), "short write") }
+        e.verified[index] = true
+        try db.run("UPDATE downloads SET verified = ?, last_access = ? WHERE hash = ?",
+                   [.blob(Self.pack(e.verified)), .integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+    }
+
+    /// Writes bytes not verified yet (a file whose tree is unknown: it is verified as a whole
+    /// with `markAllVerified` once complete).
+    public func storeUnverified(_ hash: Hash256, offset: UInt64, data: [UInt8]) throws {
+        let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard written == data.count else { throw WarehouseError.io(path(hash), "short write") }
+    }
+
+    public func markAllVerified(_ hash: Hash256) throws {
+        guard let e = try entry(hash) else { return }
+        let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
+        if fd >= 0 { fdatasync(fd); close(fd) }
+        try db.run("UPDATE downloads SET verified = ? WHERE hash = ?", [.blob(Self.pack([Bool](repeating: true, count: e.fragmentCount))), .blob(hash.bytes)])
+    }
+
+    /// Reads verified bytes; throws if any part of the range is not verified yet.
+    public func read(_ hash: Hash256, offset: UInt64, length: Int) throws -> [UInt8] {
+        guard let e = try entry(hash) else { throw WarehouseError.notFound(hash) }
+        let end = min(e.size, offset + UInt64(length))
+        guard offset <= e.size else { throw WarehouseError.outOfRange(hash, offset: offset, size: e.size) }
+        if end > offset {
+            let first = Int(offset / e.fragmentSize), last = Int((end - 1) / e.fragmentSize)
+            guard (first...last).allSatisfy({ e.verified[$0] }) else { throw WarehouseError.notFound(hash) }
+        }
+        let fd = open(path(hash), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.notFound(hash) }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: Int(end - offset))
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+        return n == out.count ? out : Array(out.prefix(max(0, n)))
+    }
+
+    public var totalBytes: UInt64 {
+        UInt64(bitPattern: (try? db.query("SELECT coalesce(sum(size), 0) FROM downloads").first?.first?.int) ?? 0)
+    }
+
+    public func remove(_ hash: Hash256) throws {
+        unlink(path(hash))
+        try db.run("DELETE FROM downloads WHERE hash = ?", [.blob(hash.bytes)])
+    }
+
+    /// Evicts least recently used files until the cache fits (never `keep`).
+    public func evict(keep: Set<Hash256> = []) throws {
+        var total = totalBytes
+        guard total > maxBytes else { return }
+        for row in try db.query("SELECT hash, size FROM downloads ORDER BY last_access") {
+            guard total > maxBytes else { break }
+            guard let h = Hash256(row[0].bytes), !keep.contains(h) else { continue }
+            try remove(h)
+            total -= UInt64(bitPattern: row[1].int)
+        }
+    }
+}

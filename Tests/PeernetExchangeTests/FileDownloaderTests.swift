@@ -1,0 +1,133 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+@testable import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+@testable import PeernetStore
+import XCTest
+
+final class FileDownloaderTests: XCTestCase {
+    func content(_ n: Int, seed: Int = 1) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ seed &+ ($0 >> 11)) } }
+
+    func connect(_ a: TestPeer, _ b: TestPeer) async {
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { a.node.isConnected(b.publicKey) && b.node.isConnected(a.publicKey) }
+    }
+
+    func testWholeAndRangeDownloadsOfBoundarySizes() async throws {
+        let holder = try TestPeer()
+        let getter = try TestPeer()
+        await connect(holder, getter)
+        let downloader = FileDownloader(exchange: getter.exchange, search: getter.search)
+        let fragment = 262_144
+        for size in [0, 1, fragment - 1, fragment, fragment + 1, 3 * fragment + 5] {
+            let data = content(size, seed: size)
+            let record = try holder.share([("f\(size).bin", data)])[0]
+            let target = DownloadTarget(record, owner: holder.publicKey)
+            try await downloader.download(target)
+            XCTAssertEqual(try getter.store.downloads.entry(record.hash)?.isComplete, true, "size \(size)")
+            XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: size + 10), data, "size \(size)")
+            if size > 10 {
+                let tail = try await downloader.read(target, offset: UInt64(size - 7), length: 100)
+                XCTAssertEqual(tail, Array(data.suffix(7)))
+            }
+        }
+        // A range of a large file fetches only the fragments it needs.
+        let big = content(6 * fragment + 1000, seed: 9)
+        let record = try holder.share([("big.bin", big)])[0]
+        let target = DownloadTarget(record, owner: holder.publicKey)
+        let piece = try await downloader.read(target, offset: UInt64(2 * fragment + 10), length: 100)
+        XCTAssertEqual(piece, Array(big[(2 * fragment + 10)..<(2 * fragment + 110)]))
+        let entry = try XCTUnwrap(try getter.store.downloads.entry(record.hash))
+        XCTAssertEqual(entry.verified.filter { $0 }.count, 1, "one fragment fetched for a 100-byte read")
+        // Resume: the rest completes later without refetching what is there.
+        try await downloader.download(target)
+        XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: big.count), big)
+        await holder.stop()
+        await getter.stop()
+    }
+
+    func testLossyLinksStillCompleteAndVerify() async throws {
+        for (loss, reorder) in [(0.05, 0.05), (0.2, 0.2)] {
+            let holder = try TestPeer { $0.lossForTesting = loss; $0.reorderForTesting = reorder }
+            let getter = try TestPeer { $0.lossForTesting = loss; $0.reorderForTesting = reorder }
+            await connect(holder, getter)
+            let data = content(2_000_000, seed: 3)
+            let record = try holder.share([("lossy.bin", data)])[0]
+            let downloader = FileDownloader(exchange: getter.exchange, search: nil)
+            try await downloader.download(DownloadTarget(record, owner: holder.publicKey))
+            XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: data.count), data, "loss \(loss)")
+            await holder.stop()
+            await getter.stop()
+        }
+    }
+
+    /// A holder whose copy has a flipped bit: the reader never sees corrupt bytes; the fragment
+    /// comes from an honest holder, and with no honest holder the download fails clearly.
+    func testCorruptHolderIsCaughtAndAvoided() async throws {
+        let data = content(5 * 262_144, seed: 5)
+        let liar = try TestPeer()
+        let honest = try TestPeer()
+        let getter = try TestPeer()
+        let record = try liar.share([("movie.mkv", data)])[0]
+        try honest.share([("movie.mkv", data)])
+        // Corrupt fragment 3 of the liar's stored content.
+        let path = liar.store.warehouse.path(for: record.hash)
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
+        try handle.seek(toOffset: UInt64(3 * 262_144 + 1000))
+        try handle.write(contentsOf: Data([0xff ^ data[3 * 262_144 + 1000]]))
+        try handle.close()
+        await connect(liar, getter)
+        let alone = FileDownloader(exchange: getter.exchange, search: nil)
+        do {
+            try await alone.download(DownloadTarget(record, owner: liar.publicKey))
+            XCTFail("a download from only a lying holder succeeded")
+        } catch let failure as DownloadFailure {
+            XCTAssertTrue(failure.description.contains("corrupt fragment 3"), failure.description)
+        }
+        XCTAssertThrowsError(try getter.store.downloads.read(record.hash, offset: UInt64(3 * 262_144), length: 10), "bad bytes are never readable")
+        // The honest holder lists the same content: the missing fragment comes from there.
+        await connect(honest, getter)
+        try getter.store.catalog.add([record], owner: honest.publicKey, version: 0, block: 0)
+        try await alone.download(DownloadTarget(record, owner: liar.publicKey))
+        XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: data.count), data)
+        for p in [liar, honest, getter] { await p.stop() }
+    }
+
+    func testHolderKilledMidTransferFailsOverOrFailsInBoundedTime() async throws {
+        let data = content(40_000_000, seed: 8)
+        let first = try TestPeer { $0.lossForTesting = 0 }
+        let second = try TestPeer()
+        let getter = try TestPeer()
+        let record = try first.share([("large.bin", data)])[0]
+        try second.share([("large.bin", data)])
+        await connect(first, getter)
+        await connect(second, getter)
+        try getter.store.catalog.add([record], owner: second.publicKey, version: 0, block: 0)
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil)
+        let started = Date()
+        let killer = Task {
+            try? await Task.sleep(for: .milliseconds(150))
+            await first.stop(removeData: false)
+        }
+        try await downloader.download(DownloadTarget(record, owner: first.publicKey))
+        _ = await killer.value
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+        XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: data.count), data)
+        // No holder left at all: a clear error, quickly.
+        await second.stop()
+        let other = try getter.store.downloads.prepare(hash: .blake3([7]), size: 10, fragmentSize: 262_144, merkleRoot: .blake3([7]))
+        _ = other
+        let t0 = Date()
+        do {
+            try await downloader.download(DownloadTarget(hash: .blake3([7]), size: 10, merkleRoot: .blake3([7]), fragmentSize: 262_144,
+                                                         owner: first.publicKey))
+            XCTFail("download without holders succeeded")
+        } catch {
+            XCTAssertTrue("\(error)".contains("no peer holding"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
+        await getter.stop()
+    }
+}
