@@ -14,6 +14,9 @@ public struct DownloadTarget: Sendable, Equatable {
     public var fragmentSize: UInt64
     /// The file's owner, asked first.
     public var owner: PublicKey?
+    /// Only the content hash is known (no file record): the whole file is fetched and checked
+    /// against the hash at the end.
+    public var rootUnknown = false
 
     public init(hash: Hash256, size: UInt64, merkleRoot: Hash256, fragmentSize: UInt64, owner: PublicKey?) {
         self.hash = hash
@@ -107,7 +110,7 @@ public final class FileDownloader: Sendable {
         let count = Int(max(1, MerkleTree.fragmentCount(fileSize: target.size, fragmentSize: target.fragmentSize)))
         var tree: MerkleTree? = count < 2 ? MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: [], fileHash: target.hash)
                                           : (try? cache.entry(target.hash))?.tree
-        if tree == nil {
+        if tree == nil && !target.rootUnknown {
             for h in holders {
                 if let t = await exchange.fetchTree(target.hash, root: target.merkleRoot, size: target.size, from: h) {
                     tree = t
@@ -198,9 +201,21 @@ public final class FileDownloader: Sendable {
         }
         let hash = Hash256(whole.withLock { $0.finalize() })!
         let tree = MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: leaves.withLock { $0.finish() }, fileHash: hash)
-        guard hash == target.hash, tree.root == target.merkleRoot else { throw LiarError(fragment: -1) }
+        guard hash == target.hash, target.rootUnknown || tree.root == target.merkleRoot else { throw LiarError(fragment: -1) }
         try cache.setTree(target.hash, tree)
         try cache.markAllVerified(target.hash)
+    }
+
+    /// A target for a bare content hash: size from provider records, root unknown.
+    public func target(forHash hash: Hash256) async -> DownloadTarget? {
+        if let entry = try? exchange.store.catalog.files(withHash: hash).first {
+            return DownloadTarget(entry.file, owner: entry.owner)
+        }
+        guard let search, let record = await search.findProviders(hash).first else { return nil }
+        var t = DownloadTarget(hash: hash, size: record.fileSize, merkleRoot: hash,
+                               fragmentSize: MerkleTree.fragmentSize(forFileSize: record.fileSize), owner: record.owner)
+        t.rootUnknown = true
+        return t
     }
 
     /// Reads a verified range, downloading what is missing first.

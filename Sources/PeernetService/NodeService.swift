@@ -14,6 +14,7 @@ public final class NodeService: Sendable {
     public let store: LocalStore
     public let exchange: BlockExchange
     public let search: NetworkSearch
+    public let downloader: FileDownloader
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
@@ -48,14 +49,18 @@ public final class NodeService: Sendable {
         let startedAt = Date()
         let jobs = ShareJobs()
         let searchBox = Mutex<NetworkSearch?>(nil)
+        let downloaderBox = Mutex<FileDownloader?>(nil)
         let searchJobs = SearchJobs()
+        let downloadJobs = DownloadJobs()
         control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node, store] request in
-            try await NodeService.handle(request, node: node, store: store, jobs: jobs, searchJobs: searchJobs, started: startedAt,
-                                         search: searchBox.withLock { $0 })
+            try await NodeService.handle(request, node: node, store: store, jobs: jobs, searchJobs: searchJobs, downloadJobs: downloadJobs,
+                                         started: startedAt, search: searchBox.withLock { $0 }, downloader: downloaderBox.withLock { $0 })
         }
         exchange = BlockExchange(node: node, store: store)
         search = NetworkSearch(exchange: exchange)
+        downloader = FileDownloader(exchange: exchange, search: search)
         searchBox.withLock { [search] in $0 = search }
+        downloaderBox.withLock { [downloader] in $0 = downloader }
         node.start()
         // Keyword records of what we already share (they may have expired while we were away).
         Task { [search] in
@@ -86,7 +91,7 @@ public final class NodeService: Sendable {
     }
 
     static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs, searchJobs: SearchJobs,
-                       started: Date, search: NetworkSearch?) async throws -> Data {
+                       downloadJobs: DownloadJobs, started: Date, search: NetworkSearch?, downloader: FileDownloader?) async throws -> Data {
         func publish() { search?.exchange.publishChainState() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -145,6 +150,13 @@ public final class NodeService: Sendable {
             guard let p = searchJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown search job") }
             struct Poll: Encodable { let hits: [SearchHit]; let done: Bool }
             return try encoder.encode(Poll(hits: p.hits, done: p.done))
+        case "get.start":
+            guard let downloader else { throw ControlError.remote("downloads are not ready") }
+            let id = downloadJobs.start(downloader, target: request.arguments["target"] ?? "", output: request.arguments["output"])
+            return try encoder.encode(["job": id])
+        case "get.poll":
+            guard let job = downloadJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown download") }
+            return try encoder.encode(job)
         case "explore":
             let limit = Int(request.arguments["limit"] ?? "") ?? 50
             return try encoder.encode(try StoreActions.explore(store, limit: limit).map { SearchHit($0, online: node.isConnected($0.entry.owner)) })

@@ -18,6 +18,7 @@ struct PeernetCommand: AsyncParsableCommand {
           peernet share song.mp3        publish a file
           peernet ls                    your shared files
           peernet search holiday        search the network
+          peernet get HASH -o file      download (verified)
           peernet identity              create or show this node's peer ID and node ID
           peernet hash song.mp3         print the BLAKE3 hash Peernet uses for a file
           peernet identity --json       the same as one JSON document, for scripts
@@ -27,7 +28,7 @@ struct PeernetCommand: AsyncParsableCommand {
         """,
         version: PeernetVersion.string,
         subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
-                      SearchCommand.self, ExploreCommand.self, ProfileCommand.self, IdentityCommand.self, HashCommand.self,
+                      SearchCommand.self, ExploreCommand.self, GetCommand.self, ProfileCommand.self, IdentityCommand.self, HashCommand.self,
                       ConfigCommand.self]
     )
 }

@@ -121,6 +121,15 @@ extension DaemonCLITests {
         let json = try t.peernet(["search", "summer", "--json", "--timeout", "2", "--data-dir", b])
         let hits = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]] ?? []
         XCTAssertEqual(hits.first?["owner"] as? String, s["peerId"] as? String)
+        // Download it by hash through B's node: the bytes equal the original.
+        let hash = hits.first?["hash"] as? String ?? ""
+        let out = URL(fileURLWithPath: b).appendingPathComponent("got.flac")
+        let got = try t.peernet(["get", hash, "-o", out.path, "--data-dir", b])
+        XCTAssertEqual(got.status, 0, got.err)
+        XCTAssertEqual(try Data(contentsOf: out), Data(repeating: 5, count: 4000))
+        let unknown = try t.peernet(["get", String(repeating: "ab", count: 32), "--data-dir", b])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.err.contains("neither a known file ID") || unknown.err.contains("no peer"), unknown.err)
         let explore = try t.peernet(["explore", "--data-dir", b])
         XCTAssertTrue(explore.out.contains("SummerConcert.flac"), explore.out)
         let bad = try t.peernet(["search", "x", "--sort", "sideways", "--data-dir", b])
