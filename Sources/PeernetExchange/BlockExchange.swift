@@ -109,6 +109,10 @@ public final class BlockExchange: Sendable {
         let target = Mutex(path)
         var config = UDTConnection.Configuration()
         config.idleTimeout = idleTimeout
+        // As receiver we announce a large window (we buffer it); as sender we still respect what
+        // the receiver announces (64 for reference nodes).
+        config.flowWindow = 1024
+        config.maxWindow = 1024
         let node = self.node
         let connection = UDTConnection(role: role, config: config, now: monotonicSeconds()) { bytes in
             guard let lite = try? LitePacket(id: id, data: bytes).encode() else { return }

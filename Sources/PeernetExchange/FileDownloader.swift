@@ -154,8 +154,9 @@ public final class FileDownloader: Sendable {
         for run in runs {
             let offset = UInt64(run.lowerBound) * fs
             let end = min(target.size, UInt64(run.upperBound + 1) * fs)
-            struct Cursor { var index: Int; var buffer: [UInt8] = []; var liar: Int? }
-            let cursor = Mutex(Cursor(index: run.lowerBound))
+            struct Cursor { var index: Int; var buffer: [UInt8] = []; var liar: Int?; var uncommitted: [Int] = []; var done: UInt64 }
+            let already = (try? cache.entry(target.hash))?.verifiedBytes ?? 0
+            let cursor = Mutex(Cursor(index: run.lowerBound, done: already))
             do {
                 _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset) { bytes in
                     cursor.withLock { c in
@@ -166,18 +167,26 @@ public final class FileDownloader: Sendable {
                             let data = Array(c.buffer.prefix(length))
                             c.buffer.removeFirst(length)
                             guard tree.verify(fragment: c.index, data: data) else { c.liar = c.index; return false }
-                            try? cache.storeVerifiedFragment(target.hash, index: c.index, data: data)
-                            if let e = try? cache.entry(target.hash) { progress?(e.verifiedBytes, target.size) }
+                            try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: data)
+                            c.uncommitted.append(c.index)
+                            if c.uncommitted.count >= 16 {
+                                try? cache.commitVerified(target.hash, indices: c.uncommitted)
+                                c.uncommitted = []
+                            }
+                            c.done += UInt64(length)
+                            progress?(c.done, target.size)
                             c.index += 1
                         }
                         return true
                     }
                 }
             } catch {
+                try? cache.commitVerified(target.hash, indices: cursor.withLock { $0.uncommitted })
                 // An abandoned stream is ours: because of a corrupt fragment.
                 if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
                 throw error
             }
+            try? cache.commitVerified(target.hash, indices: cursor.withLock { $0.uncommitted })
             if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
         }
     }

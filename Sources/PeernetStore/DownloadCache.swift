@@ -81,6 +81,26 @@ public final class DownloadCache: @unchecked Sendable {
         try db.run("UPDATE downloads SET tree = ? WHERE hash = ?", [.blob(tree.export()), .blob(hash.bytes)])
     }
 
+    /// Writes verified fragments without marking them yet (see `commitVerified`).
+    public func writeFragment(_ hash: Hash256, index: Int, fragmentSize: UInt64, data: [UInt8]) throws {
+        let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(UInt64(index) * fragmentSize)) }
+        guard written == data.count else { throw WarehouseError.io(path(hash), "short write") }
+    }
+
+    /// Makes written fragments durable (fdatasync) and then marks them verified: the marks
+    /// never get ahead of the data, and one sync covers a batch of fragments.
+    public func commitVerified(_ hash: Hash256, indices: [Int]) throws {
+        guard !indices.isEmpty, var e = try entry(hash) else { return }
+        let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
+        if fd >= 0 { fdatasync(fd); close(fd) }
+        for i in indices where i < e.fragmentCount { e.verified[i] = true }
+        try db.run("UPDATE downloads SET verified = ?, last_access = ? WHERE hash = ?",
+                   [.blob(Self.pack(e.verified)), .integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+    }
+
     /// Writes one fragment that the caller verified, and marks it verified (data first, then
     /// the mark: a crash between the two only costs a re-download).
     public func storeVerifiedFragment(_ hash: Hash256, index: Int, data: [UInt8]) throws {

@@ -62,9 +62,16 @@ public final class UDTConnection: @unchecked Sendable {
         var messageNumber: UInt32 = 0
         var pending: [UInt8] = []            // written, not yet packetised
         var pendingOffset = 0
-        var unacked: [UInt32: [UInt8]] = [:] // sequence -> encoded packet
-        var unackedOrder: [UInt32] = []
+        /// Sent, unacknowledged packets: the one with sequence `lastAckNumber + i` at
+        /// `window[windowHead + i]` (a deque, so an ACK drops its prefix in O(1)).
+        var window: [[UInt8]] = []
+        var windowHead = 0
         var lastAckNumber: UInt32
+        var unackedCount: Int { window.count - windowHead }
+        func unackedPacket(_ seq: UInt32) -> [UInt8]? {
+            let i = Seq.diff(lastAckNumber, seq)
+            return i >= 0 && i < unackedCount ? window[windowHead + i] : nil
+        }
         var peerFlowWindow = 64
         var lossList: Set<UInt32> = []
         var retransmitCount: [UInt32: Int] = [:]
@@ -105,10 +112,10 @@ public final class UDTConnection: @unchecked Sendable {
     public var state: State { lock.withLock { _ in s.state } }
     public var isConnected: Bool { state == .connected }
     /// Everything written was acknowledged by the peer.
-    public var isDrained: Bool { lock.withLock { _ in s.unacked.isEmpty && s.pendingOffset >= s.pending.count } }
+    public var isDrained: Bool { lock.withLock { _ in s.unackedCount == 0 && s.pendingOffset >= s.pending.count } }
     public var roundTripTime: Double { lock.withLock { _ in s.rtt } }
     /// Bytes written but not yet acknowledged (queued plus in flight).
-    public var bufferedBytes: Int { lock.withLock { _ in s.pending.count - s.pendingOffset + s.unacked.count * config.maxPayload } }
+    public var bufferedBytes: Int { lock.withLock { _ in s.pending.count - s.pendingOffset + s.unackedCount * config.maxPayload } }
 
     private func timestamp(_ now: Double) -> UInt32 { UInt32(truncatingIfNeeded: Int64((now - s.startTime) * 1_000_000)) }
 
@@ -212,7 +219,7 @@ public final class UDTConnection: @unchecked Sendable {
                     receiverTimers(now: now, out: &out)
                     senderTimers(now: now, out: &out)
                     pump(now: now, out: &out)
-                    if s.finished && s.unacked.isEmpty && s.pendingOffset >= s.pending.count {
+                    if s.finished && s.unackedCount == 0 && s.pendingOffset >= s.pending.count {
                         out.append(control(.shutdown, now: now))
                         s.state = .closed("done")
                     }
@@ -276,19 +283,20 @@ public final class UDTConnection: @unchecked Sendable {
                 s.state = .closed("invalid sequence number in ACK")
                 return
             }
-            if Seq.diff(s.lastAckNumber, ack) > 0 {
-                // Everything below `ack` arrived.
-                var n = s.lastAckNumber
-                while n != ack {
-                    s.unacked[n] = nil
-                    s.lossList.remove(n)
-                    s.retransmitCount[n] = nil
-                    s.lastRetransmit[n] = nil
-                    n = Seq.add(n, 1)
+            let acked = Seq.diff(s.lastAckNumber, ack)
+            if acked > 0 {
+                // Everything below `ack` arrived: drop that prefix of the window.
+                s.windowHead += min(acked, s.unackedCount)
+                if s.windowHead > 4096 && s.windowHead * 2 > s.window.count {
+                    s.window.removeFirst(s.windowHead)
+                    s.windowHead = 0
                 }
-                let stillUnacked = s.unacked
-                s.unackedOrder.removeAll { stillUnacked[$0] == nil }
                 s.lastAckNumber = ack
+                if !s.lossList.isEmpty { s.lossList = s.lossList.filter { Seq.diff(ack, $0) >= 0 } }
+                if !s.retransmitCount.isEmpty {
+                    s.retransmitCount = s.retransmitCount.filter { Seq.diff(ack, $0.key) >= 0 }
+                    s.lastRetransmit = s.lastRetransmit.filter { Seq.diff(ack, $0.key) >= 0 }
+                }
                 s.lastProgress = now
                 s.rto = max(0.05, min(2, 4 * max(s.rtt, 0.005)))
             }
@@ -304,7 +312,7 @@ public final class UDTConnection: @unchecked Sendable {
                     let end = list[i + 1] & Seq.mask
                     var guardCount = 0
                     while Seq.diff(n, end) >= 0 && guardCount < 100_000 {
-                        if s.unacked[n] != nil { s.lossList.insert(n) }
+                        if s.unackedPacket(n) != nil { s.lossList.insert(n) }
                         n = Seq.add(n, 1)
                         guardCount += 1
                     }
@@ -315,7 +323,7 @@ public final class UDTConnection: @unchecked Sendable {
                         s.state = .closed("invalid sequence number in NAK")
                         return
                     }
-                    if s.unacked[n] != nil { s.lossList.insert(n) }
+                    if s.unackedPacket(n) != nil { s.lossList.insert(n) }
                     i += 1
                 }
             }
@@ -422,9 +430,9 @@ public final class UDTConnection: @unchecked Sendable {
     // MARK: Sending data
 
     private func senderTimers(now: Double, out: inout [[UInt8]]) {
-        guard !s.unacked.isEmpty, now - s.lastProgress >= s.rto else { return }
+        guard s.unackedCount > 0, now - s.lastProgress >= s.rto else { return }
         // No ACK progress for a while: retransmit what is outstanding (our EXP timer).
-        for seq in s.unackedOrder.prefix(config.maxWindow) { s.lossList.insert(seq) }
+        for i in 0..<min(s.unackedCount, config.maxWindow) { s.lossList.insert(Seq.add(s.lastAckNumber, i)) }
         s.lastProgress = now
         s.rto = min(2, s.rto * 2)
     }
@@ -435,7 +443,7 @@ public final class UDTConnection: @unchecked Sendable {
         if !s.lossList.isEmpty {
             let lost = s.lossList.sorted(by: { Seq.diff($0, $1) > 0 })
             for seq in lost {
-                guard let packet = s.unacked[seq] else { s.lossList.remove(seq); continue }
+                guard let packet = s.unackedPacket(seq) else { s.lossList.remove(seq); continue }
                 let count = s.retransmitCount[seq] ?? 0
                 if let last = s.lastRetransmit[seq], now - last < 0.01 * Double(count) { continue }
                 out.append(packet)
@@ -445,7 +453,7 @@ public final class UDTConnection: @unchecked Sendable {
             }
         }
         let window = min(s.peerFlowWindow, config.maxWindow)
-        while s.unacked.count < window && s.pendingOffset < s.pending.count {
+        while s.unackedCount < window && s.pendingOffset < s.pending.count {
             let n = min(config.maxPayload, s.pending.count - s.pendingOffset)
             let payload = Array(s.pending[s.pendingOffset..<(s.pendingOffset + n)])
             s.pendingOffset += n
@@ -453,8 +461,7 @@ public final class UDTConnection: @unchecked Sendable {
             let packet = UDTDataPacket(sequence: seq, boundary: 3, inOrder: true, messageNumber: s.messageNumber,
                                        timestamp: timestamp(now), destinationSocketID: s.peerSocketID, payload: payload).encode()
             s.messageNumber = (s.messageNumber &+ 1) & 0x1fff_ffff
-            s.unacked[seq] = packet
-            s.unackedOrder.append(seq)
+            s.window.append(packet)
             s.nextSequence = Seq.add(seq, 1)
             out.append(packet)
         }

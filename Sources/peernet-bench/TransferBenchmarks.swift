@@ -1,0 +1,67 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import Synchronization
+
+enum TransferBenchmarks {
+    static func run(into table: BenchTable) {
+        let sema = DispatchSemaphore(value: 0)
+        let rows = Mutex<[BenchRow]>([])
+        Task {
+            let r = await measure()
+            rows.withLock { $0 = r }
+            sema.signal()
+        }
+        sema.wait()
+        for row in rows.withLock({ $0 }) { table.add(row) }
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    static func measure() async -> [BenchRow] {
+        var out: [BenchRow] = []
+        guard let holder = try? BenchPeer(root: nil, autoSync: false), let getter = try? BenchPeer(root: holder, autoSync: false) else { return out }
+        let deadline = Date().addingTimeInterval(10)
+        while !getter.node.isConnected(holder.node.publicKey) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil)
+        for (label, size) in [("64 MiB", 64 << 20)] {
+            let path = holder.dir.appendingPathComponent("src-\(size).bin")
+            FileManager.default.createFile(atPath: path.path, contents: nil)
+            if let h = FileHandle(forWritingAtPath: path.path) {
+                var chunk = [UInt8](repeating: 0, count: 1 << 20)
+                for i in 0..<(size >> 20) {
+                    for j in stride(from: 0, to: chunk.count, by: 512) { chunk[j] = UInt8(truncatingIfNeeded: i &* 7 &+ j) }
+                    h.write(Data(chunk))
+                }
+                try? h.close()
+            }
+            guard let records = try? holder.store.share([LocalStore.ShareRequest(path: path.path)]), let record = records.first else { continue }
+            try? FileManager.default.removeItem(at: path)
+            let cpu0 = cpuSeconds()
+            let start = Date()
+            do {
+                try await downloader.download(DownloadTarget(record, owner: holder.node.publicKey))
+            } catch {
+                FileHandle.standardError.write(Data("download \(label) failed: \(error)\n".utf8))
+                continue
+            }
+            let seconds = Date().timeIntervalSince(start)
+            let cpu = cpuSeconds() - cpu0
+            out.append(BenchRow(group: "transfer", name: "download \(label), compatible mode (UDT, lite packets)", value: Double(size) / 1e6 / seconds,
+                                unit: "MB/s", baselineName: "reference node to node (stated in the issue)", baselineValue: 30))
+            out.append(BenchRow(group: "transfer", name: "  CPU per GB, both sides together (\(label))", value: cpu / (Double(size) / 1e9), unit: "s/GB"))
+            try? getter.store.downloads.remove(record.hash)
+        }
+        await holder.stop()
+        await getter.stop()
+        return out
+    }
+}
