@@ -104,7 +104,11 @@ public final class BlockExchange: Sendable {
 
     /// Registers a UDT connection on a lite session with `peer`; its packets go out as lite
     /// packets to the address the peer last used.
-    func makeSession(id: TransferID, peer: PublicKey, role: UDTConnection.Role, idleTimeout: Double) -> TransferSession? {
+    /// Registers a UDT connection on a lite session with `peer`; its packets go out as lite
+    /// packets to the address the peer last used. With a cipher (the fast path between our
+    /// nodes) every packet is sealed, and larger packets are used on loopback and LANs.
+    func makeSession(id: TransferID, peer: PublicKey, role: UDTConnection.Role, idleTimeout: Double,
+                     cipher: TransferCipher? = nil) -> TransferSession? {
         guard let path = node.path(to: peer) else { return nil }
         let target = Mutex(path)
         var config = UDTConnection.Configuration()
@@ -113,9 +117,16 @@ public final class BlockExchange: Sendable {
         // the receiver announces (64 for reference nodes).
         config.flowWindow = 1024
         config.maxWindow = 1024
+        if cipher != nil {
+            let local = path.endpoint.ip.isLoopback || path.endpoint.ip.isLANLocal
+            config.maxPayload = local ? 16_384 : UDTPacket.maxDataPayload - TransferCipher.overhead
+            config.flowWindow = local ? 256 : 1024
+            config.maxWindow = config.flowWindow
+        }
         let node = self.node
         let connection = UDTConnection(role: role, config: config, now: monotonicSeconds()) { bytes in
-            guard let lite = try? LitePacket(id: id, data: bytes).encode() else { return }
+            let data = cipher?.seal(bytes) ?? bytes
+            guard let lite = try? LitePacket(id: id, data: data).encode() else { return }
             let (endpoint, network) = target.withLock { $0 }
             node.sendRaw(lite, to: endpoint, network: network)
         }
@@ -123,11 +134,21 @@ public final class BlockExchange: Sendable {
         sessions.withLock { $0[id] = session }
         node.registerLiteSession(id) { datagram, source in
             guard let packet = try? LitePacket.decode(datagram) else { return }
+            let data: [UInt8]
+            if let cipher {
+                guard let opened = cipher.open(packet.data) else { return }  // forged or corrupted: dropped
+                data = opened
+            } else {
+                data = packet.data
+            }
             target.withLock { $0.endpoint = source }
-            connection.receive(packet.data, now: monotonicSeconds())
+            connection.receive(data, now: monotonicSeconds())
         }
         return session
     }
+
+    /// Whether `peer` runs this implementation (the encrypted fast path is offered only then).
+    func isOwnKind(_ peer: PublicKey) -> Bool { node.peer(peer)?.userAgent.hasPrefix(Node.userAgentPrefix) ?? false }
 
     // MARK: Serving
 
@@ -138,7 +159,7 @@ public final class BlockExchange: Sendable {
             serveBlocks(request, to: received.sender, sequence: received.packet.sequence)
         case .transfer:
             guard let request = try? TransferMessage.decode(received.packet.payload), request.control == .requestStart,
-                  request.transferProtocol == 0 else { return }
+                  request.transferProtocol == 0 || request.transferProtocol == 1 else { return }
             serveFile(request, to: received.sender, sequence: received.packet.sequence)
         default:
             return
@@ -186,7 +207,10 @@ public final class BlockExchange: Sendable {
         }
         guard request.offset <= size, request.limit == 0 || request.offset + request.limit <= size else { return }
         let length = request.limit == 0 ? size - request.offset : request.limit
-        guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: 60) else { return }
+        let cipher = request.transferProtocol == 1
+            ? TransferCipher(local: node.key, remote: peer, transferID: request.transferID, isRequester: false) : nil
+        if request.transferProtocol == 1 && cipher == nil { return }
+        guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: 60, cipher: cipher) else { return }
         _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: 60, handler: { [weak session] received, _ in
             if let m = try? TransferMessage.decode(received.packet.payload), m.isLast {
                 session?.connection.close(reason: "terminated by requester", now: monotonicSeconds())

@@ -24,11 +24,18 @@ extension BlockExchange {
     /// holder (Transfer command + UDT, transfer.md §4). `onBytes` gets the data as it arrives
     /// in order and returns false to abandon the transfer. Fails when nothing arrives for
     /// `idleTimeout` seconds. Returns the stream header.
+    /// `fastPath` (default: when the holder runs this implementation) asks for the encrypted
+    /// transfer protocol 1 with larger packets; reference holders get protocol 0.
     public func streamRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64, idleTimeout: Double = 10,
+                            fastPath: Bool? = nil,
                             onBytes: @escaping @Sendable ([UInt8]) -> Bool) async throws -> FileTransferHeader {
         let id = TransferID.random()
         let sequence = node.nextSequence(for: peer)
-        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: idleTimeout) else { throw DownloadError.notConnected }
+        let encrypted = fastPath ?? isOwnKind(peer)
+        let cipher = encrypted ? TransferCipher(local: node.key, remote: peer, transferID: id, isRequester: true) : nil
+        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: idleTimeout, cipher: cipher) else {
+            throw DownloadError.notConnected
+        }
         struct State { var header: FileTransferHeader?; var pendingHeader: [UInt8] = []; var received: UInt64 = 0; var done = false
             var error: DownloadError?; var lastData = monotonicSeconds() }
         let state = Mutex(State())
@@ -72,7 +79,8 @@ extension BlockExchange {
             node.closeBidirectionalSequence(peer: peer, sequence: sequence)
             session.connection.close(reason: "download ended", now: monotonicSeconds())
         }
-        let request = TransferMessage.request(hash: hash, offset: offset, limit: limit, transferID: id)
+        var request = TransferMessage.request(hash: hash, offset: offset, limit: limit, transferID: id)
+        request.transferProtocol = cipher == nil ? 0 : 1
         try node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: try request.encode()), to: peer)
         while true {
             let s = state.withLock { $0 }
@@ -89,9 +97,10 @@ extension BlockExchange {
 
     /// Downloads a byte range into memory (unverified; small ranges and tests).
     public func downloadRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64,
-                              timeout: Double = 10) async throws -> (header: FileTransferHeader, data: [UInt8]) {
+                              timeout: Double = 10, fastPath: Bool? = nil) async throws -> (header: FileTransferHeader, data: [UInt8]) {
         let buffer = Mutex<[UInt8]>([])
-        let header = try await streamRange(hash: hash, from: peer, offset: offset, limit: limit, idleTimeout: timeout) { bytes in
+        let header = try await streamRange(hash: hash, from: peer, offset: offset, limit: limit, idleTimeout: timeout,
+                                           fastPath: fastPath) { bytes in
             buffer.withLock { $0 += bytes }
             return true
         }

@@ -59,9 +59,14 @@ public final class FileDownloader: Sendable {
     /// Holders that sent corrupt data, by content hash (not trusted again for that content).
     let liars = Mutex<[Hash256: Set<PublicKey>]>([:])
 
-    public init(exchange: BlockExchange, search: NetworkSearch?) {
+    /// nil: the encrypted fast path with holders of our kind, compatible mode with others;
+    /// false: compatible mode always (benchmarks, tests).
+    public let fastPath: Bool?
+
+    public init(exchange: BlockExchange, search: NetworkSearch?, fastPath: Bool? = nil) {
         self.exchange = exchange
         self.search = search
+        self.fastPath = fastPath
     }
 
     /// Peers known to hold `target` that are (or could be made) connected, owner first.
@@ -158,7 +163,8 @@ public final class FileDownloader: Sendable {
             let already = (try? cache.entry(target.hash))?.verifiedBytes ?? 0
             let cursor = Mutex(Cursor(index: run.lowerBound, done: already))
             do {
-                _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset) { bytes in
+                _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset,
+                                                   fastPath: fastPath) { bytes in
                     cursor.withLock { c in
                         c.buffer += bytes
                         while c.index <= run.upperBound {
@@ -198,7 +204,7 @@ public final class FileDownloader: Sendable {
         let whole = Mutex(BLAKE3())
         let offset = Mutex<UInt64>(0)
         let cache = self.cache
-        _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: 0, limit: 0) { bytes in
+        _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: 0, limit: 0, fastPath: fastPath) { bytes in
             bytes.withUnsafeBytes { raw in
                 leaves.withLock { $0.update(raw) }
                 whole.withLock { $0.update(raw) }

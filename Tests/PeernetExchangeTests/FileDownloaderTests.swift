@@ -131,3 +131,40 @@ final class FileDownloaderTests: XCTestCase {
         await getter.stop()
     }
 }
+
+final class FastPathTests: XCTestCase {
+    func testCipherRoundTripAndTamperDetection() throws {
+        let a = PrivateKey(), b = PrivateKey()
+        let id = TransferID.random()
+        let requester = try XCTUnwrap(TransferCipher(local: a, remote: b.publicKey, transferID: id, isRequester: true))
+        let holder = try XCTUnwrap(TransferCipher(local: b, remote: a.publicKey, transferID: id, isRequester: false))
+        let packet = (0..<1500).map { UInt8(truncatingIfNeeded: $0) }
+        let sealed = holder.seal(packet)
+        XCTAssertEqual(sealed.count, packet.count + TransferCipher.overhead)
+        XCTAssertNil(sealed.firstRange(of: packet[100..<140]), "no plaintext on the wire")
+        XCTAssertEqual(requester.open(sealed), packet)
+        XCTAssertNil(holder.open(sealed), "a packet cannot be reflected back to its sender")
+        var tampered = sealed
+        tampered[500] ^= 1
+        XCTAssertNil(requester.open(tampered))
+        let other = try XCTUnwrap(TransferCipher(local: a, remote: b.publicKey, transferID: .random(), isRequester: true))
+        XCTAssertNil(other.open(sealed), "keys are per transfer")
+        XCTAssertNotEqual(holder.seal(packet), holder.seal(packet), "fresh nonce for every packet")
+    }
+
+    /// The same file over both modes between two of our nodes; bytes equal either way.
+    func testCompatibleAndFastPathDownloads() async throws {
+        let holder = try TestPeer()
+        let getter = try TestPeer()
+        getter.node.contact(holder.publicKey, at: holder.node.listenEndpoints)
+        await eventually(5, "connected") { getter.node.isConnected(holder.publicKey) && holder.node.isConnected(getter.publicKey) }
+        let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let record = try holder.share([("both.bin", data)])[0]
+        for fast in [false, true] {
+            let got = try await getter.exchange.downloadRange(hash: record.hash, from: holder.publicKey, offset: 0, limit: 0, fastPath: fast)
+            XCTAssertEqual(got.data, data, "fast path \(fast)")
+        }
+        await holder.stop()
+        await getter.stop()
+    }
+}
