@@ -40,6 +40,11 @@ public final class BlockExchange: Sendable {
     /// Blocks rejected by validation, for tests and status.
     public let rejectedBlocks = Mutex(0)
 
+    /// Concurrent transfers one peer may have running against us; more are refused.
+    let maxTransfersPerPeer = 16
+
+    func activeTransfers(of peer: PublicKey) -> Int { sessions.withLock { $0.values.filter { $0.peer == peer }.count } }
+
     /// Timeouts: the reference's 10 s block-transfer idle expiry.
     let blockTransferTimeout: Double = 10
 
@@ -199,7 +204,7 @@ public final class BlockExchange: Sendable {
         // Our own shares, or a complete verified download (downloaders become providers).
         let fromWarehouse = store.warehouse.size(of: request.hash)
         let fromCache = fromWarehouse == nil ? (try? store.downloads.entry(request.hash)).flatMap { $0.isComplete ? $0.size : nil } : nil
-        guard let size = fromWarehouse ?? fromCache else {
+        guard let size = fromWarehouse ?? fromCache, activeTransfers(of: peer) < maxTransfersPerPeer else {
             var m = TransferMessage(control: .notAvailable, hash: request.hash)
             m.transferProtocol = request.transferProtocol
             if let payload = try? m.encode() { try? node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: payload), to: peer) }

@@ -48,6 +48,26 @@ final class FileDownloaderTests: XCTestCase {
         await getter.stop()
     }
 
+    func testHundredMebibytes() async throws {
+        let holder = try TestPeer()
+        let getter = try TestPeer()
+        await connect(holder, getter)
+        let urandom = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        let data = [UInt8](urandom.readData(ofLength: 100 << 20))
+        try urandom.close()
+        let record = try holder.share([("hundred.bin", data)])[0]
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil)
+        try await downloader.download(DownloadTarget(record, owner: holder.publicKey))
+        XCTAssertEqual(try getter.store.downloads.read(record.hash, offset: 0, length: data.count), data)
+        // The completed download is served onwards: a third node gets it from the getter.
+        let third = try TestPeer()
+        await connect(getter, third)
+        try third.store.catalog.add([record], owner: getter.publicKey, version: 0, block: 0)
+        let onward = try await third.exchange.downloadRange(hash: record.hash, from: getter.publicKey, offset: 50 << 20, limit: 1000)
+        XCTAssertEqual(onward.data, Array(data[(50 << 20)..<((50 << 20) + 1000)]))
+        for p in [holder, getter, third] { await p.stop() }
+    }
+
     func testLossyLinksStillCompleteAndVerify() async throws {
         for (loss, reorder) in [(0.05, 0.05), (0.2, 0.2)] {
             let holder = try TestPeer { $0.lossForTesting = loss; $0.reorderForTesting = reorder }
