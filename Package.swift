@@ -51,13 +51,16 @@ let package = Package(
         // Blockchain exchange (Get Block over UDT, the remote-chain cache), file serving, search.
         .target(name: "PeernetExchange", dependencies: ["PeernetNode", "PeernetStore", "PeernetTransfer", "PeernetBlockchain",
                                                         "PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
+        // The FUSE file system over the node: me/, peers/, search/, files/, .peernet/.
+        .target(name: "PeernetFS", dependencies: ["CFuse3", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain",
+                                                  "PeernetProtocol", "PeernetCrypto"]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
             "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
-            "PeernetExchange", .product(name: "Yams", package: "Yams"),
+            "PeernetExchange", "PeernetFS", .product(name: "Yams", package: "Yams"),
         ]),
 
         .executableTarget(name: "peernet", dependencies: [
@@ -81,6 +84,8 @@ let package = Package(
         .testTarget(name: "PeernetTransferTests", dependencies: ["PeernetTransfer", "PeernetProtocol"]),
         .testTarget(name: "PeernetExchangeTests", dependencies: ["PeernetExchange", "PeernetNode", "PeernetStore", "PeernetTransfer",
                                                                  "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport"]),
+        .testTarget(name: "PeernetFSTests", dependencies: ["PeernetFS", "PeernetExchange", "PeernetStore", "PeernetNode",
+                                                           "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
     ],

@@ -21,4 +21,20 @@ static inline int peernet_fuse_main(int argc, char *argv[],
         const struct fuse_operations *ops, void *userdata) {
     return fuse_main(argc, argv, ops, userdata);
 }
+
+// fuse_session_loop_mt is a versioned macro too. Runs the multi-threaded loop with up to
+// `max_threads` workers (so a slow network read never blocks other operations).
+static inline int peernet_fuse_loop_mt(struct fuse_session *se, unsigned int max_threads) {
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    if (!cfg) return -1;
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_max_threads(cfg, max_threads);
+    fuse_loop_cfg_set_idle_threads(cfg, max_threads / 2);
+    int rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    return rc;
+}
+
+// FUSE_SET_ATTR_* are macros; give Swift typed constants.
+static const int peernet_fuse_set_attr_size = FUSE_SET_ATTR_SIZE;
 #endif

@@ -43,6 +43,13 @@ public final class BlockExchange: Sendable {
     /// Concurrent transfers one peer may have running against us; more are refused.
     let maxTransfersPerPeer = 16
 
+    /// One line per running transfer (for status files).
+    public func transferSummaries() -> [String] {
+        sessions.withLock { Array($0.values) }.map { s in
+            "\(s.id.uuidString) peer \(s.peer.hexString.prefix(16))… \(s.connection.state) rtt \(Int(s.connection.roundTripTime * 1000)) ms"
+        }
+    }
+
     func activeTransfers(of peer: PublicKey) -> Int { sessions.withLock { $0.values.filter { $0.peer == peer }.count } }
 
     /// Timeouts: the reference's 10 s block-transfer idle expiry.

@@ -12,7 +12,8 @@ struct PeernetCommand: AsyncParsableCommand {
         as a FUSE filesystem.
 
         Examples:
-          peernet daemon                run a node in the foreground
+          peernet mount ~/Peernet       mount the network as a drive (runs the node)
+          peernet daemon                run a node in the foreground, without a mount
           peernet status                what the running node is doing
           peernet peers                 the peers it knows
           peernet share song.mp3        publish a file
@@ -27,7 +28,7 @@ struct PeernetCommand: AsyncParsableCommand {
         $XDG_DATA_HOME/peernet, else ~/.local/share/peernet) and --config FILE.
         """,
         version: PeernetVersion.string,
-        subcommands: [DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
+        subcommands: [MountCommand.self, UnmountCommand.self, DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
                       SearchCommand.self, ExploreCommand.self, GetCommand.self, ProfileCommand.self, IdentityCommand.self, HashCommand.self,
                       ConfigCommand.self]
     )

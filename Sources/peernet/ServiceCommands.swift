@@ -109,18 +109,21 @@ enum SignalWaiter {
     static func wait(for signals: [Int32]) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let once = OnceFlag()
-            var sources: [DispatchSourceSignal] = []
-            for s in signals {
-                signal(s, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
-                source.setEventHandler {
-                    if once.take() { continuation.resume() }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            SignalSources.keep(sources)
+            install(signals) { if once.take() { continuation.resume() } }
         }
+    }
+
+    /// Calls `handler` (on a dispatch queue) for each of `signals`, which are otherwise ignored.
+    static func install(_ signals: [Int32], handler: @escaping @Sendable () -> Void) {
+        var sources: [DispatchSourceSignal] = []
+        for s in signals {
+            signal(s, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            sources.append(source)
+        }
+        SignalSources.keep(sources)
     }
 }
 

@@ -1,0 +1,336 @@
+import CFuse3
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fuse_req_t that may cross threads: replies are sent from Swift tasks (low-level API).
+struct Request: @unchecked Sendable {
+    let raw: fuse_req_t
+}
+
+/// The low-level FUSE front end over `PeernetFileSystem`. Callbacks run on libfuse's worker
+/// threads; anything that may wait on the network (reads, search listings) is answered from a
+/// Swift task, so a slow peer never blocks other operations.
+///
+/// Kernel caching: remote files are immutable (content-addressed), so their attributes and
+/// entries are cached for a minute and their pages kept (`keep_cache`); me/ and listings change,
+/// so they are cached for one second.
+public final class FuseMount: @unchecked Sendable {
+    public let fs: PeernetFileSystem
+    public let mountpoint: String
+    let allowOther: Bool
+    private var session: OpaquePointer?
+    private var context: Unmanaged<FuseMount>?
+    private let stopped = Mutex(false)
+
+    public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false) {
+        self.fs = fs
+        self.mountpoint = mountpoint
+        self.allowOther = allowOther
+    }
+
+    /// Clears a mount left dead by a crashed process ("Transport endpoint is not connected").
+    public static func clearStaleMount(_ path: String) {
+        if access(path, F_OK) != 0 && errno == ENOTCONN {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
+            if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/usr/bin/fusermount3") }
+            p.arguments = ["-uz", path]
+            try? p.run()
+            p.waitUntilExit()
+            if access(path, F_OK) != 0 && errno == ENOTCONN { umount2(path, Int32(MNT_DETACH)) }
+        }
+    }
+
+    public enum MountError: Error, CustomStringConvertible {
+        case failed(String)
+        public var description: String {
+            switch self { case .failed(let m): return m }
+        }
+    }
+
+    /// Mounts (the session exists and the kernel knows the mount when this returns).
+    public func mount() throws {
+        Self.clearStaleMount(mountpoint)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
+            throw MountError.failed("the mount point \(mountpoint) is not a directory; create it first (mkdir -p \(mountpoint))")
+        }
+        var args = ["peernet", "-o", "fsname=peernet", "-o", "subtype=peernet", "-o", "default_permissions"]
+        if allowOther { args += ["-o", "allow_other"] }
+        let cStrings = args.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var argv: [UnsafeMutablePointer<CChar>?] = cStrings
+        let session: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buffer in
+            var fargs = fuse_args(argc: Int32(args.count), argv: buffer.baseAddress, allocated: 0)
+            var ops = FuseMount.operations()
+            let ctx = Unmanaged.passRetained(self)
+            context = ctx
+            let s = peernet_fuse_session_new(&fargs, &ops, ctx.toOpaque())
+            fuse_opt_free_args(&fargs)
+            return s
+        }
+        guard let session else { throw MountError.failed("cannot create a FUSE session (is /dev/fuse available? install fuse3)") }
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            fuse_session_destroy(session)
+            throw MountError.failed("cannot mount at \(mountpoint) (is it already a mount? try: peernet unmount \(mountpoint))")
+        }
+        self.session = session
+    }
+
+    /// Serves requests until unmounted (blocking; multi-threaded).
+    public func run() {
+        guard let session else { return }
+        _ = peernet_fuse_loop_mt(session, 16)
+        fuse_session_unmount(session)
+        fuse_session_destroy(session)
+        self.session = nil
+        context?.release()
+        context = nil
+    }
+
+    /// Ends the loop from another thread: exit flag, then a lazy unmount to wake the kernel read.
+    public func stop() {
+        guard stopped.withLock({ s in defer { s = true }; return !s }) else { return }
+        if let session { fuse_session_exit(session) }
+        umount2(mountpoint, Int32(MNT_DETACH))
+    }
+
+    // MARK: Callbacks
+
+    static func mount(_ req: fuse_req_t?) -> FuseMount {
+        Unmanaged<FuseMount>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+
+    func makeStat(for inode: UInt64, _ a: FSAttributes) -> stat {
+        var st = Glibc.stat()
+        st.st_ino = UInt(inode)
+        st.st_mode = a.isDirectory ? (S_IFDIR | (a.writable ? 0o755 : 0o555)) : (S_IFREG | (a.writable ? 0o644 : 0o444))
+        st.st_nlink = a.isDirectory ? 2 : 1
+        st.st_size = off_t(a.size)
+        st.st_blocks = blkcnt_t((a.size + 511) / 512)
+        st.st_blksize = 1 << 20
+        st.st_uid = getuid()
+        st.st_gid = getgid()
+        st.st_mtim.tv_sec = Int(a.modified)
+        st.st_ctim.tv_sec = Int(a.modified)
+        st.st_atim.tv_sec = Int(a.modified)
+        return st
+    }
+
+    /// Attribute/entry cache time for a node: long for immutable remote content.
+    func cacheTime(_ n: FSNode) -> Double {
+        switch n {
+        case .peerFile, .hashFile: return 60
+        default: return 1
+        }
+    }
+
+    func replyEntry(_ req: fuse_req_t?, _ n: FSNode) {
+        do {
+            let a = try fs.attributes(n)
+            let ino = fs.inode(for: n)
+            var e = fuse_entry_param()
+            e.ino = ino
+            e.attr = makeStat(for: ino, a)
+            e.attr_timeout = cacheTime(n)
+            e.entry_timeout = cacheTime(n)
+            fuse_reply_entry(req, &e)
+        } catch {
+            fuse_reply_err(req, (error as? FSError)?.errno ?? EIO)
+        }
+    }
+
+    static func fail(_ req: fuse_req_t?, _ error: Error) {
+        fuse_reply_err(req, (error as? FSError)?.errno ?? EIO)
+    }
+
+    static func reply(_ req: fuse_req_t?, _ errno: Int32) {
+        fuse_reply_err(req, errno)
+    }
+
+    static func operations() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { _, conn in
+            guard let conn else { return }
+            conn.pointee.max_readahead = 1 << 20
+            conn.pointee.max_write = 1 << 20
+        }
+        ops.lookup = { req, parent, name in
+            let m = FuseMount.mount(req)
+            guard let parentNode = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
+            let n = String(cString: name)
+            let r = Request(raw: req!)
+            if case .searchTerm = parentNode {
+                Task.detached { do { m.replyEntry(r.raw, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(r.raw, error) } }
+                return
+            }
+            do { m.replyEntry(req, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(req, error) }
+        }
+        ops.getattr = { req, ino, _ in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            do {
+                var st = m.makeStat(for: ino, try m.fs.attributes(n))
+                fuse_reply_attr(req, &st, m.cacheTime(n))
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.setattr = { req, ino, attr, toSet, fi in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            do {
+                if toSet & peernet_fuse_set_attr_size != 0, let attr {
+                    let target = fi.map { m.fs.node(for: $0.pointee.fh) ?? n } ?? n
+                    let staged = try m.fs.openForWriting(target, truncate: attr.pointee.st_size == 0)
+                    try m.fs.truncate(staged, size: UInt64(attr.pointee.st_size))
+                    var st = m.makeStat(for: ino, try m.fs.attributes(staged))
+                    fuse_reply_attr(req, &st, 1)
+                    return
+                }
+                // Times and modes are not stored: accept and report what is there.
+                var st = m.makeStat(for: ino, try m.fs.attributes(n))
+                fuse_reply_attr(req, &st, m.cacheTime(n))
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.readdir = { req, ino, size, off, _ in
+            let m = FuseMount.mount(req)
+            guard let dir = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            let r = Request(raw: req!)
+            let work: @Sendable () -> Void = {
+                do {
+                    var entries: [(String, FSNode)] = [(".", dir), ("..", dir)]
+                    entries += try m.fs.children(of: dir)
+                    var buffer = [CChar](repeating: 0, count: size)
+                    var used = 0
+                    var index = Int(off)
+                    while index < entries.count {
+                        let (name, n) = entries[index]
+                        var st = Glibc.stat()
+                        st.st_ino = UInt(m.fs.inode(for: n))
+                        st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
+                        let needed = buffer.withUnsafeMutableBufferPointer { b in
+                            fuse_add_direntry(r.raw, b.baseAddress! + used, size - used, name, &st, off_t(index + 1))
+                        }
+                        if needed > size - used { break }
+                        used += needed
+                        index += 1
+                    }
+                    buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(r.raw, $0.baseAddress, used) }
+                } catch { FuseMount.fail(r.raw, error) }
+            }
+            if case .searchTerm = dir { Task.detached { work() } } else { work() }
+        }
+        ops.open = { req, ino, fi in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino), let fi else { return FuseMount.reply(req, ENOENT) }
+            let flags = fi.pointee.flags
+            do {
+                var target = n
+                if flags & O_ACCMODE != O_RDONLY {
+                    target = try m.fs.openForWriting(n, truncate: flags & O_TRUNC != 0)
+                    fi.pointee.direct_io = 1
+                } else if case .peerFile = n {
+                    fi.pointee.keep_cache = 1
+                } else if case .hashFile = n {
+                    fi.pointee.keep_cache = 1
+                } else if case .statusFile = n {
+                    fi.pointee.direct_io = 1
+                }
+                fi.pointee.fh = m.fs.inode(for: target)
+                fuse_reply_open(req, fi)
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.create = { req, parent, name, _, fi in
+            let m = FuseMount.mount(req)
+            guard let p = m.fs.node(for: parent), let name, let fi else { return FuseMount.reply(req, ENOENT) }
+            do {
+                let n = try m.fs.create(in: p, name: String(cString: name))
+                let ino = m.fs.inode(for: n)
+                fi.pointee.fh = ino
+                fi.pointee.direct_io = 1
+                var e = fuse_entry_param()
+                e.ino = ino
+                e.attr = m.makeStat(for: ino, try m.fs.attributes(n))
+                e.attr_timeout = 0
+                e.entry_timeout = 0
+                fuse_reply_create(req, &e, fi)
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.read = { req, ino, size, off, fi in
+            let m = FuseMount.mount(req)
+            let handle = fi?.pointee.fh ?? ino
+            guard let n = m.fs.node(for: handle) ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            let r = Request(raw: req!)
+            Task.detached {
+                do {
+                    let data = try await m.fs.read(n, offset: UInt64(off), length: size)
+                    data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+                } catch { FuseMount.fail(r.raw, error) }
+            }
+        }
+        ops.write = { req, ino, buf, size, off, fi in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: fi?.pointee.fh ?? ino), let buf else { return FuseMount.reply(req, EBADF) }
+            do {
+                let written = try m.fs.write(n, offset: UInt64(off), data: UnsafeRawBufferPointer(start: buf, count: size))
+                fuse_reply_write(req, written)
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.release = { req, ino, fi in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: fi?.pointee.fh ?? ino) else { return FuseMount.reply(req, 0) }
+            do {
+                try m.fs.release(n)
+                fuse_reply_err(req, 0)
+            } catch { FuseMount.fail(req, error) }
+        }
+        ops.unlink = { req, parent, name in
+            let m = FuseMount.mount(req)
+            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
+            do { try m.fs.unlink(p, String(cString: name)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
+        }
+        ops.mkdir = { req, parent, name, _ in
+            let m = FuseMount.mount(req)
+            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
+            do { m.replyEntry(req, try m.fs.mkdir(p, String(cString: name))) } catch { FuseMount.fail(req, error) }
+        }
+        ops.rmdir = { req, parent, name in
+            let m = FuseMount.mount(req)
+            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
+            do { try m.fs.rmdir(p, String(cString: name)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
+        }
+        ops.rename = { req, parent, name, newParent, newName, _ in
+            let m = FuseMount.mount(req)
+            guard let p = m.fs.node(for: parent), let np = m.fs.node(for: newParent), let name, let newName else { return FuseMount.reply(req, ENOENT) }
+            do { try m.fs.rename(p, String(cString: name), to: np, String(cString: newName)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
+        }
+        ops.statfs = { req, _ in
+            let m = FuseMount.mount(req)
+            // df reports the warehouse's file system.
+            var vfs = statvfs()
+            if statvfs(m.fs.store.warehouse.root.path, &vfs) != 0 { vfs = statvfs() }
+            vfs.f_namemax = UInt(NameSanitizer.maxBytes)
+            fuse_reply_statfs(req, &vfs)
+        }
+        ops.getxattr = { req, ino, name, size in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino), let name else { return FuseMount.reply(req, ENOENT) }
+            guard let value = m.fs.xattrs(n)[String(cString: name)] else { return FuseMount.reply(req, ENODATA) }
+            if size == 0 { fuse_reply_xattr(req, value.count); return }
+            guard value.count <= size else { return FuseMount.reply(req, ERANGE) }
+            value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        ops.listxattr = { req, ino, size in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            var list: [UInt8] = []
+            for key in m.fs.xattrs(n).keys.sorted() { list += Array(key.utf8) + [0] }
+            if size == 0 { fuse_reply_xattr(req, list.count); return }
+            guard list.count <= size else { return FuseMount.reply(req, ERANGE) }
+            list.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        return ops
+    }
+}

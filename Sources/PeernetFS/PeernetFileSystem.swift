@@ -1,0 +1,358 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an inode stands for. Directory contents are computed from the store when listed.
+public enum FSNode: Hashable, Sendable {
+    case root
+    case me(path: [String])
+    case meFile(TransferID)
+    case peers
+    case peer(PublicKey, path: [String])
+    case peerFile(PublicKey, TransferID)
+    case search
+    case searchTerm(String)
+    case files
+    case hashFile(Hash256)
+    case status
+    case statusFile(String)
+    /// A file being written into me/ (published when closed).
+    case staged(UInt64)
+
+    public var isDirectory: Bool {
+        switch self {
+        case .root, .me, .peers, .peer, .search, .searchTerm, .files, .status: return true
+        default: return false
+        }
+    }
+}
+
+/// Errors as errno values for the kernel.
+public struct FSError: Error, Equatable {
+    public let errno: Int32
+    public static let notFound = FSError(errno: ENOENT)
+    public static let io = FSError(errno: EIO)
+    public static let readOnly = FSError(errno: EROFS)
+    public static let notPermitted = FSError(errno: EPERM)
+    public static let exists = FSError(errno: EEXIST)
+    public static let notEmpty = FSError(errno: ENOTEMPTY)
+    public static let notDirectory = FSError(errno: ENOTDIR)
+    public static let isDirectory = FSError(errno: EISDIR)
+    public static let invalid = FSError(errno: EINVAL)
+    public static let noAttribute = FSError(errno: ENODATA)
+    public static let range = FSError(errno: ERANGE)
+}
+
+/// Attributes of an inode, as `stat` shows them.
+public struct FSAttributes: Sendable, Equatable {
+    public var size: UInt64
+    public var isDirectory: Bool
+    public var writable: Bool
+    public var modified: Int64
+}
+
+/// The Peernet network as a file tree (the model behind the FUSE mount; testable without it):
+///
+///     me/            your shares (write a file in = publish; mkdir = folder; rm = unshare)
+///     peers/<id>/    every known peer's shares, from its (cached) blockchain
+///     search/<term>/ the results of searching the network for <term>
+///     files/<hash>   any file by its content hash
+///     .peernet/      status: peers, transfers, cache, identity
+public final class PeernetFileSystem: @unchecked Sendable {
+    public let node: Node
+    public let store: LocalStore
+    public let exchange: BlockExchange
+    public let search: NetworkSearch
+    public let downloader: FileDownloader
+    /// Bound on how long a read waits for the network (then EIO).
+    public let readTimeout: Double
+    let stagingDirectory: URL
+
+    struct Tables {
+        var byNode: [FSNode: UInt64] = [.root: 1]
+        var byInode: [UInt64: FSNode] = [1: .root]
+        var next: UInt64 = 2
+        /// Sanitised name -> node, per directory, as last listed (lookups use the same names).
+        var names: [FSNode: [String: FSNode]] = [:]
+        var searchResults: [String: (time: Date, files: [CatalogEntry])] = [:]
+        var staged: [UInt64: Staged] = [:]
+        var nextStaged: UInt64 = 1
+    }
+
+    struct Staged {
+        let path: String
+        let folder: [String]
+        var name: String
+        let fd: Int32
+        var size: UInt64
+        /// The existing file it replaces (same name in the same folder).
+        var replaces: TransferID?
+    }
+
+    let tables = Mutex(Tables())
+
+    public init(node: Node, store: LocalStore, exchange: BlockExchange, search: NetworkSearch, downloader: FileDownloader,
+                readTimeout: Double) throws {
+        self.node = node
+        self.store = store
+        self.exchange = exchange
+        self.search = search
+        self.downloader = downloader
+        self.readTimeout = readTimeout
+        stagingDirectory = store.dataDirectory.file("staging")
+        try FileManager.default.createDirectory(at: stagingDirectory, withIntermediateDirectories: true)
+        // Copies interrupted by a crash published nothing: their staging files go.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory.path)) ?? [] {
+            try? FileManager.default.removeItem(at: stagingDirectory.appendingPathComponent(name))
+        }
+    }
+
+    // MARK: Inodes
+
+    public func inode(for node: FSNode) -> UInt64 {
+        tables.withLock { t in
+            if let i = t.byNode[node] { return i }
+            let i = t.next
+            t.next += 1
+            t.byNode[node] = i
+            t.byInode[i] = node
+            return i
+        }
+    }
+
+    public func node(for inode: UInt64) -> FSNode? { tables.withLock { $0.byInode[inode] } }
+
+    // MARK: Listing
+
+    var me: PublicKey { store.chain.owner }
+
+    /// Files of `owner` whose folder is exactly `path` or below it.
+    func entries(of owner: PublicKey) -> [CatalogEntry] { (try? store.catalog.files(owner: owner)) ?? [] }
+
+    /// The children of a directory node as (sanitised unique name, node).
+    public func children(of dir: FSNode) throws -> [(String, FSNode)] {
+        var list: [(String, FSNode)] = []
+        switch dir {
+        case .root:
+            list = [("me", .me(path: [])), ("peers", .peers), ("search", .search), ("files", .files), (".peernet", .status)]
+        case .me(let path):
+            list = folderListing(entries(of: me), path: path, owner: nil)
+            let staged = tables.withLock { t in t.staged.filter { $0.value.folder == path }.map { ($0.value.name, FSNode.staged($0.key)) } }
+            list += staged
+        case .peers:
+            var owners = Set((try? store.cache.owners()) ?? [])
+            for p in node.peers() where p.connected { if let k = try? PublicKey(hex: p.peerId) { owners.insert(k) } }
+            list = owners.map { ($0.hexString, FSNode.peer($0, path: [])) }.sorted { $0.0 < $1.0 }
+        case .peer(let owner, let path):
+            list = folderListing(entries(of: owner), path: path, owner: owner)
+        case .search:
+            list = tables.withLock { t in t.searchResults.keys.sorted().map { (NameSanitizer.component($0), FSNode.searchTerm($0)) } }
+        case .searchTerm(let term):
+            list = try searchResults(term).map { e in
+                (NameSanitizer.component(e.file.name), e.owner == me ? FSNode.meFile(e.file.id) : FSNode.peerFile(e.owner, e.file.id))
+            }
+        case .files:
+            list = []
+        case .status:
+            list = ["identity", "peers", "transfers", "cache"].map { ($0, FSNode.statusFile($0)) }
+        default:
+            throw FSError.notDirectory
+        }
+        // Unique names; remember them for lookups.
+        var taken = Set<String>()
+        var unique: [(String, FSNode)] = []
+        for (name, n) in list {
+            let u = NameSanitizer.unique(NameSanitizer.component(name), taken: taken)
+            taken.insert(u)
+            unique.append((u, n))
+        }
+        tables.withLock { $0.names[dir] = Dictionary(unique.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a }) }
+        return unique
+    }
+
+    /// Subfolders and files at `path` of a set of files (folders from the folder tag; virtual
+    /// folder records make empty folders).
+    func folderListing(_ files: [CatalogEntry], path: [String], owner: PublicKey?) -> [(String, FSNode)] {
+        var folders = Set<String>()
+        var list: [(String, FSNode)] = []
+        for e in files {
+            var components = NameSanitizer.folderComponents(e.file.folder)
+            if e.file.isVirtualFolder { components.append(NameSanitizer.component(e.file.name)) }
+            guard components.count >= path.count, Array(components.prefix(path.count)) == path else { continue }
+            if components.count > path.count {
+                folders.insert(components[path.count])
+            } else if !e.file.isVirtualFolder {
+                list.append((e.file.name, owner.map { .peerFile($0, e.file.id) } ?? .meFile(e.file.id)))
+            }
+        }
+        let dirs = folders.sorted().map { name -> (String, FSNode) in
+            (name, owner.map { .peer($0, path: path + [name]) } ?? .me(path: path + [name]))
+        }
+        return dirs + list.sorted { $0.0 < $1.0 }
+    }
+
+    /// Network search results for a term, refreshed when older than 30 s.
+    func searchResults(_ term: String) throws -> [CatalogEntry] {
+        if let cached = tables.withLock({ $0.searchResults[term] }), Date().timeIntervalSince(cached.time) < 30 { return cached.files }
+        let semaphore = DispatchSemaphore(value: 0)
+        let box = Mutex<[SearchResult]>([])
+        let search = self.search
+        let timeout = min(readTimeout, 10)
+        Task.detached {
+            let r = await search.search(term, limit: 500, timeout: timeout)
+            box.withLock { $0 = r }
+            semaphore.signal()
+        }
+        _ = semaphore.wait(timeout: .now() + timeout + 5)
+        let files = box.withLock { $0 }.map(\.entry)
+        tables.withLock { $0.searchResults[term] = (Date(), files) }
+        return files
+    }
+
+    /// Finds a child by name (listing the directory if it was not listed yet).
+    public func lookup(_ parent: FSNode, _ name: String) throws -> FSNode {
+        switch parent {
+        case .search:
+            // Any name under search/ is a query.
+            guard !name.isEmpty, name != ".", name != ".." else { throw FSError.notFound }
+            let term = name
+            tables.withLock { t in if t.searchResults[term] == nil { t.searchResults[term] = (.distantPast, []) } }
+            return .searchTerm(term)
+        case .files:
+            guard let hash = Hash256(hex: name) else { throw FSError.notFound }
+            return .hashFile(hash)
+        default:
+            break
+        }
+        if let found = tables.withLock({ $0.names[parent]?[name] }) { return found }
+        if let found = try children(of: parent).first(where: { $0.0 == name })?.1 { return found }
+        throw FSError.notFound
+    }
+
+    // MARK: Files and attributes
+
+    /// The catalog entry behind a file node.
+    func entry(_ n: FSNode) -> CatalogEntry? {
+        switch n {
+        case .meFile(let id): return try? store.catalog.file(owner: me, id: id)
+        case .peerFile(let owner, let id): return try? store.catalog.file(owner: owner, id: id)
+        default: return nil
+        }
+    }
+
+    public func attributes(_ n: FSNode) throws -> FSAttributes {
+        let now = Int64(Date().timeIntervalSince1970)
+        switch n {
+        case .me: return FSAttributes(size: 0, isDirectory: true, writable: true, modified: now)
+        case _ where n.isDirectory: return FSAttributes(size: 0, isDirectory: true, writable: false, modified: now)
+        case .meFile, .peerFile:
+            guard let e = entry(n) else { throw FSError.notFound }
+            return FSAttributes(size: e.file.size, isDirectory: false, writable: n == .meFile(e.file.id), modified: e.file.dateShared ?? now)
+        case .hashFile(let hash):
+            if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, writable: false, modified: now) }
+            if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now) }
+            if let e = try? store.downloads.entry(hash) { return FSAttributes(size: e.size, isDirectory: false, writable: false, modified: now) }
+            throw FSError.notFound
+        case .statusFile(let name):
+            return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, writable: false, modified: now)
+        case .staged(let id):
+            guard let s = tables.withLock({ $0.staged[id] }) else { throw FSError.notFound }
+            return FSAttributes(size: s.size, isDirectory: false, writable: true, modified: now)
+        default:
+            throw FSError.notFound
+        }
+    }
+
+    /// Reads file data: own content from the warehouse, remote content through verified
+    /// downloads (bounded by the read timeout: EIO when no holder delivers in time).
+    public func read(_ n: FSNode, offset: UInt64, length: Int) async throws -> [UInt8] {
+        switch n {
+        case .statusFile(let name):
+            let bytes = Array(statusText(name).utf8)
+            guard offset < UInt64(bytes.count) else { return [] }
+            return Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + length)])
+        case .staged(let id):
+            guard let s = tables.withLock({ $0.staged[id] }) else { throw FSError.notFound }
+            var out = [UInt8](repeating: 0, count: length)
+            let got = out.withUnsafeMutableBytes { pread(s.fd, $0.baseAddress, length, off_t(offset)) }
+            return Array(out.prefix(max(0, got)))
+        case .meFile, .peerFile, .hashFile:
+            let target: DownloadTarget
+            if case .hashFile(let hash) = n {
+                if store.warehouse.contains(hash) { return try store.warehouse.read(hash, offset: offset, length: length) }
+                guard let t = await downloader.target(forHash: hash) else { throw FSError.notFound }
+                target = t
+            } else {
+                guard let e = entry(n) else { throw FSError.notFound }
+                if store.warehouse.contains(e.file.hash) { return try store.warehouse.read(e.file.hash, offset: offset, length: length) }
+                target = DownloadTarget(e.file, owner: e.owner)
+            }
+            if offset >= target.size { return [] }
+            return try await withTimeout(readTimeout) { [downloader] in
+                try await downloader.read(target, offset: offset, length: length)
+            }
+        default:
+            throw FSError.isDirectory
+        }
+    }
+
+    /// Runs `body`, failing with EIO after `seconds`.
+    func withTimeout<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                throw FSError.io
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw FSError.io }
+            return first
+        }
+    }
+
+    // MARK: Extended attributes
+
+    public func xattrs(_ n: FSNode) -> [String: [UInt8]] {
+        guard let e = entry(n) else {
+            if case .hashFile(let h) = n { return ["user.peernet.hash": Array(h.hex.utf8)] }
+            return [:]
+        }
+        var out: [String: [UInt8]] = [
+            "user.peernet.hash": Array(e.file.hash.hex.utf8),
+            "user.peernet.owner": Array(e.owner.hexString.utf8),
+            "user.peernet.id": Array(e.file.id.uuidString.utf8),
+            "user.peernet.type": Array((Int(e.file.type) < FileTypeDetection.typeNames.count ? FileTypeDetection.typeNames[Int(e.file.type)] : "\(e.file.type)").utf8),
+            "user.peernet.format": Array(String(e.file.format).utf8),
+            "user.peernet.name": e.file.tag(FileTag.name)?.data ?? [],
+        ]
+        if let d = e.file.dateShared {
+            out["user.peernet.shared"] = Array(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(d))).utf8)
+        }
+        return out
+    }
+
+    // MARK: Status files
+
+    func statusText(_ name: String) -> String {
+        switch name {
+        case "identity":
+            return "peer ID: \(node.publicKey.hexString)\nnode ID: \(node.nodeID.hex)\nlisten: \(node.listenEndpoints.map(\.description).joined(separator: ", "))\n"
+        case "peers":
+            return node.peers().map { "\($0.connected ? "connected" : "gone     ") \($0.peerId) \($0.userAgent)" }.joined(separator: "\n") + "\n"
+        case "transfers":
+            return exchange.transferSummaries().joined(separator: "\n") + "\n"
+        case "cache":
+            return "downloads: \(store.downloads.totalBytes) bytes of \(store.downloads.maxBytes)\nchains cached: \((try? store.cache.owners().count) ?? 0)\n"
+        default:
+            return ""
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import PeernetFS
+import PeernetService
+import PeernetSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct MountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount the Peernet network as a drive (runs the node too).",
+        discussion: """
+        Layout:
+          me/             your shares: copy a file in to publish it, mkdir for folders, rm to unshare
+          peers/<id>/     every known peer's shares (cached chains stay browsable offline)
+          search/<words>/ cd or ls here to search the network
+          files/<hash>    any file by its BLAKE3 hash
+          .peernet/       status: identity, peers, transfers, cache
+
+        Runs in the foreground until Ctrl-C, SIGTERM or 'peernet unmount'; --background detaches \
+        (logs go to <data-dir>/peernet.log). Other commands talk to the mounted node as to the \
+        daemon. The mount is private to you unless --allow-other is given.
+
+        Examples:
+          peernet mount ~/Peernet
+          peernet mount ~/Peernet --background
+          peernet unmount ~/Peernet
+        """
+    )
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Detach and run in the background.") var background = false
+    @Flag(name: .customLong("allow-other"), help: "Let other users see the mount (needs user_allow_other in /etc/fuse.conf).")
+    var allowOther = false
+    @Argument(help: "Where to mount (default: MountPoint from the configuration, else ~/Peernet).") var mountpoint: String?
+
+    func run() async throws {
+        let config = try global.loadConfig()
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        let target = URL(fileURLWithPath: mountpoint ?? config.mountPoint ?? home + "/Peernet").standardizedFileURL.path
+        try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        if background && ProcessInfo.processInfo.environment["PEERNET_DETACHED"] == nil {
+            try detach(target)
+            return
+        }
+        let service: NodeService
+        do {
+            service = try NodeService(config: config, dataDirectory: global.dataDirectory, userAgent: PeernetVersion.userAgent)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode.failure
+        }
+        let fs: PeernetFileSystem
+        do {
+            fs = try PeernetFileSystem(node: service.node, store: service.store, exchange: service.exchange, search: service.search,
+                                       downloader: service.downloader, readTimeout: config.readTimeout)
+        } catch {
+            Output.error("\(error)")
+            await service.stop()
+            throw ExitCode.failure
+        }
+        let mount = FuseMount(fs: fs, mountpoint: target, allowOther: allowOther)
+        do { try mount.mount() } catch {
+            Output.error("\(error)")
+            await service.stop()
+            throw ExitCode.failure
+        }
+        Output.line("Peernet mounted at \(target). Peer ID \(service.node.publicKey.hexString)")
+        let loopEnded = OnceFlag()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            mount.run()
+            _ = loopEnded.take()
+            done.signal()
+        }
+        thread.name = "peernet-fuse"
+        thread.start()
+        // Ends on a signal or when the kernel unmounts us (fusermount3 -u, peernet unmount).
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            SignalWaiter.install([SIGINT, SIGTERM]) { if once.take() { c.resume() } }
+            DispatchQueue.global().async {
+                done.wait()
+                done.signal()
+                if once.take() { c.resume() }
+            }
+        }
+        mount.stop()
+        _ = done.wait(timeout: .now() + 10)
+        Output.line("Unmounted \(target).")
+        await service.stop()
+    }
+
+    /// Re-runs this command detached (new session, output to the log) and waits for the mount.
+    func detach(_ target: String) throws {
+        let data = global.dataDirectory
+        try data.create()
+        let log = data.file("peernet.log").path
+        FileManager.default.createFile(atPath: log, contents: nil)
+        var args = ["mount", target, "--data-dir", data.path]
+        if let c = global.config { args += ["--config", c] }
+        if allowOther { args.append("--allow-other") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["PEERNET_DETACHED"] = "1"
+        p.environment = env
+        let handle = FileHandle(forWritingAtPath: log)
+        handle?.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: target + "/.peernet") { print("Peernet mounted at \(target) (background, pid \(p.processIdentifier), log \(log))"); return }
+            if !p.isRunning { break }
+            usleep(100_000)
+        }
+        Output.error("the background mount did not come up; see \(log)")
+        throw ExitCode.failure
+    }
+}
+
+struct UnmountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unmount",
+        abstract: "Unmount a Peernet drive (also clears a mount left dead by a crash).",
+        discussion: "Examples:\n  peernet unmount ~/Peernet"
+    )
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The mount point.") var mountpoint: String
+
+    func run() async throws {
+        let path = URL(fileURLWithPath: mountpoint).standardizedFileURL.path
+        for tool in ["/bin/fusermount3", "/usr/bin/fusermount3"] where FileManager.default.isExecutableFile(atPath: tool) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tool)
+            p.arguments = ["-u", path]
+            let err = Pipe()
+            p.standardError = err
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus == 0 { print("Unmounted \(path)"); return }
+            // A dead mount (crashed process): lazy unmount.
+            FuseMount.clearStaleMount(path)
+            if access(path, F_OK) == 0 && !isMounted(path) { print("Unmounted \(path)"); return }
+            Output.error("cannot unmount \(path): \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+            throw ExitCode.failure
+        }
+        Output.error("fusermount3 not found; install fuse3")
+        throw ExitCode.failure
+    }
+
+    func isMounted(_ path: String) -> Bool {
+        ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map(String.init) == path }
+    }
+}
