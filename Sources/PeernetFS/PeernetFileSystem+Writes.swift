@@ -75,23 +75,28 @@ extension PeernetFileSystem {
         tables.withLock { $0.staged[id]?.size = size }
     }
 
-    /// Publishes a staged file when its last handle closes.
+    /// Publishes a staged file when its last handle closes. The staged entry stays visible
+    /// (name, size, content) until the record exists, because the kernel sends RELEASE after
+    /// `close` has returned: a `cp` followed at once by `cat` must not see a gap.
     public func release(_ n: FSNode) throws {
-        guard case .staged(let id) = n, let s = tables.withLock({ $0.staged.removeValue(forKey: id) }) else { return }
+        guard case .staged(let id) = n, let s = tables.withLock({ $0.staged[id] }) else { return }
         defer {
+            tables.withLock { _ = $0.staged.removeValue(forKey: id) }
             close(s.fd)
             Glibc.unlink(s.path)
+            invalidateListings()
         }
         let folder = s.folder.joined(separator: "/")
-        let shared = try store.share([LocalStore.ShareRequest(path: s.path, name: s.name, folder: folder)])
-        if let old = s.replaces {
+        let name = tables.withLock { $0.staged[id]?.name } ?? s.name
+        let shared = try store.share([LocalStore.ShareRequest(path: s.path, name: name, folder: folder)])
+        if let old = tables.withLock({ $0.staged[id]?.replaces }) ?? s.replaces {
             // Overwriting replaces the record: the old one goes in the same rewrite budget.
             try store.unshare(ids: [old])
         }
+        if let record = shared.first { tables.withLock { $0.published[id] = .meFile(record.id) } }
         exchange.publishChainState()
         let search = self.search
         Task { await search.publish(shared) }
-        invalidateListings()
     }
 
     public func unlink(_ parent: FSNode, _ name: String) throws {

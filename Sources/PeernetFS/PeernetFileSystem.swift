@@ -85,6 +85,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var searchResults: [String: (time: Date, files: [CatalogEntry])] = [:]
         var staged: [UInt64: Staged] = [:]
         var nextStaged: UInt64 = 1
+        /// Staged id -> the file it was published as.
+        var published: [UInt64: FSNode] = [:]
     }
 
     struct Staged {
@@ -128,7 +130,16 @@ public final class PeernetFileSystem: @unchecked Sendable {
         }
     }
 
-    public func node(for inode: UInt64) -> FSNode? { tables.withLock { $0.byInode[inode] } }
+    /// The node behind an inode. A staged file's inode keeps working after it is published (the
+    /// kernel may still hold it, and `release` runs after `close` returns): it then stands for
+    /// the published file.
+    public func node(for inode: UInt64) -> FSNode? {
+        tables.withLock { t in
+            guard let n = t.byInode[inode] else { return nil }
+            if case .staged(let id) = n, t.staged[id] == nil, let published = t.published[id] { return published }
+            return n
+        }
+    }
 
     // MARK: Listing
 

@@ -305,11 +305,26 @@ public final class Node: Sendable {
 
     /// Sets the height and version of our own blockchain, advertised in every Announcement and
     /// Response from now on.
+    /// A change is announced to connected peers right away (an empty Announcement, whose
+    /// header carries height and version), instead of waiting for their next refresh.
     public func setBlockchain(height: UInt64, version: UInt64) {
+        var effects = Effects()
         state.withLock { s in
+            let changed = s.blockchainHeight != height || s.blockchainVersion != version
             s.blockchainHeight = height
             s.blockchainVersion = version
+            guard changed, s.running else { return }
+            let payload = Announcement(header: header(in: s)).encode(sendUserAgent: false)[0]
+            let now = monotonicNow()
+            for key in Array(s.peers.keys) {
+                guard let peer = s.peers[key], peer.isConnected else { continue }
+                let seq = s.peers[key]!.nextSequence()
+                _ = s.sequences.open(peer: key, sequence: seq, now: now, timeout: config.timings.replyTimeout, purpose: .none)
+                effects.outgoing.append(Outgoing(receiver: key, packet: Packet(command: .announcement, sequence: seq, payload: payload),
+                                                 targets: targets(for: key, fallback: [], in: s)))
+            }
         }
+        perform(effects)
     }
 
     static func fail(_ purpose: RequestPurpose, _ error: NodeError) -> @Sendable () -> Void {

@@ -1,0 +1,97 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+@testable import PeernetFS
+import PeernetNode
+import PeernetProtocol
+@testable import PeernetStore
+import PeernetSupport
+import XCTest
+
+/// A full peer with a real FUSE mount, in the test process.
+final class MountedPeer: @unchecked Sendable {
+    let dir: URL
+    let key: PrivateKey
+    let store: LocalStore
+    let node: Node
+    let exchange: BlockExchange
+    let search: NetworkSearch
+    let downloader: FileDownloader
+    let fs: PeernetFileSystem
+    let mount: FuseMount
+    let mountpoint: String
+    private var thread: Thread?
+
+    init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true) throws {
+        dir = URL(fileURLWithPath: "/tmp/pnfs-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("mnt"), withIntermediateDirectories: true)
+        key = PrivateKey()
+        store = try LocalStore(dataDirectory: DataDirectory(url: dir.appendingPathComponent("data")), key: key)
+        var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
+        config.rootPeers = roots.map { RootPeer(publicKey: $0.node.publicKey, addresses: $0.node.listenEndpoints) }
+        config.timings = .fastForTests
+        node = try Node(key: key, config: config)
+        exchange = BlockExchange(node: node, store: store)
+        search = NetworkSearch(exchange: exchange, recordLifetime: 600, replication: 6)
+        downloader = FileDownloader(exchange: exchange, search: search)
+        fs = try PeernetFileSystem(node: node, store: store, exchange: exchange, search: search, downloader: downloader, readTimeout: readTimeout)
+        mountpoint = dir.appendingPathComponent("mnt").path
+        mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        node.start()
+        if mountIt {
+            try mount.mount()
+            let m = mount
+            let t = Thread { m.run() }
+            t.start()
+            thread = t
+        }
+    }
+
+    var publicKey: PublicKey { key.publicKey }
+    func path(_ p: String) -> String { mountpoint + "/" + p }
+
+    func stop() async {
+        mount.stop()
+        usleep(200_000)
+        search.stop()
+        exchange.stop()
+        await node.stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// Runs a shell command (outside the test process's FUSE threads) and returns its output.
+@discardableResult
+func sh(_ command: String, timeout: Double = 60) -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try? p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    if p.isRunning { p.terminate() }
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func eventually(_ timeout: Double = 10, _ message: String = "condition", file: StaticString = #filePath, line: UInt = #line,
+                _ condition: () async -> Bool) async {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if await condition() { return }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    XCTFail("timed out after \(timeout) s waiting for \(message)", file: file, line: line)
+}
+
+func fuseAvailable() throws {
+    guard FileManager.default.fileExists(atPath: "/dev/fuse"), getuid() == 0 else {
+        FileHandle.standardError.write(Data("notice: FUSE tests skipped (need /dev/fuse and root)\n".utf8))
+        throw XCTSkip("FUSE not available")
+    }
+}

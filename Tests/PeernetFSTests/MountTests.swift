@@ -1,0 +1,117 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+@testable import PeernetFS
+import PeernetNode
+import PeernetProtocol
+@testable import PeernetStore
+import XCTest
+
+final class MountTests: XCTestCase {
+    /// cp into A's me/ publishes; B sees it under peers/<A>/ with equal bytes and size, finds it
+    /// under search/<word>/, reads the extended attributes; rm on A removes it from B.
+    func testPublishBrowseSearchReadAndDelete() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let src = a.dir.appendingPathComponent("HolidayVideo.mp4")
+        XCTAssertEqual(sh("head -c 3000000 /dev/urandom > \(src.path)").status, 0)
+        XCTAssertEqual(sh("mkdir \(a.path("me/Trips")) && cp \(src.path) \(a.path("me/Trips/"))").status, 0)
+        XCTAssertEqual(sh("cmp \(src.path) \(a.path("me/Trips/HolidayVideo.mp4"))").status, 0, "own file reads back")
+        let remote = b.path("peers/\(a.publicKey.hexString)/Trips/HolidayVideo.mp4")
+        await eventually(15, "B lists A's file") { FileManager.default.fileExists(atPath: remote) }
+        let ls = sh("ls -l \(remote)").out
+        XCTAssertTrue(ls.contains(" 3000000 "), ls)
+        XCTAssertEqual(sh("cmp \(src.path) \(remote)").status, 0, "remote bytes equal the source")
+        let xattr = sh("python3 -c \"import os; print(os.getxattr('\(remote)', 'user.peernet.owner').decode())\"")
+        XCTAssertEqual(xattr.out.trimmingCharacters(in: .whitespacesAndNewlines), a.publicKey.hexString, xattr.err)
+        let hash = sh("python3 -c \"import os; print(os.getxattr('\(remote)', 'user.peernet.hash').decode())\"").out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(sh("cmp \(src.path) \(b.path("files/\(hash)"))").status, 0, "files/<hash> reads the same content")
+        let found = sh("ls \(b.path("search/holiday"))", timeout: 30)
+        XCTAssertTrue(found.out.contains("HolidayVideo.mp4"), found.out + found.err)
+        XCTAssertTrue(sh("cat \(b.path(".peernet/identity"))").out.contains(b.publicKey.hexString))
+        XCTAssertTrue(sh("df \(b.mountpoint)").out.contains("peernet"))
+        // Writing into peers/ is refused.
+        XCTAssertNotEqual(sh("touch \(b.path("peers/\(a.publicKey.hexString)/x"))").status, 0)
+        // rm on A: gone on B after A's version change reaches it.
+        XCTAssertEqual(sh("rm \(a.path("me/Trips/HolidayVideo.mp4"))").status, 0)
+        await eventually(15, "B no longer lists the file") { !FileManager.default.fileExists(atPath: remote) }
+        await b.stop()
+        await a.stop()
+    }
+
+    /// A peer's hostile names stay inside the mount, sanitised and unique.
+    func testHostileNamesStayInside() async throws {
+        try fuseAvailable()
+        let viewer = try MountedPeer()
+        let hostile = PrivateKey().publicKey
+        func file(_ name: [UInt8], folder: String = "") -> FileRecord {
+            let h = Hash256.blake3(name)
+            var tags = [FileTag(type: FileTag.name, data: name)]
+            if !folder.isEmpty { tags.append(FileTag(type: FileTag.folder, text: folder)) }
+            return FileRecord(hash: h, id: .random(), merkleRoot: h, fragmentSize: 262_144, type: 0, format: 0, size: 1, tags: tags)
+        }
+        let names: [[UInt8]] = [Array("../escape".utf8), Array("a/b".utf8), Array("nul\u{0}byte".utf8), Array("..".utf8), Array(".".utf8),
+                                Array(repeating: UInt8(ascii: "x"), count: 4096), Array("dup.txt".utf8), Array("dup.txt".utf8),
+                                Array("dup.txt".utf8), [0xff, 0xfe, 0x41], Array("ctrl\u{1b}[31m".utf8)]
+        try viewer.store.catalog.add(names.map { file($0) } + [file(Array("deep.txt".utf8), folder: "../../../etc")],
+                                     owner: hostile, version: 0, block: 0)
+        try viewer.store.cache.db.run("INSERT INTO cache_headers VALUES (?, 0, 1, 0)", [.blob(hostile.compressed)])
+        let dir = viewer.path("peers/\(hostile.hexString)")
+        let listing = sh("ls -1a \(dir)").out.split(separator: "\n").map(String.init)
+        XCTAssertEqual(listing.filter { $0.hasPrefix("dup") }.sorted(), ["dup (2).txt", "dup (3).txt", "dup.txt"])
+        XCTAssertFalse(listing.contains { $0.contains("/") })
+        XCTAssertEqual(listing.filter { $0 == ".." || $0 == "." }.count, 2, "only the real . and ..")
+        XCTAssertTrue(listing.allSatisfy { $0.utf8.count <= 255 })
+        XCTAssertTrue(listing.allSatisfy { !$0.unicodeScalars.contains { $0.value < 0x20 } })
+        // Everything found under the peer's directory is inside it, including the "../../../etc" folder.
+        let found = sh("cd \(dir) && find . | head -50").out.split(separator: "\n")
+        XCTAssertTrue(found.allSatisfy { $0.hasPrefix(".") && !$0.hasPrefix("..") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.hasSuffix("/etc/deep.txt") }, "\(found)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: viewer.mountpoint + "/../escape"))
+        let original = sh("python3 -c \"import os; print(os.getxattr('\(dir)/_.._', 'user.peernet.name'))\"")
+        XCTAssertTrue(original.out.contains("b'..'"), original.out + original.err)
+        await viewer.stop()
+    }
+
+    /// A holder that is gone: reads fail with EIO within the bound while listing keeps working.
+    func testUnreachableHolderGivesEIOInBoundedTime() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer(mountIt: false)
+        let b = try MountedPeer(roots: [a], readTimeout: 3)
+        let data = [UInt8](repeating: 7, count: 700_000)
+        let imported = try a.store.warehouse.importData(data)
+        try a.store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
+                                               fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
+                                               tags: [FileTag(type: FileTag.name, text: "gone.bin")])])
+        a.exchange.publishChainState()
+        let remote = b.path("peers/\(a.publicKey.hexString)/gone.bin")
+        await eventually(15, "B cached A's chain") { FileManager.default.fileExists(atPath: remote) }
+        await a.stop()
+        let start = Date()
+        let read = sh("cat \(remote) > /dev/null")
+        let took = Date().timeIntervalSince(start)
+        XCTAssertNotEqual(read.status, 0)
+        XCTAssertTrue(read.err.contains("Input/output error"), read.err)
+        XCTAssertLessThan(took, 15, "failed within the bound")
+        XCTAssertEqual(sh("ls \(b.path("peers/\(a.publicKey.hexString)"))").out, "gone.bin\n", "listing works offline from the cache")
+        await b.stop()
+    }
+
+    /// A 100 MiB remote file read through the mount equals the source.
+    func testLargeRemoteRead() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        let src = a.dir.appendingPathComponent("big.bin")
+        XCTAssertEqual(sh("head -c 104857600 /dev/urandom > \(src.path) && cp \(src.path) \(a.path("me/big.bin"))", timeout: 120).status, 0)
+        let remote = b.path("peers/\(a.publicKey.hexString)/big.bin")
+        await eventually(15, "listed") { FileManager.default.fileExists(atPath: remote) }
+        XCTAssertEqual(sh("cmp \(src.path) \(remote)", timeout: 120).status, 0)
+        await b.stop()
+        await a.stop()
+    }
+}
