@@ -42,6 +42,8 @@ public final class BlockExchange: Sendable {
 
     /// Concurrent transfers one peer may have running against us; more are refused.
     let maxTransfersPerPeer = 16
+    /// File transfers started for peers (a figure for status and tests).
+    public let servedTransfers = Mutex(0)
 
     /// One line per running transfer (for status files).
     public func transferSummaries() -> [String] {
@@ -223,6 +225,7 @@ public final class BlockExchange: Sendable {
             ? TransferCipher(local: node.key, remote: peer, transferID: request.transferID, isRequester: false) : nil
         if request.transferProtocol == 1 && cipher == nil { return }
         guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: 60, cipher: cipher) else { return }
+        servedTransfers.withLock { $0 += 1 }
         _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: 60, handler: { [weak session] received, _ in
             if let m = try? TransferMessage.decode(received.packet.payload), m.isLast {
                 session?.connection.close(reason: "terminated by requester", now: monotonicSeconds())

@@ -63,10 +63,41 @@ public final class FileDownloader: Sendable {
     /// false: compatible mode always (benchmarks, tests).
     public let fastPath: Bool?
 
-    public init(exchange: BlockExchange, search: NetworkSearch?, fastPath: Bool? = nil) {
+    /// How far ahead of a sequential reader fragments are fetched (in flight at once).
+    public let readAhead: UInt64
+
+    /// Fetches in flight for readers, by content hash and fragment: concurrent readers of one
+    /// file share them instead of asking the holders twice.
+    let inflight = Mutex<[Hash256: [Int: Fetch]]>([:])
+    struct Fetch { let id: UInt64; let task: Task<Void, Error> }
+    let nextFetch = Atomic<UInt64>(1)
+    /// Where each file's last read ended: a read that starts there is sequential.
+    let readCursor = Mutex<[Hash256: UInt64]>([:])
+    /// Holders found recently, by content hash (a DHT lookup per read would be wasteful).
+    let recentHolders = Mutex<[Hash256: (time: Date, holders: [PublicKey])]>([:])
+
+    public init(exchange: BlockExchange, search: NetworkSearch?, fastPath: Bool? = nil, readAhead: UInt64 = 16 << 20) {
         self.exchange = exchange
         self.search = search
         self.fastPath = fastPath
+        self.readAhead = readAhead
+    }
+
+    /// `holders(for:)`, remembered for 20 seconds (reads and read-ahead of one file would
+    /// otherwise each search the DHT); holders caught lying since are left out.
+    func cachedHolders(for target: DownloadTarget) async -> [PublicKey] {
+        let now = Date()
+        if let recent = recentHolders.withLock({ $0[target.hash] }), now.timeIntervalSince(recent.time) < 20, !recent.holders.isEmpty {
+            let bad = liars.withLock { $0[target.hash] ?? [] }
+            let usable = recent.holders.filter { !bad.contains($0) && node.isConnected($0) }
+            if !usable.isEmpty { return usable }
+        }
+        let found = await holders(for: target)
+        recentHolders.withLock { r in
+            if r.count > 256 { r = r.filter { now.timeIntervalSince($0.value.time) < 20 } }
+            r[target.hash] = (now, found)
+        }
+        return found
     }
 
     /// Peers known to hold `target` that are (or could be made) connected, owner first.
@@ -88,10 +119,7 @@ public final class FileDownloader: Sendable {
     /// Downloads `range` (default: the whole file) into the cache, verified.
     public func download(_ target: DownloadTarget, range: Range<UInt64>? = nil,
                          progress: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws {
-        guard target.fragmentSize > 0 || target.size == 0 else { throw DownloadFailure.invalidTarget("fragment size 0") }
-        guard target.fragmentSize == MerkleTree.fragmentSize(forFileSize: target.size) else {
-            throw DownloadFailure.invalidTarget("fragment size \(target.fragmentSize) does not fit \(target.size) bytes")
-        }
+        try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
         let wanted = fragments(of: entry, range: range)
         if wanted.isEmpty { progress?(entry.verifiedBytes, target.size); return }
@@ -110,7 +138,7 @@ public final class FileDownloader: Sendable {
     }
 
     private func run(_ target: DownloadTarget, wanted: [Int], progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
-        let holders = await holders(for: target)
+        let holders = await cachedHolders(for: target)
         guard !holders.isEmpty else { throw DownloadFailure.noHolders }
         let count = Int(max(1, MerkleTree.fragmentCount(fileSize: target.size, fragmentSize: target.fragmentSize)))
         var tree: MerkleTree? = count < 2 ? MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: [], fileHash: target.hash)
@@ -233,11 +261,78 @@ public final class FileDownloader: Sendable {
         return t
     }
 
-    /// Reads a verified range, downloading what is missing first.
+    /// Reads a verified range for a file-system reader: what is missing is fetched first (shared
+    /// with other readers of the same fragments), and a sequential reader gets read-ahead, so the
+    /// next reads find their fragments in the cache or already on the way.
     public func read(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> [UInt8] {
         let end = min(target.size, offset + UInt64(length))
         guard offset < end else { return [] }
-        try await download(target, range: offset..<end)
+        try validate(target)
+        let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
+        let sequential = readCursor.withLock { c in
+            defer { c[target.hash] = end }
+            return offset == 0 || c[target.hash] == offset
+        }
+        let needed = fragments(of: entry, range: offset..<end)
+        if !needed.isEmpty || sequential {
+            // Without a tree, a holder can only send the whole file: one fetch serves everyone.
+            let whole = entry.tree == nil && entry.fragmentCount >= 2 && target.rootUnknown
+            let waits = startFetches(target, whole ? fragments(of: entry, range: nil) : needed)
+            // The first fetch also brings the Merkle tree: read-ahead waits for it, so that
+            // fetches do not each ask for the tree (or, from a holder without one, the file).
+            let treeKnown = entry.tree != nil || entry.fragmentCount < 2
+            if !treeKnown { for fetch in waits { _ = try? await fetch.value } }
+            if sequential && end < target.size && !whole, let now = try cache.entry(target.hash) {
+                // In batches of half the window (as the kernel does), not a fragment per read.
+                let windowEnd = min(target.size, end + readAhead)
+                let ahead = fragments(of: now, range: end..<windowEnd)
+                let idle = inflight.withLock { m in ahead.filter { m[target.hash]?[$0] == nil } }
+                let half = max(1, Int(readAhead / max(1, target.fragmentSize)) / 2)
+                if idle.count >= half || (windowEnd == target.size && !idle.isEmpty) { _ = startFetches(target, idle) }
+            }
+            if treeKnown { for fetch in waits { _ = try? await fetch.value } }
+            let left = fragments(of: try cache.entry(target.hash) ?? entry, range: offset..<end)
+            // Still missing (a shared fetch failed): try once more here, surfacing the error.
+            if !left.isEmpty { try await run(target, wanted: left, progress: nil) }
+        }
         return try cache.read(target.hash, offset: offset, length: Int(end - offset))
+    }
+
+    func validate(_ target: DownloadTarget) throws {
+        guard target.fragmentSize > 0 || target.size == 0 else { throw DownloadFailure.invalidTarget("fragment size 0") }
+        guard target.fragmentSize == MerkleTree.fragmentSize(forFileSize: target.size) else {
+            throw DownloadFailure.invalidTarget("fragment size \(target.fragmentSize) does not fit \(target.size) bytes")
+        }
+    }
+
+    /// Starts fetches for the fragments not already in flight (in runs of at most 4 MiB, so a
+    /// reader waits for little more than it asked for) and returns every fetch that covers one
+    /// of `fragments`.
+    func startFetches(_ target: DownloadTarget, _ fragments: [Int]) -> [Task<Void, Error>] {
+        guard !fragments.isEmpty else { return [] }
+        let perRun = max(1, Int((4 << 20) / max(1, target.fragmentSize)))
+        return inflight.withLock { m in
+            var waits: [UInt64: Task<Void, Error>] = [:]
+            var runs: [[Int]] = []
+            for f in fragments {
+                if let fetch = m[target.hash]?[f] { waits[fetch.id] = fetch.task; continue }
+                if let last = runs.last?.last, last + 1 == f, runs[runs.count - 1].count < perRun { runs[runs.count - 1].append(f) } else { runs.append([f]) }
+            }
+            for run in runs {
+                let id = nextFetch.wrappingAdd(1, ordering: .relaxed).oldValue
+                let task = Task { [self] in
+                    defer {
+                        inflight.withLock { m in
+                            for f in run where m[target.hash]?[f]?.id == id { m[target.hash]![f] = nil }
+                            if m[target.hash]?.isEmpty == true { m[target.hash] = nil }
+                        }
+                    }
+                    try await self.run(target, wanted: run, progress: nil)
+                }
+                for f in run { m[target.hash, default: [:]][f] = Fetch(id: id, task: task) }
+                waits[id] = task
+            }
+            return Array(waits.values)
+        }
     }
 }

@@ -13,6 +13,9 @@ public final class DownloadCache: @unchecked Sendable {
     let db: SQLiteDatabase
     public let root: URL
     public var maxBytes: UInt64
+    /// Serialises read-modify-write of the verified bitmaps: concurrent fetches of one file
+    /// (readers sharing a download, read-ahead) must not lose each other's marks.
+    let bitmapLock = NSRecursiveLock()
 
     public struct Entry: Equatable, Sendable {
         public let hash: Hash256
@@ -65,6 +68,7 @@ public final class DownloadCache: @unchecked Sendable {
 
     /// Starts (or resumes) a download: the sparse file and its state.
     public func prepare(hash: Hash256, size: UInt64, fragmentSize: UInt64, merkleRoot: Hash256) throws -> Entry {
+        bitmapLock.lock(); defer { bitmapLock.unlock() }
         if let e = try entry(hash), e.size == size, FileManager.default.fileExists(atPath: path(hash)) { return e }
         let fd = open(path(hash), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
@@ -93,6 +97,7 @@ public final class DownloadCache: @unchecked Sendable {
     /// Makes written fragments durable (fdatasync) and then marks them verified: the marks
     /// never get ahead of the data, and one sync covers a batch of fragments.
     public func commitVerified(_ hash: Hash256, indices: [Int]) throws {
+        bitmapLock.lock(); defer { bitmapLock.unlock() }
         guard !indices.isEmpty, var e = try entry(hash) else { return }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         if fd >= 0 { fdatasync(fd); close(fd) }
@@ -104,6 +109,7 @@ public final class DownloadCache: @unchecked Sendable {
     /// Writes one fragment that the caller verified, and marks it verified (data first, then
     /// the mark: a crash between the two only costs a re-download).
     public func storeVerifiedFragment(_ hash: Hash256, index: Int, data: [UInt8]) throws {
+        bitmapLock.lock(); defer { bitmapLock.unlock() }
         guard var e = try entry(hash), index < e.fragmentCount else { throw WarehouseError.notFound(hash) }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
@@ -128,6 +134,7 @@ public final class DownloadCache: @unchecked Sendable {
     }
 
     public func markAllVerified(_ hash: Hash256) throws {
+        bitmapLock.lock(); defer { bitmapLock.unlock() }
         guard let e = try entry(hash) else { return }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         if fd >= 0 { fdatasync(fd); close(fd) }

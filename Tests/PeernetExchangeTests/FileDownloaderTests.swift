@@ -48,6 +48,39 @@ final class FileDownloaderTests: XCTestCase {
         await getter.stop()
     }
 
+    /// Readers of one file share fetches, and a sequential reader is served by read-ahead: far
+    /// fewer transfers than reads, and every byte right.
+    func testConcurrentReadersShareFetchesAndSequentialReadsAhead() async throws {
+        let holder = try TestPeer()
+        let getter = try TestPeer()
+        await connect(holder, getter)
+        let data = content(12 << 20, seed: 5)
+        let record = try holder.share([("movie.bin", data)])[0]
+        let target = DownloadTarget(record, owner: holder.publicKey)
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil, readAhead: 4 << 20)
+        // Eight readers of the same megabyte at once.
+        let results = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for _ in 0..<8 { group.addTask { try await downloader.read(target, offset: 5 << 20, length: 1 << 20) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(results.count, 8)
+        XCTAssertTrue(results.allSatisfy { $0 == Array(data[(5 << 20)..<(6 << 20)]) })
+        let shared = holder.exchange.servedTransfers.withLock { $0 }
+        XCTAssertLessThanOrEqual(shared, 2, "8 concurrent readers of one range: \(shared) transfers")
+        // A sequential reader in 128 KiB steps: 96 reads.
+        var read: [UInt8] = []
+        var offset: UInt64 = 0
+        while offset < UInt64(data.count) {
+            read += try await downloader.read(target, offset: offset, length: 128 << 10)
+            offset += 128 << 10
+        }
+        XCTAssertEqual(read, data)
+        let sequential = holder.exchange.servedTransfers.withLock { $0 } - shared
+        XCTAssertLessThanOrEqual(sequential, 12, "96 sequential reads took \(sequential) transfers")
+        await holder.stop()
+        await getter.stop()
+    }
+
     func testHundredMebibytes() async throws {
         let holder = try TestPeer()
         let getter = try TestPeer()
