@@ -32,16 +32,24 @@ public final class FuseMount: @unchecked Sendable {
     }
 
     /// Clears a mount left dead by a crashed process ("Transport endpoint is not connected").
+    /// (`statfs` always asks the file system; `access` and `stat` may be answered from the
+    /// kernel's caches for a while after the process died.)
     public static func clearStaleMount(_ path: String) {
-        if access(path, F_OK) != 0 && errno == ENOTCONN {
+        if isDead(path) {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
             if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/usr/bin/fusermount3") }
             p.arguments = ["-uz", path]
             try? p.run()
             p.waitUntilExit()
-            if access(path, F_OK) != 0 && errno == ENOTCONN { umount2(path, Int32(MNT_DETACH)) }
+            if isDead(path) { umount2(path, Int32(MNT_DETACH)) }
         }
+    }
+
+    /// A FUSE mount whose process is gone: "Transport endpoint is not connected".
+    public static func isDead(_ path: String) -> Bool {
+        var st = statvfs()
+        return statvfs(path, &st) != 0 && errno == ENOTCONN
     }
 
     public enum MountError: Error, CustomStringConvertible {

@@ -1,0 +1,118 @@
+import Foundation
+import XCTest
+
+/// `peernet mount` as a user runs it: a real FUSE mount by the built binary (loopback only).
+final class MountCLITests: XCTestCase {
+    var dir: URL!
+    var processes: [Process] = []
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: "/dev/fuse") else { throw XCTSkip("no /dev/fuse") }
+        dir = URL(fileURLWithPath: "/tmp/pn-m-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try """
+        Listen: ["127.0.0.1:0"]
+        SeedList: []
+        LocalDiscovery: false
+        EnableUPnP: false
+        """.write(to: dir.appendingPathComponent("loopback.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        guard let dir else { return }
+        _ = sh("fusermount3 -uz \(dir.path)/mnt 2>/dev/null; true")
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    var mountpoint: String { dir.appendingPathComponent("mnt").path }
+    var data: String { dir.appendingPathComponent("data").path }
+
+    /// Starts `peernet mount` in the foreground (as a child) and waits for the drive.
+    func mount() throws -> Process {
+        let p = Process()
+        p.executableURL = CLITests.binary
+        p.arguments = ["mount", mountpoint, "--data-dir", data, "--config", dir.appendingPathComponent("loopback.yaml").path]
+        let log = dir.appendingPathComponent("mount\(processes.count).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: log)
+        p.standardError = p.standardOutput
+        try p.run()
+        processes.append(p)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity") { usleep(50_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity"), "the drive came up")
+        return p
+    }
+
+    func isMounted() -> Bool {
+        ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
+            .contains { $0.split(separator: " ").dropFirst().first.map(String.init) == mountpoint }
+    }
+
+    @discardableResult
+    func sh(_ command: String) -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try? p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self))
+    }
+
+    /// kill -9 of the mount during a `cp`: the dead mount is cleared by the next `peernet mount`,
+    /// and nothing partial was published; a later copy publishes and survives a clean restart.
+    func testKillDuringCopyPublishesNothingAndTheStaleMountIsCleared() throws {
+        let source = dir.appendingPathComponent("big.bin").path
+        XCTAssertEqual(sh("head -c 400000000 /dev/zero > \(source)").status, 0)
+        let first = try mount()
+        // A slow copy (throttled by dd's small blocks) into me/, killed once it is well under way.
+        let copy = Process()
+        copy.executableURL = URL(fileURLWithPath: "/bin/sh")
+        copy.arguments = ["-c", "dd if=\(source) of=\(mountpoint)/me/big.bin bs=4k 2>/dev/null"]
+        try copy.run()
+        let staging = data + "/staging"
+        let deadline = Date().addingTimeInterval(20)
+        var staged: UInt64 = 0
+        while Date() < deadline {
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
+            staged = files.compactMap { (try? FileManager.default.attributesOfItem(atPath: staging + "/" + $0))?[.size] as? UInt64 }.max() ?? 0
+            if staged > 20_000_000 { break }
+            usleep(20_000)
+        }
+        XCTAssertGreaterThan(staged, 20_000_000, "the copy was under way")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        copy.waitUntilExit()
+        XCTAssertNotEqual(copy.terminationStatus, 0, "the copy failed with the mount")
+        // The mount point is dead ("Transport endpoint is not connected") until cleared.
+        XCTAssertNotEqual(access(mountpoint + "/me", F_OK), 0)
+
+        let second = try mount()
+        XCTAssertEqual(sh("grep -c ' \(mountpoint) ' /proc/mounts").out, "1\n", "one mount, the dead one cleared")
+        XCTAssertEqual(sh("ls -A \(mountpoint)/me").out, "", "no partial record after the crash")
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: staging))?.count ?? 0, 0, "staging cleared")
+        let listed = sh("\(CLITests.binary.path) ls --data-dir \(data)")
+        XCTAssertFalse(listed.out.contains("big.bin"), listed.out)
+
+        // A complete copy publishes; SIGTERM unmounts cleanly; it is there after the next mount.
+        XCTAssertEqual(sh("head -c 1000000 /dev/urandom > \(dir.path)/small.bin && cp \(dir.path)/small.bin \(mountpoint)/me/").status, 0)
+        XCTAssertEqual(sh("cmp \(dir.path)/small.bin \(mountpoint)/me/small.bin").status, 0)
+        second.terminate()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 0, "clean exit on SIGTERM")
+        XCTAssertFalse(isMounted(), "unmounted on SIGTERM: " + sh("grep \(mountpoint) /proc/mounts; cat \(dir.path)/*.log").out)
+        let third = try mount()
+        XCTAssertEqual(sh("cmp \(dir.path)/small.bin \(mountpoint)/me/small.bin").status, 0, "published file survives a restart")
+        // `peernet unmount` ends the foreground mount too.
+        XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
+        let until = Date().addingTimeInterval(10)
+        while third.isRunning && Date() < until { usleep(50_000) }
+        XCTAssertFalse(third.isRunning, "the mount process ends when unmounted")
+        XCTAssertFalse(isMounted())
+    }
+}
