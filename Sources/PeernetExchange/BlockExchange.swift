@@ -44,6 +44,7 @@ public final class BlockExchange: Sendable {
     let maxTransfersPerPeer = 16
     /// File transfers started for peers (a figure for status and tests).
     public let servedTransfers = Mutex(0)
+    let chainObservers = Mutex<[@Sendable (PublicKey) -> Void]>([])
 
     /// One line per running transfer (for status files).
     public func transferSummaries() -> [String] {
@@ -347,7 +348,14 @@ public final class BlockExchange: Sendable {
             }
         }
         if rejected > 0 { rejectedBlocks.withLock { $0 += rejected } }
+        for observer in chainObservers.withLock({ $0 }) { observer(peer) }
         return stored
+    }
+
+    /// Called with the peer whose cached chain was just updated (a file system drops what it
+    /// cached about that peer's files).
+    public func observeCachedChains(_ observer: @escaping @Sendable (PublicKey) -> Void) {
+        chainObservers.withLock { $0.append(observer) }
     }
 
     /// One sync at a time per peer; a change during a sync triggers one more.

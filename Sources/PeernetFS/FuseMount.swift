@@ -16,7 +16,8 @@ struct Request: @unchecked Sendable {
 ///
 /// Kernel caching: remote files are immutable (content-addressed), so their attributes and
 /// entries are cached for a minute and their pages kept (`keep_cache`); me/ and listings change,
-/// so they are cached for one second.
+/// so they are cached for one second. When a peer's chain changes, the entries cached under
+/// its directory are dropped at once (`fuse_lowlevel_notify_inval_entry`).
 public final class FuseMount: @unchecked Sendable {
     public let fs: PeernetFileSystem
     public let mountpoint: String
@@ -86,12 +87,28 @@ public final class FuseMount: @unchecked Sendable {
             throw MountError.failed("cannot mount at \(mountpoint) (is it already a mount? try: peernet unmount \(mountpoint))")
         }
         self.session = session
+        notifySession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
+        fs.invalidator.withLock { $0 = { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
+    }
+
+    /// The session for kernel notifications, nil once the loop has ended.
+    private let notifySession = Mutex<UInt>(0)  // the fuse_session pointer's bits
+
+    /// Drops kernel-cached entries and inode data (from a task, never inside a request).
+    func invalidate(entries: [(parent: UInt64, name: String)], inodes: [UInt64]) {
+        notifySession.withLock { bits in
+            guard let se = OpaquePointer(bitPattern: bits) else { return }
+            for e in entries { _ = fuse_lowlevel_notify_inval_entry(se, fuse_ino_t(e.parent), e.name, e.name.utf8.count) }
+            for i in inodes { _ = fuse_lowlevel_notify_inval_inode(se, fuse_ino_t(i), 0, 0) }
+        }
     }
 
     /// Serves requests until unmounted (blocking; multi-threaded).
     public func run() {
         guard let session else { return }
         _ = peernet_fuse_loop_mt(session, 16)
+        notifySession.withLock { $0 = 0 }
+        fs.invalidator.withLock { $0 = nil }
         fuse_session_unmount(session)
         fuse_session_destroy(session)
         self.session = nil

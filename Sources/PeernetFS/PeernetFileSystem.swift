@@ -115,6 +115,30 @@ public final class PeernetFileSystem: @unchecked Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory.path)) ?? [] {
             try? FileManager.default.removeItem(at: stagingDirectory.appendingPathComponent(name))
         }
+        exchange.observeCachedChains { [weak self] peer in self?.chainChanged(peer) }
+    }
+
+    /// Tells the kernel to forget cached entries: (directory inode, name) pairs, then inodes
+    /// whose attributes and pages are stale. Set by the FUSE front end.
+    public let invalidator = Mutex<(@Sendable ([(parent: UInt64, name: String)], [UInt64]) -> Void)?>(nil)
+
+    /// A peer's cached chain changed: its listings are recomputed, and the kernel drops the
+    /// entries it cached under peers/<id>/ (remote entries are otherwise cached for a minute).
+    func chainChanged(_ peer: PublicKey) {
+        let (entries, inodes) = tables.withLock { t -> ([(parent: UInt64, name: String)], [UInt64]) in
+            var entries: [(parent: UInt64, name: String)] = []
+            var inodes: [UInt64] = []
+            for (parent, children) in t.names {
+                guard case .peer(let owner, _) = parent, owner == peer else { continue }
+                if let p = t.byNode[parent] {
+                    inodes.append(p)
+                    entries += children.keys.map { (parent: p, name: $0) }
+                }
+                t.names[parent] = nil
+            }
+            return (entries, inodes)
+        }
+        if !entries.isEmpty || !inodes.isEmpty, let notify = invalidator.withLock({ $0 }) { notify(entries, inodes) }
     }
 
     // MARK: Inodes
