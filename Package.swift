@@ -67,7 +67,7 @@ let package = Package(
             "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService", "PeernetStore", "PeernetBlockchain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange"]),
+        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange", "PeernetFS"]),
         // libFuzzer entry point for the packet and message decoders (see README "Fuzzing").
         .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"],
                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),

@@ -35,6 +35,17 @@ static inline int peernet_fuse_loop_mt(struct fuse_session *se, unsigned int max
     return rc;
 }
 
+// Replies to a read with `size` bytes of file `fd` from `pos`: libfuse splices them from the
+// file into the kernel when it can, otherwise reads them once into its own buffer (no zeroed
+// Swift array, no extra copy). FUSE_BUFVEC_INIT is a macro, hence this helper.
+static inline int peernet_fuse_reply_fd(fuse_req_t req, int fd, off_t pos, size_t size) {
+    struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
+    bufv.buf[0].flags = (enum fuse_buf_flags)(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    bufv.buf[0].fd = fd;
+    bufv.buf[0].pos = pos;
+    return fuse_reply_data(req, &bufv, 0);
+}
+
 // FUSE_SET_ATTR_* are macros; give Swift typed constants.
 static const int peernet_fuse_set_attr_size = FUSE_SET_ATTR_SIZE;
 #endif

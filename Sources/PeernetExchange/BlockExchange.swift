@@ -213,7 +213,7 @@ public final class BlockExchange: Sendable {
     func serveFile(_ request: TransferMessage, to peer: PublicKey, sequence: UInt32) {
         // Our own shares, or a complete verified download (downloaders become providers).
         let fromWarehouse = store.warehouse.size(of: request.hash)
-        let fromCache = fromWarehouse == nil ? (try? store.downloads.entry(request.hash)).flatMap { $0.isComplete ? $0.size : nil } : nil
+        let fromCache = fromWarehouse == nil ? (try? store.downloads.entry(request.hash, includeTree: false)).flatMap { $0.isComplete ? $0.size : nil } : nil
         guard let size = fromWarehouse ?? fromCache, activeTransfers(of: peer) < maxTransfersPerPeer else {
             var m = TransferMessage(control: .notAvailable, hash: request.hash)
             m.transferProtocol = request.transferProtocol

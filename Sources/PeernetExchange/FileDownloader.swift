@@ -73,10 +73,15 @@ public final class FileDownloader: Sendable {
     let nextFetch = Atomic<UInt64>(1)
     /// Where each file's last read ended: a read that starts there is sequential.
     let readCursor = Mutex<[Hash256: UInt64]>([:])
+    /// Fragments verified and written but not yet marked in the cache (marks are batched behind
+    /// an fdatasync): readers waiting on a fetch in flight may read them already.
+    let ready = Mutex<[Hash256: Set<Int>]>([:])
+    /// Wakes readers when fragments become ready or fetches end.
+    let progressSignal = ProgressSignal()
     /// Holders found recently, by content hash (a DHT lookup per read would be wasteful).
     let recentHolders = Mutex<[Hash256: (time: Date, holders: [PublicKey])]>([:])
 
-    public init(exchange: BlockExchange, search: NetworkSearch?, fastPath: Bool? = nil, readAhead: UInt64 = 16 << 20) {
+    public init(exchange: BlockExchange, search: NetworkSearch?, fastPath: Bool? = nil, readAhead: UInt64 = 128 << 20) {
         self.exchange = exchange
         self.search = search
         self.fastPath = fastPath
@@ -124,7 +129,7 @@ public final class FileDownloader: Sendable {
         let wanted = fragments(of: entry, range: range)
         if wanted.isEmpty { progress?(entry.verifiedBytes, target.size); return }
         try await run(target, wanted: wanted, progress: progress)
-        if (try? cache.entry(target.hash))?.isComplete == true, let search {
+        if (try? cache.entry(target.hash, includeTree: false))?.isComplete == true, let search {
             Task { await search.announceProviders([(hash: target.hash, size: target.size)]) }
         }
     }
@@ -153,8 +158,9 @@ public final class FileDownloader: Sendable {
             }
         }
         var failures: [String] = []
+        let wantedSet = Set(wanted)
         for holder in holders {
-            let needed = fragments(of: try cache.entry(target.hash)!, range: nil).filter { wanted.contains($0) }
+            let needed = fragments(of: try cache.entry(target.hash, includeTree: false)!, range: nil).filter { wantedSet.contains($0) }
             if needed.isEmpty { return }
             do {
                 if let tree {
@@ -169,7 +175,7 @@ public final class FileDownloader: Sendable {
                 failures.append("\(holder.hexString.prefix(12))…: \(error)")
             }
         }
-        let left = fragments(of: try cache.entry(target.hash)!, range: nil).filter { wanted.contains($0) }
+        let left = fragments(of: try cache.entry(target.hash, includeTree: false)!, range: nil).filter { wantedSet.contains($0) }
         if !left.isEmpty { throw DownloadFailure.allHoldersFailed(failures) }
     }
 
@@ -188,7 +194,7 @@ public final class FileDownloader: Sendable {
             let offset = UInt64(run.lowerBound) * fs
             let end = min(target.size, UInt64(run.upperBound + 1) * fs)
             struct Cursor { var index: Int; var buffer: [UInt8] = []; var liar: Int?; var uncommitted: [Int] = []; var done: UInt64 }
-            let already = (try? cache.entry(target.hash))?.verifiedBytes ?? 0
+            let already = (try? cache.entry(target.hash, includeTree: false))?.verifiedBytes ?? 0
             let cursor = Mutex(Cursor(index: run.lowerBound, done: already))
             do {
                 _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset,
@@ -201,10 +207,12 @@ public final class FileDownloader: Sendable {
                             let data = Array(c.buffer.prefix(length))
                             c.buffer.removeFirst(length)
                             guard tree.verify(fragment: c.index, data: data) else { c.liar = c.index; return false }
-                            try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: data)
+                            guard (try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: data)) != nil else { return false }
                             c.uncommitted.append(c.index)
+                            self.ready.withLock { $0[target.hash, default: []].insert(c.index) }
+                            self.progressSignal.signal(target.hash)
                             if c.uncommitted.count >= 16 {
-                                try? cache.commitVerified(target.hash, indices: c.uncommitted)
+                                self.commit(target.hash, c.uncommitted)
                                 c.uncommitted = []
                             }
                             c.done += UInt64(length)
@@ -215,13 +223,23 @@ public final class FileDownloader: Sendable {
                     }
                 }
             } catch {
-                try? cache.commitVerified(target.hash, indices: cursor.withLock { $0.uncommitted })
+                commit(target.hash, cursor.withLock { $0.uncommitted })
                 // An abandoned stream is ours: because of a corrupt fragment.
                 if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
                 throw error
             }
-            try? cache.commitVerified(target.hash, indices: cursor.withLock { $0.uncommitted })
+            commit(target.hash, cursor.withLock { $0.uncommitted })
             if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
+        }
+    }
+
+    /// Marks written fragments verified in the cache (durably) and drops them from `ready`.
+    func commit(_ hash: Hash256, _ indices: [Int]) {
+        guard !indices.isEmpty else { return }
+        try? cache.commitVerified(hash, indices: indices)
+        ready.withLock { r in
+            r[hash]?.subtract(indices)
+            if r[hash]?.isEmpty == true { r[hash] = nil }
         }
     }
 
@@ -265,37 +283,64 @@ public final class FileDownloader: Sendable {
     /// with other readers of the same fragments), and a sequential reader gets read-ahead, so the
     /// next reads find their fragments in the cache or already on the way.
     public func read(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> [UInt8] {
+        guard let region = try await readRegion(target, offset: offset, length: length) else { return [] }
+        return try cache.readUnchecked(target.hash, offset: region.offset, length: region.length)
+    }
+
+    /// Like `read`, but instead of the bytes returns where they lie, verified, in the download
+    /// cache (nil past the end): the file system hands the file region to the kernel directly.
+    public func readRegion(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> (path: String, offset: UInt64, length: Int)? {
         let end = min(target.size, offset + UInt64(length))
-        guard offset < end else { return [] }
+        guard offset < end else { return nil }
+        let region = (path: cache.path(target.hash), offset: offset, length: Int(end - offset))
         try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
+        // Sequential: from the start, or near where the last read ended (the kernel's
+        // read-ahead sends several reads at once, so they arrive slightly out of order).
         let sequential = readCursor.withLock { c in
-            defer { c[target.hash] = end }
-            return offset == 0 || c[target.hash] == offset
+            defer { c[target.hash] = max(end, c[target.hash] ?? 0) }
+            guard offset > 0 else { return true }
+            guard let last = c[target.hash] else { return false }
+            return offset + (4 << 20) >= last && offset <= last + (4 << 20)
         }
         let needed = fragments(of: entry, range: offset..<end)
         if !needed.isEmpty || sequential {
             // Without a tree, a holder can only send the whole file: one fetch serves everyone.
-            let whole = entry.tree == nil && entry.fragmentCount >= 2 && target.rootUnknown
-            let waits = startFetches(target, whole ? fragments(of: entry, range: nil) : needed)
-            // The first fetch also brings the Merkle tree: read-ahead waits for it, so that
-            // fetches do not each ask for the tree (or, from a holder without one, the file).
-            let treeKnown = entry.tree != nil || entry.fragmentCount < 2
-            if !treeKnown { for fetch in waits { _ = try? await fetch.value } }
-            if sequential && end < target.size && !whole, let now = try cache.entry(target.hash) {
-                // In batches of half the window (as the kernel does), not a fragment per read.
+            let whole = !entry.hasTree && entry.fragmentCount >= 2 && target.rootUnknown
+            var wanted = whole ? fragments(of: entry, range: nil) : needed
+            if sequential && end < target.size && !whole {
+                // Read-ahead joins the same run as the read (one stream, not a small transfer
+                // and then a large one), in batches of half the window as the kernel does.
                 let windowEnd = min(target.size, end + readAhead)
-                let ahead = fragments(of: now, range: end..<windowEnd)
+                let ahead = fragments(of: entry, range: end..<windowEnd)
                 let idle = inflight.withLock { m in ahead.filter { m[target.hash]?[$0] == nil } }
                 let half = max(1, Int(readAhead / max(1, target.fragmentSize)) / 2)
-                if idle.count >= half || (windowEnd == target.size && !idle.isEmpty) { _ = startFetches(target, idle) }
+                if idle.count >= half || (windowEnd == target.size && !idle.isEmpty) { wanted += idle }
             }
-            if treeKnown { for fetch in waits { _ = try? await fetch.value } }
-            let left = fragments(of: try cache.entry(target.hash) ?? entry, range: offset..<end)
+            _ = startFetches(target, wanted)
+            // Wait for the fragments, not for whole fetches: a long read-ahead run streams, and
+            // each fragment is readable as soon as it is verified and written.
+            while true {
+                let seen = progressSignal.generation(target.hash)
+                guard let now = try cache.entry(target.hash, includeTree: false) else { break }
+                let missing = fragments(of: now, range: offset..<end)
+                if missing.isEmpty { break }
+                let pending = ready.withLock { r in missing.filter { !(r[target.hash]?.contains($0) ?? false) } }
+                if pending.isEmpty { return region }
+                let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
+                if !covered { break }
+                await progressSignal.wait(target.hash, seen: seen)
+                try Task.checkCancellation()
+            }
+            let left = fragments(of: try cache.entry(target.hash, includeTree: false) ?? entry, range: offset..<end)
             // Still missing (a shared fetch failed): try once more here, surfacing the error.
             if !left.isEmpty { try await run(target, wanted: left, progress: nil) }
         }
-        return try cache.read(target.hash, offset: offset, length: Int(end - offset))
+        // Every fragment of the range must be verified now (else the fetches above threw).
+        guard fragments(of: try cache.entry(target.hash, includeTree: false) ?? entry, range: offset..<end).isEmpty else {
+            throw DownloadFailure.allHoldersFailed(["the range could not be completed"])
+        }
+        return region
     }
 
     func validate(_ target: DownloadTarget) throws {
@@ -305,12 +350,12 @@ public final class FileDownloader: Sendable {
         }
     }
 
-    /// Starts fetches for the fragments not already in flight (in runs of at most 4 MiB, so a
-    /// reader waits for little more than it asked for) and returns every fetch that covers one
-    /// of `fragments`.
+    /// Starts fetches for the fragments not already in flight (one transfer per run of up to
+    /// 32 MiB; readers wait for their fragments, not for the run) and returns every fetch that
+    /// covers one of `fragments`.
     func startFetches(_ target: DownloadTarget, _ fragments: [Int]) -> [Task<Void, Error>] {
         guard !fragments.isEmpty else { return [] }
-        let perRun = max(1, Int((4 << 20) / max(1, target.fragmentSize)))
+        let perRun = max(1, Int((256 << 20) / max(1, target.fragmentSize)))
         return inflight.withLock { m in
             var waits: [UInt64: Task<Void, Error>] = [:]
             var runs: [[Int]] = []
@@ -326,6 +371,7 @@ public final class FileDownloader: Sendable {
                             for f in run where m[target.hash]?[f]?.id == id { m[target.hash]![f] = nil }
                             if m[target.hash]?.isEmpty == true { m[target.hash] = nil }
                         }
+                        progressSignal.signal(target.hash)
                     }
                     try await self.run(target, wanted: run, progress: nil)
                 }

@@ -294,7 +294,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .hashFile(let hash):
             if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, writable: false, modified: now) }
             if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now) }
-            if let e = try? store.downloads.entry(hash) { return FSAttributes(size: e.size, isDirectory: false, writable: false, modified: now) }
+            if let e = try? store.downloads.entry(hash, includeTree: false) { return FSAttributes(size: e.size, isDirectory: false, writable: false, modified: now) }
             throw FSError.notFound
         case .statusFile(let name):
             return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, writable: false, modified: now)
@@ -304,6 +304,38 @@ public final class PeernetFileSystem: @unchecked Sendable {
         default:
             throw FSError.notFound
         }
+    }
+
+    /// Read data: bytes, or a region of a local file (warehouse or download cache) that the
+    /// FUSE layer hands to the kernel without copying it through Swift.
+    public enum ReadData: Sendable, Equatable {
+        case bytes([UInt8])
+        case file(path: String, offset: UInt64, length: Int)
+    }
+
+    /// Like `read`, but content files come back as file regions.
+    public func readData(_ n: FSNode, offset: UInt64, length: Int) async throws -> ReadData {
+        let hash: Hash256
+        switch n {
+        case .hashFile(let h): hash = h
+        case .meFile, .peerFile:
+            guard let e = entry(n) else { throw FSError.notFound }
+            hash = e.file.hash
+            if !store.warehouse.contains(hash) {
+                let target = DownloadTarget(e.file, owner: e.owner)
+                if offset >= target.size { return .bytes([]) }
+                let region = try await withTimeout(readTimeout) { [downloader] in
+                    try await downloader.readRegion(target, offset: offset, length: length)
+                }
+                guard let region else { return .bytes([]) }
+                return .file(path: region.path, offset: region.offset, length: region.length)
+            }
+        default:
+            return .bytes(try await read(n, offset: offset, length: length))
+        }
+        guard let size = store.warehouse.size(of: hash) else { return .bytes(try await read(n, offset: offset, length: length)) }
+        guard offset < size else { return .bytes([]) }
+        return .file(path: store.warehouse.path(for: hash), offset: offset, length: Int(min(UInt64(length), size - offset)))
     }
 
     /// Reads file data: own content from the warehouse, remote content through verified

@@ -24,6 +24,7 @@ public final class DownloadCache: @unchecked Sendable {
         public let merkleRoot: Hash256
         public var verified: [Bool]
         public var tree: MerkleTree?
+        public var hasTree = false
         public var isComplete: Bool { verified.allSatisfy { $0 } }
         public var fragmentCount: Int { verified.count }
         public var verifiedBytes: UInt64 {
@@ -56,20 +57,25 @@ public final class DownloadCache: @unchecked Sendable {
         (0..<count).map { i in i / 8 < bytes.count && bytes[i / 8] & (1 << (i % 8)) != 0 }
     }
 
-    public func entry(_ hash: Hash256) throws -> Entry? {
-        guard let row = try db.query("SELECT size, fragment_size, root, verified, tree FROM downloads WHERE hash = ?", [.blob(hash.bytes)]).first
+    /// A download's state. `includeTree: false` skips rebuilding the Merkle tree (which hashes
+    /// every node: costly per read of a large file); `hasTree` still says whether there is one.
+    public func entry(_ hash: Hash256, includeTree: Bool = true) throws -> Entry? {
+        let column = includeTree ? "tree" : "tree IS NOT NULL"
+        guard let row = try db.query("SELECT size, fragment_size, root, verified, \(column) FROM downloads WHERE hash = ?", [.blob(hash.bytes)]).first
         else { return nil }
         let size = UInt64(bitPattern: row[0].int), fragment = UInt64(bitPattern: row[1].int)
         let count = max(1, Int(MerkleTree.fragmentCount(fileSize: size, fragmentSize: fragment)))
-        let tree = row[4].isNull ? nil : try? MerkleTree.importTree(row[4].bytes)
-        return Entry(hash: hash, size: size, fragmentSize: fragment, merkleRoot: Hash256(row[2].bytes) ?? .zero,
-                     verified: Self.unpack(row[3].bytes, count: count), tree: tree)
+        let tree = !includeTree || row[4].isNull ? nil : try? MerkleTree.importTree(row[4].bytes)
+        var e = Entry(hash: hash, size: size, fragmentSize: fragment, merkleRoot: Hash256(row[2].bytes) ?? .zero,
+                      verified: Self.unpack(row[3].bytes, count: count), tree: tree)
+        e.hasTree = includeTree ? tree != nil : row[4].int != 0
+        return e
     }
 
     /// Starts (or resumes) a download: the sparse file and its state.
     public func prepare(hash: Hash256, size: UInt64, fragmentSize: UInt64, merkleRoot: Hash256) throws -> Entry {
         bitmapLock.lock(); defer { bitmapLock.unlock() }
-        if let e = try entry(hash), e.size == size, FileManager.default.fileExists(atPath: path(hash)) { return e }
+        if let e = try entry(hash, includeTree: false), e.size == size, FileManager.default.fileExists(atPath: path(hash)) { return e }
         let fd = open(path(hash), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
         ftruncate(fd, off_t(size))
@@ -78,7 +84,7 @@ public final class DownloadCache: @unchecked Sendable {
         try db.run("INSERT OR REPLACE INTO downloads VALUES (?, ?, ?, ?, ?, NULL, ?)",
                    [.blob(hash.bytes), .integer(Int64(bitPattern: size)), .integer(Int64(bitPattern: fragmentSize)), .blob(merkleRoot.bytes),
                     .blob(Self.pack([Bool](repeating: size == 0, count: count))), .integer(Int64(Date().timeIntervalSince1970))])
-        return try entry(hash)!
+        return try entry(hash, includeTree: false)!
     }
 
     public func setTree(_ hash: Hash256, _ tree: MerkleTree) throws {
@@ -98,7 +104,7 @@ public final class DownloadCache: @unchecked Sendable {
     /// never get ahead of the data, and one sync covers a batch of fragments.
     public func commitVerified(_ hash: Hash256, indices: [Int]) throws {
         bitmapLock.lock(); defer { bitmapLock.unlock() }
-        guard !indices.isEmpty, var e = try entry(hash) else { return }
+        guard !indices.isEmpty, var e = try entry(hash, includeTree: false) else { return }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         if fd >= 0 { fdatasync(fd); close(fd) }
         for i in indices where i < e.fragmentCount { e.verified[i] = true }
@@ -110,7 +116,7 @@ public final class DownloadCache: @unchecked Sendable {
     /// the mark: a crash between the two only costs a re-download).
     public func storeVerifiedFragment(_ hash: Hash256, index: Int, data: [UInt8]) throws {
         bitmapLock.lock(); defer { bitmapLock.unlock() }
-        guard var e = try entry(hash), index < e.fragmentCount else { throw WarehouseError.notFound(hash) }
+        guard var e = try entry(hash, includeTree: false), index < e.fragmentCount else { throw WarehouseError.notFound(hash) }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
         let offset = off_t(UInt64(index) * e.fragmentSize)
@@ -135,15 +141,27 @@ public final class DownloadCache: @unchecked Sendable {
 
     public func markAllVerified(_ hash: Hash256) throws {
         bitmapLock.lock(); defer { bitmapLock.unlock() }
-        guard let e = try entry(hash) else { return }
+        guard let e = try entry(hash, includeTree: false) else { return }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         if fd >= 0 { fdatasync(fd); close(fd) }
         try db.run("UPDATE downloads SET verified = ? WHERE hash = ?", [.blob(Self.pack([Bool](repeating: true, count: e.fragmentCount))), .blob(hash.bytes)])
     }
 
+    /// Reads bytes without consulting the bitmap: for a caller that saw every fragment of the
+    /// range verified itself (a fetch verifies and writes fragments before it marks them).
+    public func readUnchecked(_ hash: Hash256, offset: UInt64, length: Int) throws -> [UInt8] {
+        let fd = open(path(hash), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: length)
+        let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(offset)) }
+        guard got == length else { throw WarehouseError.io(path(hash), "short read") }
+        return out
+    }
+
     /// Reads verified bytes; throws if any part of the range is not verified yet.
     public func read(_ hash: Hash256, offset: UInt64, length: Int) throws -> [UInt8] {
-        guard let e = try entry(hash) else { throw WarehouseError.notFound(hash) }
+        guard let e = try entry(hash, includeTree: false) else { throw WarehouseError.notFound(hash) }
         let end = min(e.size, offset + UInt64(length))
         guard offset <= e.size else { throw WarehouseError.outOfRange(hash, offset: offset, size: e.size) }
         if end > offset {

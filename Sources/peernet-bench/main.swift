@@ -2,7 +2,7 @@ import Foundation
 
 // peernet-bench: prints a table of performance figures, each next to a baseline measured in the
 // same run where one exists. Run in release mode:  swift run -c release peernet-bench [group...]
-// Groups: crypto, protocol, node (DHT simulation and receive pipeline), store (share, search), exchange (chain sync, network search), transfer (downloads). With no argument every group runs.
+// Groups: crypto, protocol, node (DHT simulation and receive pipeline), store (share, search), exchange (chain sync, network search), transfer (downloads), fs (the FUSE drive). With no argument every group runs.
 
 let groups: [(name: String, run: (BenchTable) -> Void)] = [
     ("crypto", CryptoBenchmarks.run),
@@ -11,6 +11,7 @@ let groups: [(name: String, run: (BenchTable) -> Void)] = [
     ("store", StoreBenchmarks.run),
     ("exchange", ExchangeBenchmarks.run),
     ("transfer", TransferBenchmarks.run),
+    ("fs", FSBenchmarks.run),
 ]
 
 let requested = Set(CommandLine.arguments.dropFirst())

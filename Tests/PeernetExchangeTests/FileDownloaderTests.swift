@@ -39,6 +39,8 @@ final class FileDownloaderTests: XCTestCase {
         let target = DownloadTarget(record, owner: holder.publicKey)
         let piece = try await downloader.read(target, offset: UInt64(2 * fragment + 10), length: 100)
         XCTAssertEqual(piece, Array(big[(2 * fragment + 10)..<(2 * fragment + 110)]))
+        // (The read returns as soon as its fragment is verified and written; the mark follows.)
+        await eventually(5, "the fragment is marked") { ((try? getter.store.downloads.entry(record.hash))?.verified.filter { $0 }.count ?? 0) >= 1 }
         let entry = try XCTUnwrap(try getter.store.downloads.entry(record.hash))
         XCTAssertEqual(entry.verified.filter { $0 }.count, 1, "one fragment fetched for a 100-byte read")
         // Resume: the rest completes later without refetching what is there.

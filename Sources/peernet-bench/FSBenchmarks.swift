@@ -1,0 +1,127 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+import PeernetFS
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import Synchronization
+
+/// The FUSE drive against its baselines, all in one run: reading an own file through the mount
+/// vs reading its warehouse file; a cold read of a remote file through the mount vs the same
+/// download as `peernet get` does it; `ls -l` of a peer with 10,000 files vs a local directory.
+/// Reads and listings run in child processes (`dd`, `ls`), as a user's would.
+/// Remote size: PEERNET_BENCH_FS_MB (default 1024).
+enum FSBenchmarks {
+    static func run(into table: BenchTable) {
+        guard FileManager.default.fileExists(atPath: "/dev/fuse") else {
+            FileHandle.standardError.write(Data("fs: skipped (no /dev/fuse)\n".utf8))
+            return
+        }
+        let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_FS_MB"] ?? "") ?? 1024
+        // Setup and teardown are async; the measured commands run on this (non-pool) thread so
+        // they never hold a thread the mount's replies need.
+        func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+            let result = Mutex<T?>(nil)
+            let sema = DispatchSemaphore(value: 0)
+            Task { let r = await body(); result.withLock { $0 = r }; sema.signal() }
+            sema.wait()
+            return result.withLock { $0! }
+        }
+        guard let holder = try? BenchPeer(root: nil, autoSync: false), let viewer = try? BenchPeer(root: holder, autoSync: true) else { return }
+        let downloader = FileDownloader(exchange: viewer.exchange, search: viewer.search)
+        let mountpoint = viewer.dir.appendingPathComponent("mnt").path
+        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        guard let fs = try? PeernetFileSystem(node: viewer.node, store: viewer.store, exchange: viewer.exchange, search: viewer.search,
+                                              downloader: downloader, readTimeout: 60) else { return }
+        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        do { try mount.mount() } catch {
+            FileHandle.standardError.write(Data("fs: cannot mount: \(error)\n".utf8))
+            return
+        }
+        let loop = Thread { mount.run() }
+        loop.start()
+        defer {
+            mount.stop()
+            usleep(300_000)
+            blocking { await viewer.stop(); await holder.stop() }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while !viewer.node.isConnected(holder.node.publicKey) && Date() < deadline { usleep(20_000) }
+
+        // 1. Own file: through me/ vs the warehouse file.
+        let own = viewer.dir.appendingPathComponent("own.bin").path
+        write(own, megabytes: 256, seed: 3)
+        if let record = try? viewer.store.share([LocalStore.ShareRequest(path: own, name: "own.bin")]).first {
+            let direct = bestRead(viewer.store.warehouse.path(for: record.hash))
+            let through = bestRead(mountpoint + "/me/own.bin")
+            if let direct, let through {
+                table.add(BenchRow(group: "fs", name: "sequential read of an own 256 MiB file through me/", value: 256 * 1.048576 / through,
+                                   unit: "MB/s", baselineName: "reading its warehouse file directly", baselineValue: 256 * 1.048576 / direct))
+            }
+        }
+        try? FileManager.default.removeItem(atPath: own)
+
+        // 2. Cold remote read through the mount vs the download `peernet get` makes.
+        let source = holder.dir.appendingPathComponent("remote.bin").path
+        write(source, megabytes: megabytes, seed: 5)
+        if let record = try? holder.store.share([LocalStore.ShareRequest(path: source, name: "remote.bin")]).first {
+            try? FileManager.default.removeItem(atPath: source)
+            holder.exchange.publishChainState()
+            let listed = Date().addingTimeInterval(20)
+            while (try? viewer.store.catalog.file(owner: holder.node.publicKey, id: record.id)) == nil && Date() < listed { usleep(50_000) }
+            let target = DownloadTarget(record, owner: holder.node.publicKey)
+            let start = Timer.now()
+            let fetched = blocking { (try? await downloader.download(target)) != nil }
+            let getSeconds = Timer.now() - start
+            try? viewer.store.downloads.remove(record.hash)
+            let path = mountpoint + "/peers/\(holder.node.publicKey.hexString)/remote.bin"
+            if fetched, let cold = bestRead(path, rounds: 1) {
+                let mb = Double(megabytes) * 1.048576
+                table.add(BenchRow(group: "fs", name: "cold read of a remote \(megabytes) MiB file through peers/", value: mb / cold,
+                                   unit: "MB/s", baselineName: "the same download as peernet get", baselineValue: mb / getSeconds))
+            }
+            try? viewer.store.downloads.remove(record.hash)
+        }
+
+        // 3. ls -l of a peer with 10,000 files (warm) vs a local directory of 10,000 files.
+        let many = holder.dir.appendingPathComponent("many")
+        try? FileManager.default.createDirectory(at: many, withIntermediateDirectories: true)
+        var requests: [LocalStore.ShareRequest] = []
+        for i in 0..<10_000 {
+            let p = many.appendingPathComponent("file-\(i).txt").path
+            FileManager.default.createFile(atPath: p, contents: Data("file number \(i)\n".utf8))
+            requests.append(LocalStore.ShareRequest(path: p, folder: "many"))
+        }
+        if (try? holder.store.share(requests)) != nil {
+            holder.exchange.publishChainState()
+            let synced = Date().addingTimeInterval(60)
+            while ((try? viewer.store.catalog.files(owner: holder.node.publicKey, folder: "many"))?.count ?? 0) < 10_000 && Date() < synced { usleep(100_000) }
+            let dir = mountpoint + "/peers/\(holder.node.publicKey.hexString)/many"
+            _ = Timer.bestCommandSeconds("/bin/ls", ["-l", dir], rounds: 1)  // warm up
+            if let mounted = Timer.bestCommandSeconds("/bin/ls", ["-l", dir]),
+               let local = Timer.bestCommandSeconds("/bin/ls", ["-l", many.path]) {
+                table.add(BenchRow(group: "fs", name: "ls -l of a peer directory with 10,000 files (warm)", value: mounted * 1000,
+                                   unit: "ms", baselineName: "ls -l of a local directory of 10,000 files", baselineValue: local * 1000))
+            }
+        }
+    }
+
+    /// Writes a file of distinct, incompressible-enough content.
+    static func write(_ path: String, megabytes: Int, seed: Int) {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        guard let h = FileHandle(forWritingAtPath: path) else { return }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        for i in 0..<megabytes {
+            for j in stride(from: 0, to: chunk.count, by: 64) { chunk[j] = UInt8(truncatingIfNeeded: i &* 31 &+ j &+ seed) }
+            h.write(Data(chunk))
+        }
+        try? h.close()
+    }
+
+    /// Best seconds to read a file sequentially with `dd bs=1M`.
+    static func bestRead(_ path: String, rounds: Int = 3) -> Double? {
+        Timer.bestCommandSeconds("/bin/dd", ["if=\(path)", "of=/dev/null", "bs=1M", "status=none"], rounds: rounds)
+    }
+}
