@@ -4,7 +4,7 @@
 SWIFT ?= swift
 MOUNTPOINT ?= $(HOME)/Peernet
 
-.PHONY: deps build release mount test bench fuzz clean
+.PHONY: deps build release mount install test bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -15,10 +15,19 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-# The final form is `peernet mount $(MOUNTPOINT)` (the FUSE filesystem, issue #8). Until the
-# filesystem lands this creates (or shows) the node's identity.
+# Mounts the network at $(MOUNTPOINT) in the foreground (Ctrl-C unmounts). Uses the default
+# configuration: the public root peers and LAN discovery.
 mount: release
-	.build/release/peernet identity
+	.build/release/peernet mount $(MOUNTPOINT)
+
+# System integration (see Mount/README.md): binary, mount(8) helper, systemd user unit, docs.
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 .build/release/peernet $(DESTDIR)$(PREFIX)/bin/peernet
+	install -D -m 0755 Mount/mount.peernet $(DESTDIR)/sbin/mount.fuse.peernet
+	ln -sf mount.fuse.peernet $(DESTDIR)/sbin/mount.peernet
+	install -D -m 0644 Mount/peernet-mount.service $(DESTDIR)$(PREFIX)/lib/systemd/user/peernet-mount.service
+	install -D -m 0644 Mount/README.md $(DESTDIR)$(PREFIX)/share/doc/peernet/Mount/README.md
 
 # The executables are built first: the CLI tests run the real `peernet` binary.
 test: deps

@@ -78,6 +78,8 @@ public final class FileDownloader: Sendable {
     let ready = Mutex<[Hash256: Set<Int>]>([:])
     /// Wakes readers when fragments become ready or fetches end.
     let progressSignal = ProgressSignal()
+    /// When each file was last marked used in the cache (at most once a minute per file).
+    let touched = Mutex<[Hash256: Date]>([:])
     /// Holders found recently, by content hash (a DHT lookup per read would be wasteful).
     let recentHolders = Mutex<[Hash256: (time: Date, holders: [PublicKey])]>([:])
 
@@ -129,6 +131,7 @@ public final class FileDownloader: Sendable {
         let wanted = fragments(of: entry, range: range)
         if wanted.isEmpty { progress?(entry.verifiedBytes, target.size); return }
         try await run(target, wanted: wanted, progress: progress)
+        evictIfNeeded(target.hash)
         if (try? cache.entry(target.hash, includeTree: false))?.isComplete == true, let search {
             Task { await search.announceProviders([(hash: target.hash, size: target.size)]) }
         }
@@ -233,6 +236,13 @@ public final class FileDownloader: Sendable {
         }
     }
 
+    /// Keeps the download cache within its size (CacheSize): least recently used files go,
+    /// never `current` or a file with fetches in flight.
+    func evictIfNeeded(_ current: Hash256) {
+        let busy = inflight.withLock { Set($0.keys) }
+        try? cache.evict(keep: busy.union([current]))
+    }
+
     /// Marks written fragments verified in the cache (durably) and drops them from `ready`.
     func commit(_ hash: Hash256, _ indices: [Int]) {
         guard !indices.isEmpty else { return }
@@ -304,6 +314,13 @@ public final class FileDownloader: Sendable {
             return offset + (4 << 20) >= last && offset <= last + (4 << 20)
         }
         let needed = fragments(of: entry, range: offset..<end)
+        let now = Date()
+        if touched.withLock({ t in
+            guard now.timeIntervalSince(t[target.hash] ?? .distantPast) > 60 else { return false }
+            if t.count > 1024 { t = [:] }
+            t[target.hash] = now
+            return true
+        }) { cache.touch(target.hash) }
         if !needed.isEmpty || sequential {
             // Without a tree, a holder can only send the whole file: one fetch serves everyone.
             let whole = !entry.hasTree && entry.fragmentCount >= 2 && target.rootUnknown
@@ -374,6 +391,7 @@ public final class FileDownloader: Sendable {
                         progressSignal.signal(target.hash)
                     }
                     try await self.run(target, wanted: run, progress: nil)
+                    self.evictIfNeeded(target.hash)
                 }
                 for f in run { m[target.hash, default: [:]][f] = Fetch(id: id, task: task) }
                 waits[id] = task

@@ -1,5 +1,6 @@
 import CFuse3
 import Foundation
+import PeernetSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -191,7 +192,14 @@ public final class FuseMount: @unchecked Sendable {
         }
     }
 
+    /// Replies with the error's errno; errors that are not plain file-system answers (network
+    /// failures, storage errors) are logged with their reason, which errno cannot carry.
     static func fail(_ req: fuse_req_t?, _ error: Error) {
+        if let e = error as? FSError, e != .io {
+            fuse_reply_err(req, e.errno)
+            return
+        }
+        Log.shared.warning("fs", "operation failed (EIO): \(error)")
         fuse_reply_err(req, (error as? FSError)?.errno ?? EIO)
     }
 
@@ -371,7 +379,10 @@ public final class FuseMount: @unchecked Sendable {
             do {
                 try m.fs.release(n)
                 fuse_reply_err(req, 0)
-            } catch { FuseMount.fail(req, error) }
+            } catch {
+                Log.shared.error("fs", "publishing a file written into me/ failed: \(error)")
+                FuseMount.fail(req, error)
+            }
         }
         ops.unlink = { req, parent, name in
             let m = FuseMount.mount(req)

@@ -32,7 +32,8 @@ public final class NodeService: Sendable {
         } else {
             key = try IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
         }
-        let store = try LocalStore(dataDirectory: dataDirectory, key: key)
+        Log.shared.configure(file: dataDirectory.file("peernet.log"), level: LogLevel(name: config.logLevel) ?? .info)
+        let store = try LocalStore(dataDirectory: dataDirectory, key: key, downloadCacheBytes: config.cacheSize)
         self.store = store
         var nodeConfig = config.nodeConfig(userAgent: userAgent)
         let node: Node
@@ -68,9 +69,11 @@ public final class NodeService: Sendable {
             await search.publishAll()
         }
         control.start()
+        Log.shared.info("node", "started: peer ID \(node.publicKey.hexString), listening on \(node.listenEndpoints.map { "\($0)" }.joined(separator: ", ")), \(config.seedList.count) root peers, LAN discovery \(config.localDiscovery ? "on" : "off")")
     }
 
     public func stop() async {
+        Log.shared.info("node", "stopping")
         control.stop()
         search.stop()
         exchange.stop()

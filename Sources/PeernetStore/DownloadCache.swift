@@ -177,6 +177,11 @@ public final class DownloadCache: @unchecked Sendable {
         return n == out.count ? out : Array(out.prefix(max(0, n)))
     }
 
+    /// Marks a download as used now (least recently used files are evicted first).
+    public func touch(_ hash: Hash256) {
+        try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+    }
+
     public var totalBytes: UInt64 {
         UInt64(bitPattern: (try? db.query("SELECT coalesce(sum(size), 0) FROM downloads").first?.first?.int) ?? 0)
     }

@@ -67,6 +67,7 @@ struct MountCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         Output.line("Peernet mounted at \(target). Peer ID \(service.node.publicKey.hexString)")
+        Log.shared.info("mount", "mounted at \(target)")
         let loopEnded = OnceFlag()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
@@ -89,6 +90,7 @@ struct MountCommand: AsyncParsableCommand {
         mount.stop()
         _ = done.wait(timeout: .now() + 10)
         Output.line("Unmounted \(target).")
+        Log.shared.info("mount", "unmounted \(target)")
         await service.stop()
     }
 
@@ -108,8 +110,9 @@ struct MountCommand: AsyncParsableCommand {
         var env = ProcessInfo.processInfo.environment
         env["PEERNET_DETACHED"] = "1"
         p.environment = env
-        let handle = FileHandle(forWritingAtPath: log)
-        handle?.seekToEndOfFile()
+        // O_APPEND: the node's own log lines go to the same file.
+        let fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        let handle = fd >= 0 ? FileHandle(fileDescriptor: fd, closeOnDealloc: true) : nil
         p.standardOutput = handle
         p.standardError = handle
         p.standardInput = FileHandle.nullDevice

@@ -148,6 +148,57 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(d.stderr.contains("Is a directory"), d.stderr)
     }
 
+    /// export -> import carries the identity to another data directory; the file is 0600;
+    /// a different existing identity is only replaced with --force; junk is refused (exit 2);
+    /// a reference Config.yaml's PrivateKey line is accepted.
+    func testIdentityExportImportRoundTrip() throws {
+        let a = dir.appendingPathComponent("a").path, b = dir.appendingPathComponent("b").path
+        let keyFile = dir.appendingPathComponent("key.txt").path
+        let shown = try run(["identity", "--data-dir", a, "--json"])
+        let peerID = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["peerId"] as? String)
+        XCTAssertEqual(try run(["identity", "export", keyFile, "--data-dir", a]).status, 0)
+        let mode = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int)
+        XCTAssertEqual(mode, 0o600)
+        XCTAssertNotEqual(try run(["identity", "export", keyFile, "--data-dir", a]).status, 0, "no silent overwrite")
+        XCTAssertEqual(try run(["identity", "import", keyFile, "--data-dir", b]).status, 0)
+        XCTAssertTrue(try run(["identity", "show", "--data-dir", b]).stdout.contains(peerID))
+        // A node with its own identity keeps it unless --force.
+        let c = dir.appendingPathComponent("c").path
+        _ = try run(["identity", "--data-dir", c])
+        let refused = try run(["identity", "import", keyFile, "--data-dir", c])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("--force"), refused.stderr)
+        XCTAssertFalse(try run(["identity", "--data-dir", c]).stdout.contains(peerID))
+        XCTAssertEqual(try run(["identity", "import", "--force", keyFile, "--data-dir", c]).status, 0)
+        XCTAssertTrue(try run(["identity", "--data-dir", c]).stdout.contains(peerID))
+        // Junk, and the reference's Config.yaml form, and stdin.
+        let junk = dir.appendingPathComponent("junk.txt")
+        try "not a key\n".write(to: junk, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["identity", "import", junk.path, "--data-dir", dir.appendingPathComponent("d").path]).status, 2)
+        let hex = try String(contentsOfFile: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let reference = dir.appendingPathComponent("Config.yaml")
+        try "Listen: []\nPrivateKey: \"\(hex)\"\n".write(to: reference, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["identity", "import", reference.path, "--data-dir", dir.appendingPathComponent("e").path]).status, 0)
+        XCTAssertTrue(try run(["identity", "--data-dir", dir.appendingPathComponent("e").path]).stdout.contains(peerID))
+        XCTAssertEqual(try run(["identity", "import", "-", "--data-dir", dir.appendingPathComponent("f").path], stdin: Data(hex.utf8)).status, 0)
+        XCTAssertEqual(try run(["identity", "export", "-", "--data-dir", dir.appendingPathComponent("f").path]).stdout, hex + "\n")
+    }
+
+    /// Invalid values name the key and the allowed values; unknown keys only warn.
+    func testConfigErrorsNameTheKey() throws {
+        let bad = dir.appendingPathComponent("bad.yaml")
+        try "LogLevel: loud\n".write(to: bad, atomically: true, encoding: .utf8)
+        let r = try run(["config", "show", "--config", bad.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("LogLevel") && r.stderr.contains("debug, info, warning, error"), r.stderr)
+        let unknown = dir.appendingPathComponent("unknown.yaml")
+        try "Colour: purple\nReadTimeout: 12\n".write(to: unknown, atomically: true, encoding: .utf8)
+        let u = try run(["config", "show", "--config", unknown.path])
+        XCTAssertEqual(u.status, 0, u.stderr)
+        XCTAssertTrue(u.stderr.contains("Colour"), u.stderr)
+        XCTAssertTrue(u.stdout.contains("ReadTimeout: 12"), u.stdout)
+    }
+
     func testMissingConfigFileIsAValidationError() throws {
         let r = try run(["identity", "--data-dir", dir.path, "--config", dir.appendingPathComponent("none.yaml").path])
         XCTAssertNotEqual(r.status, 0)

@@ -115,4 +115,56 @@ final class MountCLITests: XCTestCase {
         XCTAssertFalse(third.isRunning, "the mount process ends when unmounted")
         XCTAssertFalse(isMounted())
     }
+
+    static var repository: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    /// Waits until the mount is gone and its process has exited (it holds the data directory).
+    func waitUnmounted(_ seconds: Double = 10) -> Bool {
+        let until = Date().addingTimeInterval(seconds)
+        func running() -> Bool { sh("pgrep -f '[p]eernet mount \(mountpoint)'").status == 0 }
+        while (isMounted() || running()) && Date() < until { usleep(50_000) }
+        return !isMounted() && !running()
+    }
+
+    /// Mount/mount.peernet as mount(8) calls it: options parsed, the node in the background,
+    /// back once the drive is up; unmounted with `peernet unmount`, and its log written.
+    func testMountHelperMountsInTheBackground() throws {
+        let helper = Self.repository.appendingPathComponent("Mount/mount.peernet").path
+        let config = dir.appendingPathComponent("loopback.yaml").path
+        let r = sh("PEERNET_BIN=\(CLITests.binary.path) \(helper) peernet \(mountpoint) -o noauto,_netdev,config=\(config),datadir=\(data) 2>&1")
+        XCTAssertEqual(r.status, 0, r.out)
+        XCTAssertTrue(isMounted(), "mounted when the helper returns: " + r.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity"))
+        XCTAssertEqual(sh("\(CLITests.binary.path) status --data-dir \(data) --json").status, 0, "the CLI talks to the mounted node")
+        XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
+        XCTAssertTrue(waitUnmounted())
+        let log = (try? String(contentsOfFile: data + "/peernet.log", encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("INFO [node] started"), log)
+        XCTAssertTrue(log.contains("[mount] mounted at \(mountpoint)"), log)
+        // Bad usage is refused with a message.
+        let bad = sh("\(helper) onlyone 2>&1")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.out.contains("usage"), bad.out)
+        // Through mount(8) itself, when the helper can be installed where mount looks (root, CI).
+        let installed = "/sbin/mount.fuse.peernet"
+        guard getuid() == 0, !FileManager.default.fileExists(atPath: installed),
+              (try? FileManager.default.createSymbolicLink(atPath: installed, withDestinationPath: helper)) != nil else { return }
+        defer { try? FileManager.default.removeItem(atPath: installed) }
+        let viaMount = sh("PEERNET_BIN=\(CLITests.binary.path) mount -t fuse.peernet peernet \(mountpoint) -o config=\(config),datadir=\(data) 2>&1")
+        XCTAssertEqual(viaMount.status, 0, viaMount.out)
+        XCTAssertTrue(isMounted(), "mount -t fuse.peernet: " + viaMount.out)
+        XCTAssertEqual(sh("umount \(mountpoint)").status, 0)
+        XCTAssertTrue(waitUnmounted())
+    }
+
+    /// The systemd user unit is valid (systemd-analyze), with the binary path pointed at ours.
+    func testSystemdUnitVerifies() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else { throw XCTSkip("no systemd-analyze") }
+        let unit = try String(contentsOf: Self.repository.appendingPathComponent("Mount/peernet-mount.service"), encoding: .utf8)
+        XCTAssertTrue(unit.contains("ExecStart=/usr/local/bin/peernet mount %h/Peernet"))
+        let copy = dir.appendingPathComponent("peernet-mount.service")
+        try unit.replacingOccurrences(of: "/usr/local/bin/peernet", with: CLITests.binary.path).write(to: copy, atomically: true, encoding: .utf8)
+        let r = sh("systemd-analyze verify \(copy.path) 2>&1")
+        XCTAssertEqual(r.status, 0, r.out)
+    }
 }
