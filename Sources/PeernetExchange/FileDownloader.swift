@@ -327,12 +327,14 @@ public final class FileDownloader: Sendable {
             var wanted = whole ? fragments(of: entry, range: nil) : needed
             if sequential && end < target.size && !whole {
                 // Read-ahead joins the same run as the read (one stream, not a small transfer
-                // and then a large one), in batches of half the window as the kernel does.
+                // and then a large one). The next batch (the rest of the window) starts when
+                // the stream in flight is nearly done: one stream at a time, because two UDT
+                // flows from one holder overflow each other's socket buffers and both slow down.
                 let windowEnd = min(target.size, end + readAhead)
                 let ahead = fragments(of: entry, range: end..<windowEnd)
                 let idle = inflight.withLock { m in ahead.filter { m[target.hash]?[$0] == nil } }
-                let half = max(1, Int(readAhead / max(1, target.fragmentSize)) / 2)
-                if idle.count >= half || (windowEnd == target.size && !idle.isEmpty) { wanted += idle }
+                let windowFragments = max(1, Int(readAhead / max(1, target.fragmentSize)))
+                if !idle.isEmpty && ahead.count - idle.count <= windowFragments / 8 { wanted += idle }
             }
             _ = startFetches(target, wanted)
             // Wait for the fragments, not for whole fetches: a long read-ahead run streams, and
