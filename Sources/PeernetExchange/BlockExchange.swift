@@ -371,6 +371,14 @@ public final class BlockExchange: Sendable {
             var h = height, v = version
             while true {
                 await self.sync(peer: peer, height: h, version: v)
+                // A sync that fell short (a timeout under load, a lost packet) is retried a few
+                // times, or the peer's change would only be seen at its next announcement.
+                for delay in [1.0, 3.0, 9.0] {
+                    guard !Task.isCancelled, let a = try? self.store.cache.assess(owner: peer, version: v, height: h), case .download = a,
+                          self.node.isConnected(peer) else { break }
+                    do { try await Task.sleep(for: .seconds(delay)) } catch { break }
+                    await self.sync(peer: peer, height: h, version: v)
+                }
                 let again = self.syncing.withLock { s -> Bool in
                     if s[peer] == true { s[peer] = false; return true }
                     s[peer] = nil

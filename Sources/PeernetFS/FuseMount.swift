@@ -305,7 +305,9 @@ public final class FuseMount: @unchecked Sendable {
                     buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(r.raw, $0.baseAddress, used) }
                 } catch { FuseMount.fail(r.raw, error) }
             }
-            if case .searchTerm = dir { Task.detached { work() } } else { work() }
+            // A search listing may wait (bounded) for results: off the FUSE thread, and off the
+            // Swift pool too, whose few threads the search itself needs.
+            if case .searchTerm = dir { DispatchQueue.global().async { work() } } else { work() }
         }
         ops.open = { req, ino, fi in
             let m = FuseMount.mount(req)

@@ -81,8 +81,10 @@ extension PeernetFileSystem {
     public func release(_ n: FSNode) throws {
         guard case .staged(let id) = n, let s = tables.withLock({ $0.staged[id] }) else { return }
         defer {
-            tables.withLock { _ = $0.staged.removeValue(forKey: id) }
-            close(s.fd)
+            tables.withLock { t in
+                t.staged.removeValue(forKey: id)
+                close(s.fd)
+            }
             Glibc.unlink(s.path)
             invalidateListings()
         }

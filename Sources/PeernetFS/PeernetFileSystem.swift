@@ -82,7 +82,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var next: UInt64 = 2
         /// Sanitised name -> node, per directory, as last listed (lookups use the same names).
         var names: [FSNode: [String: FSNode]] = [:]
-        var searchResults: [String: (time: Date, files: [CatalogEntry])] = [:]
+        /// Per search term: when the search started, the results so far, whether it still runs.
+        var searchResults: [String: (time: Date, files: [CatalogEntry], running: Bool)] = [:]
         var staged: [UInt64: Staged] = [:]
         var nextStaged: UInt64 = 1
         /// Staged id -> the file it was published as.
@@ -235,21 +236,48 @@ public final class PeernetFileSystem: @unchecked Sendable {
     }
 
     /// Network search results for a term, refreshed when older than 30 s.
+    /// The results of searching for `term` so far. The first listing starts the search (again
+    /// after a minute) and returns once the first results are in (or after a few seconds);
+    /// results keep arriving in the background, so a later listing shows more.
     func searchResults(_ term: String) throws -> [CatalogEntry] {
-        if let cached = tables.withLock({ $0.searchResults[term] }), Date().timeIntervalSince(cached.time) < 30 { return cached.files }
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = Mutex<[SearchResult]>([])
-        let search = self.search
-        let timeout = min(readTimeout, 10)
-        Task.detached {
-            let r = await search.search(term, limit: 500, timeout: timeout)
-            box.withLock { $0 = r }
-            semaphore.signal()
+        let now = Date()
+        let start = tables.withLock { t -> Bool in
+            if let c = t.searchResults[term], c.running || now.timeIntervalSince(c.time) < 60 { return false }
+            t.searchResults[term] = (now, t.searchResults[term]?.files ?? [], true)
+            return true
         }
-        _ = semaphore.wait(timeout: .now() + timeout + 5)
-        let files = box.withLock { $0 }.map(\.entry)
-        tables.withLock { $0.searchResults[term] = (Date(), files) }
-        return files
+        if start {
+            let search = self.search
+            let timeout = max(readTimeout, 10)
+            @Sendable func add(_ results: [SearchResult]) {
+                self.tables.withLock { t in
+                    guard var c = t.searchResults[term] else { return }
+                    var seen = Set(c.files.map { "\($0.owner.hexString)/\($0.file.id)" })
+                    for r in results where seen.insert("\(r.entry.owner.hexString)/\(r.entry.file.id)").inserted { c.files.append(r.entry) }
+                    t.searchResults[term] = c
+                }
+            }
+            // A repeated search starts from scratch (results may have gone).
+            tables.withLock { t in t.searchResults[term]?.files = [] }
+            Task.detached { [self] in
+                let all = await search.search(term, limit: 500, timeout: timeout, onResults: { add($0) })
+                add(all)
+                self.tables.withLock { t in t.searchResults[term]?.running = false }
+            }
+        }
+        // Wait (bounded) for the first results, then a moment more to gather a batch.
+        let deadline = now.addingTimeInterval(min(readTimeout, 5))
+        var firstSeen: Date?
+        while Date() < deadline {
+            let (count, running) = tables.withLock { t in (t.searchResults[term]?.files.count ?? 0, t.searchResults[term]?.running ?? false) }
+            if !running { break }
+            if count > 0 {
+                if firstSeen == nil { firstSeen = Date() }
+                if Date().timeIntervalSince(firstSeen!) > 0.3 { break }
+            }
+            usleep(20_000)
+        }
+        return tables.withLock { $0.searchResults[term]?.files ?? [] }
     }
 
     /// Finds a child by name (listing the directory if it was not listed yet).
@@ -259,7 +287,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
             // Any name under search/ is a query.
             guard !name.isEmpty, name != ".", name != ".." else { throw FSError.notFound }
             let term = name
-            tables.withLock { t in if t.searchResults[term] == nil { t.searchResults[term] = (.distantPast, []) } }
+            tables.withLock { t in if t.searchResults[term] == nil { t.searchResults[term] = (.distantPast, [], false) } }
             return .searchTerm(term)
         case .files:
             guard let hash = Hash256(hex: name) else { throw FSError.notFound }
@@ -347,9 +375,17 @@ public final class PeernetFileSystem: @unchecked Sendable {
             guard offset < UInt64(bytes.count) else { return [] }
             return Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + length)])
         case .staged(let id):
-            guard let s = tables.withLock({ $0.staged[id] }) else { throw FSError.notFound }
+            // Under the lock: `release` closes the descriptor under it too, so a read can never
+            // use a closed (or reused) descriptor. Once published, the published file answers.
             var out = [UInt8](repeating: 0, count: length)
-            let got = out.withUnsafeMutableBytes { pread(s.fd, $0.baseAddress, length, off_t(offset)) }
+            let got: Int? = tables.withLock { t in
+                guard let s = t.staged[id] else { return nil }
+                return out.withUnsafeMutableBytes { pread(s.fd, $0.baseAddress, length, off_t(offset)) }
+            }
+            guard let got else {
+                if let published = tables.withLock({ $0.published[id] }) { return try await read(published, offset: offset, length: length) }
+                throw FSError.notFound
+            }
             return Array(out.prefix(max(0, got)))
         case .meFile, .peerFile, .hashFile:
             let target: DownloadTarget

@@ -33,7 +33,10 @@ public final class NodeService: Sendable {
             key = try IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
         }
         Log.shared.configure(file: dataDirectory.file("peernet.log"), level: LogLevel(name: config.logLevel) ?? .info)
-        let store = try LocalStore(dataDirectory: dataDirectory, key: key, downloadCacheBytes: config.cacheSize)
+        var limits = CacheLimits()
+        limits.maxBlockSize = config.cacheMaxBlockSize
+        limits.maxBlocksPerPeer = config.cacheMaxBlockCount
+        let store = try LocalStore(dataDirectory: dataDirectory, key: key, cacheLimits: limits, downloadCacheBytes: config.cacheSize)
         self.store = store
         var nodeConfig = config.nodeConfig(userAgent: userAgent)
         let node: Node

@@ -29,7 +29,10 @@ enum FSBenchmarks {
             sema.wait()
             return result.withLock { $0! }
         }
-        guard let holder = try? BenchPeer(root: nil, autoSync: false), let viewer = try? BenchPeer(root: holder, autoSync: true) else { return }
+        var fsLimits = CacheLimits()
+        fsLimits.maxBlocksPerPeer = 100_000
+        fsLimits.maxBlockSize = 1 << 20
+        guard let holder = try? BenchPeer(root: nil, autoSync: false), let viewer = try? BenchPeer(root: holder, autoSync: true, cacheLimits: fsLimits) else { return }
         let downloader = FileDownloader(exchange: viewer.exchange, search: viewer.search)
         let mountpoint = viewer.dir.appendingPathComponent("mnt").path
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)

@@ -180,7 +180,9 @@ final class FileDownloaderTests: XCTestCase {
                                                          owner: first.publicKey))
             XCTFail("download without holders succeeded")
         } catch {
-            XCTAssertTrue("\(error)".contains("no peer holding"), "\(error)")
+            // Either nobody is reachable, or the killed holder still looked connected and then
+            // stopped sending: both are named plainly.
+            XCTAssertTrue("\(error)".contains("no peer holding") || "\(error)".contains("stopped sending"), "\(error)")
         }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
         await getter.stop()

@@ -42,6 +42,11 @@ final class MountTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: remote))
         XCTAssertEqual(sh("rm \(a.path("me/Trips/HolidayVideo.mp4"))").status, 0)
         await eventually(15, "B no longer lists the file") { !FileManager.default.fileExists(atPath: remote) }
+        if FileManager.default.fileExists(atPath: remote) {
+            let files = (try? b.store.catalog.files(owner: a.publicKey))?.map(\.file.name) ?? []
+            let header = try? b.store.cache.db.query("SELECT * FROM cache_headers WHERE owner = ?", [.blob(a.publicKey.compressed)])
+            XCTFail("B's catalog of A: \(files); cache header \(String(describing: header)); A height \(a.store.chain.height) version \(a.store.chain.version); B sees A at \(String(describing: b.node.peer(a.publicKey).map { ($0.blockchainHeight, $0.blockchainVersion) }))")
+        }
         await b.stop()
         await a.stop()
     }
