@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One line of the benchmark table: a figure, and the baseline it should be read against.
 struct BenchRow {
@@ -92,3 +93,17 @@ enum Timer {
 
 /// Keeps the optimiser from deleting benchmarked work.
 @inline(never) func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+/// Runs async work from the synchronous benchmark driver: the calling thread (not one of the
+/// Swift pool's few threads) waits, so blocking measurements can run beside it.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+    let result = Mutex<T?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let r = await body()
+        result.withLock { $0 = r }
+        done.signal()
+    }
+    done.wait()
+    return result.withLock { $0! }
+}

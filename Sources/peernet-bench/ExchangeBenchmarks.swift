@@ -44,15 +44,7 @@ final class BenchPeer: @unchecked Sendable {
 
 enum ExchangeBenchmarks {
     static func run(into table: BenchTable) {
-        let sema = DispatchSemaphore(value: 0)
-        let rows = Mutex<[BenchRow]>([])
-        Task {
-            let r = await measure()
-            rows.withLock { $0 = r }
-            sema.signal()
-        }
-        sema.wait()
-        for row in rows.withLock({ $0 }) { table.add(row) }
+        for row in runBlocking({ await measure() }) { table.add(row) }
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {

@@ -22,13 +22,6 @@ enum FSBenchmarks {
         let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_FS_MB"] ?? "") ?? 1024
         // Setup and teardown are async; the measured commands run on this (non-pool) thread so
         // they never hold a thread the mount's replies need.
-        func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-            let result = Mutex<T?>(nil)
-            let sema = DispatchSemaphore(value: 0)
-            Task { let r = await body(); result.withLock { $0 = r }; sema.signal() }
-            sema.wait()
-            return result.withLock { $0! }
-        }
         var fsLimits = CacheLimits()
         fsLimits.maxBlocksPerPeer = 100_000
         fsLimits.maxBlockSize = 1 << 20
@@ -48,7 +41,7 @@ enum FSBenchmarks {
         defer {
             mount.stop()
             usleep(300_000)
-            blocking { await viewer.stop(); await holder.stop() }
+            runBlocking { await viewer.stop(); await holder.stop() }
         }
         let deadline = Date().addingTimeInterval(10)
         while !viewer.node.isConnected(holder.node.publicKey) && Date() < deadline { usleep(20_000) }
@@ -76,7 +69,7 @@ enum FSBenchmarks {
             while (try? viewer.store.catalog.file(owner: holder.node.publicKey, id: record.id)) == nil && Date() < listed { usleep(50_000) }
             let target = DownloadTarget(record, owner: holder.node.publicKey)
             let start = Timer.now()
-            let fetched = blocking { (try? await downloader.download(target)) != nil }
+            let fetched = runBlocking { (try? await downloader.download(target)) != nil }
             let getSeconds = Timer.now() - start
             try? viewer.store.downloads.remove(record.hash)
             let path = mountpoint + "/peers/\(holder.node.publicKey.hexString)/remote.bin"

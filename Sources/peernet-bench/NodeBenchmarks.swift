@@ -6,19 +6,15 @@ import Synchronization
 
 enum NodeBenchmarks {
     static func run(into table: BenchTable) {
-        let sema = DispatchSemaphore(value: 0)
-        let box = Mutex<[BenchRow]>([])
-        Task {
+        let rows = runBlocking { () async -> [BenchRow] in
             var rows: [BenchRow] = []
             for (n, dead) in [(1000, 0.0), (1000, 0.2), (10_000, 0.0), (10_000, 0.2)] {
                 rows += await DHTSimulation.measure(nodes: n, deadFraction: dead, lookups: n >= 10_000 ? 300 : 500)
             }
             rows += await pipeline()
-            box.withLock { $0 = rows }
-            sema.signal()
+            return rows
         }
-        sema.wait()
-        for row in box.withLock({ $0 }) { table.add(row) }
+        for row in rows { table.add(row) }
     }
 
     /// Datagrams per second through a real node's receive pipeline on loopback, next to a bare

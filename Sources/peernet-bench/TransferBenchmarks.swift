@@ -9,15 +9,7 @@ import Synchronization
 
 enum TransferBenchmarks {
     static func run(into table: BenchTable) {
-        let sema = DispatchSemaphore(value: 0)
-        let rows = Mutex<[BenchRow]>([])
-        Task {
-            let r = await measure()
-            rows.withLock { $0 = r }
-            sema.signal()
-        }
-        sema.wait()
-        for row in rows.withLock({ $0 }) { table.add(row) }
+        for row in runBlocking({ await measure() }) { table.add(row) }
     }
 
     static func cpuSeconds() -> Double {
