@@ -83,6 +83,31 @@ final class FileDownloaderTests: XCTestCase {
         await getter.stop()
     }
 
+    /// The download cache keeps to its size (CacheSize): the least recently used file goes,
+    /// never the one being fetched.
+    func testCacheEvictsLeastRecentlyUsed() async throws {
+        let holder = try TestPeer()
+        let getter = try TestPeer()
+        await connect(holder, getter)
+        getter.store.downloads.maxBytes = 2_500_000
+        let records = try holder.share([("one.bin", content(1_000_000, seed: 1)), ("two.bin", content(1_000_000, seed: 2)),
+                                        ("three.bin", content(1_000_000, seed: 3))])
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil)
+        try await downloader.download(DownloadTarget(records[0], owner: holder.publicKey))
+        try await downloader.download(DownloadTarget(records[1], owner: holder.publicKey))
+        // Access times have one-second resolution: make the order explicit (two used after one).
+        try getter.store.downloads.db.run("UPDATE downloads SET last_access = 100 WHERE hash = ?", [.blob(records[0].hash.bytes)])
+        try getter.store.downloads.db.run("UPDATE downloads SET last_access = 200 WHERE hash = ?", [.blob(records[1].hash.bytes)])
+        try await downloader.download(DownloadTarget(records[2], owner: holder.publicKey))
+        XCTAssertNil(try getter.store.downloads.entry(records[0].hash), "least recently used evicted")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: getter.store.downloads.path(records[0].hash)))
+        XCTAssertEqual(try getter.store.downloads.entry(records[1].hash)?.isComplete, true)
+        XCTAssertEqual(try getter.store.downloads.entry(records[2].hash)?.isComplete, true, "the new download stays")
+        XCTAssertLessThanOrEqual(getter.store.downloads.totalBytes, 2_500_000)
+        await holder.stop()
+        await getter.stop()
+    }
+
     func testHundredMebibytes() async throws {
         let holder = try TestPeer()
         let getter = try TestPeer()
