@@ -157,6 +157,7 @@ public final class FuseMount: @unchecked Sendable {
         var st = Glibc.stat()
         st.st_ino = UInt(inode)
         st.st_mode = a.isDirectory ? (S_IFDIR | (a.writable ? 0o755 : 0o555)) : (S_IFREG | (a.writable ? 0o644 : 0o444))
+        if a.isSymlink { st.st_mode = S_IFLNK | 0o777 }
         st.st_nlink = a.isDirectory ? 2 : 1
         st.st_size = off_t(a.size)
         st.st_blocks = blkcnt_t((a.size + 511) / 512)
@@ -236,6 +237,11 @@ public final class FuseMount: @unchecked Sendable {
                 fuse_reply_attr(req, &st, m.cacheTime(n))
             } catch { FuseMount.fail(req, error) }
         }
+        ops.readlink = { req, ino in
+            let m = FuseMount.mount(req)
+            guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            do { _ = fuse_reply_readlink(req, try m.fs.linkTarget(n)) } catch { FuseMount.fail(req, error) }
+        }
         ops.setattr = { req, ino, attr, toSet, fi in
             let m = FuseMount.mount(req)
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
@@ -295,6 +301,7 @@ public final class FuseMount: @unchecked Sendable {
                         var st = Glibc.stat()
                         st.st_ino = UInt(m.fs.inode(for: n))
                         st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
+                        if case .peerAlias = n { st.st_mode = S_IFLNK }
                         let needed = buffer.withUnsafeMutableBufferPointer { b in
                             fuse_add_direntry(r.raw, b.baseAddress! + used, size - used, name, &st, off_t(index + 1))
                         }

@@ -26,6 +26,8 @@ public enum FSNode: Hashable, Sendable {
     case statusFile(String)
     /// A file being written into me/ (published when closed).
     case staged(UInt64)
+    /// peers/<profile name>: a symbolic link to peers/<peer id>.
+    case peerAlias(PublicKey)
 
     public var isDirectory: Bool {
         switch self {
@@ -57,6 +59,8 @@ public struct FSAttributes: Sendable, Equatable {
     public var isDirectory: Bool
     public var writable: Bool
     public var modified: Int64
+    /// A symbolic link (its target from `linkTarget`).
+    public var isSymlink = false
 }
 
 /// The Peernet network as a file tree (the model behind the FUSE mount; testable without it):
@@ -88,6 +92,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var nextStaged: UInt64 = 1
         /// Staged id -> the file it was published as.
         var published: [UInt64: FSNode] = [:]
+        /// Profile names of peers ("" for none), dropped when their chain changes.
+        var profileNames: [PublicKey: String] = [:]
     }
 
     struct Staged {
@@ -119,6 +125,21 @@ public final class PeernetFileSystem: @unchecked Sendable {
         exchange.observeCachedChains { [weak self] peer in self?.chainChanged(peer) }
     }
 
+    /// A peer's profile name from its cached chain (remembered until the chain changes).
+    func profileName(_ owner: PublicKey) -> String? {
+        if let known = tables.withLock({ $0.profileNames[owner] }) { return known }
+        let bytes = (try? store.cache.profile(owner))?[ProfileField.name]
+        let name = bytes.map { String(decoding: $0, as: UTF8.self) }.map { String($0.prefix(200)) } ?? ""
+        tables.withLock { $0.profileNames[owner] = name }
+        return name
+    }
+
+    /// The target of a symbolic link node.
+    public func linkTarget(_ n: FSNode) throws -> String {
+        guard case .peerAlias(let owner) = n else { throw FSError.invalid }
+        return owner.hexString
+    }
+
     /// Tells the kernel to forget cached entries: (directory inode, name) pairs, then inodes
     /// whose attributes and pages are stale. Set by the FUSE front end.
     public let invalidator = Mutex<(@Sendable ([(parent: UInt64, name: String)], [UInt64]) -> Void)?>(nil)
@@ -129,6 +150,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
         let (entries, inodes) = tables.withLock { t -> ([(parent: UInt64, name: String)], [UInt64]) in
             var entries: [(parent: UInt64, name: String)] = []
             var inodes: [UInt64] = []
+            t.profileNames[peer] = nil
+            if let p = t.byNode[.peers] { inodes.append(p); entries += (t.names[.peers] ?? [:]).filter { if case .peerAlias = $0.value { return true }; return false }.keys.map { (parent: p, name: $0) } }
+            t.names[.peers] = nil
             for (parent, children) in t.names {
                 guard case .peer(let owner, _) = parent, owner == peer else { continue }
                 if let p = t.byNode[parent] {
@@ -187,6 +211,14 @@ public final class PeernetFileSystem: @unchecked Sendable {
             var owners = Set((try? store.cache.owners()) ?? [])
             for p in node.peers() where p.connected { if let k = try? PublicKey(hex: p.peerId) { owners.insert(k) } }
             list = owners.map { ($0.hexString, FSNode.peer($0, path: [])) }.sorted { $0.0 < $1.0 }
+            // Profile names as symbolic links beside the IDs (the IDs come first, so a name can
+            // never take an ID's place; names that look like an ID are not offered).
+            var aliases: [(String, FSNode)] = []
+            for owner in owners {
+                guard let name = profileName(owner), !name.isEmpty, (try? PublicKey(hex: name)) == nil else { continue }
+                aliases.append((name, .peerAlias(owner)))
+            }
+            list += aliases.sorted { $0.0 < $1.0 }
         case .peer(let owner, let path):
             list = folderListing(entries(of: owner), path: path, owner: owner)
         case .search:
@@ -329,6 +361,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .staged(let id):
             guard let s = tables.withLock({ $0.staged[id] }) else { throw FSError.notFound }
             return FSAttributes(size: s.size, isDirectory: false, writable: true, modified: now)
+        case .peerAlias(let owner):
+            var a = FSAttributes(size: UInt64(owner.hexString.utf8.count), isDirectory: false, writable: false, modified: now)
+            a.isSymlink = true
+            return a
         default:
             throw FSError.notFound
         }

@@ -51,6 +51,32 @@ final class MountTests: XCTestCase {
         await a.stop()
     }
 
+    /// A peer's profile name is offered as a symbolic link to its ID directory; a name that
+    /// would climb out is sanitised, and the link follows a name change.
+    func testProfileNameIsASymlinkBesideTheID() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer(mountIt: false)
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        try a.store.chain.writeProfile([ProfileField(field: ProfileField.name, value: Array("Alice".utf8))])
+        let data = try a.store.warehouse.importData(Array("hello".utf8))
+        try a.store.chain.addFiles([FileRecord(hash: data.hash, id: .random(), merkleRoot: data.merkle.root, fragmentSize: data.merkle.fragmentSize,
+                                               type: 0, format: 0, size: data.size, tags: [FileTag(type: FileTag.name, text: "hello.txt")])])
+        a.exchange.publishChainState()
+        await eventually(15, "B lists Alice") { (try? FileManager.default.destinationOfSymbolicLink(atPath: b.path("peers/Alice"))) == a.publicKey.hexString }
+        XCTAssertEqual(sh("cat \(b.path("peers/Alice/hello.txt"))").out, "hello", "the link leads to the peer's files")
+        XCTAssertTrue(sh("ls -l \(b.path("peers"))").out.contains("Alice -> \(a.publicKey.hexString)"))
+        // A new name replaces the old link once the chain change arrives; "../x" stays inside.
+        try a.store.chain.writeProfile([ProfileField(field: ProfileField.name, value: Array("../x".utf8))])
+        a.exchange.publishChainState()
+        await eventually(15, "the old name is gone") { (try? FileManager.default.destinationOfSymbolicLink(atPath: b.path("peers/Alice"))) == nil }
+        let names = sh("ls -1A \(b.path("peers"))").out.split(separator: "\n").map(String.init)
+        XCTAssertTrue(names.allSatisfy { !$0.contains("/") && $0 != ".." }, "\(names)")
+        XCTAssertEqual(names.count, 2, "the ID and one link: \(names); B's cached profile: \(String(describing: try? b.store.cache.profile(a.publicKey)))")
+        await b.stop()
+        await a.stop()
+    }
+
     /// A peer's hostile names stay inside the mount, sanitised and unique.
     func testHostileNamesStayInside() async throws {
         try fuseAvailable()
