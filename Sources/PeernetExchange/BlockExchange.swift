@@ -374,8 +374,12 @@ public final class BlockExchange: Sendable {
                 // A sync that fell short (a timeout under load, a lost packet) is retried a few
                 // times, or the peer's change would only be seen at its next announcement.
                 for delay in [1.0, 3.0, 9.0] {
-                    guard !Task.isCancelled, let a = try? self.store.cache.assess(owner: peer, version: v, height: h), case .download = a,
-                          self.node.isConnected(peer) else { break }
+                    // Only while the peer still advertises what we were syncing to: assessing a
+                    // stale (older) version would drop the newer chain we may have by now.
+                    guard !Task.isCancelled, self.node.isConnected(peer), let info = self.node.peer(peer),
+                          info.blockchainHeight == h, info.blockchainVersion == v,
+                          self.syncing.withLock({ $0[peer] }) != true,
+                          let a = try? self.store.cache.assess(owner: peer, version: v, height: h), case .download = a else { break }
                     do { try await Task.sleep(for: .seconds(delay)) } catch { break }
                     await self.sync(peer: peer, height: h, version: v)
                 }

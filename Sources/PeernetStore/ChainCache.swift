@@ -75,6 +75,9 @@ public final class ChainCache: @unchecked Sendable {
         try db.transaction {
             let now = Int64(Date().timeIntervalSince1970)
             guard let cached = try header(owner) else {
+                // No header means no chain: leftovers in the catalog (from an interrupted
+                // drop) must not mix with the chain about to be fetched.
+                try catalog.removeAll(owner: owner)
                 guard height > 0 else { return .nothing }
                 guard totalBytes < limits.maxTotalBytes else { return .nothing }
                 try setHeader(owner, version: version, height: height, now: now)
