@@ -144,6 +144,16 @@ final class HostileInputTests: XCTestCase {
                 XCTAssertNotEqual(got.sender, testKeys[0].publicKey, "byte \(i)")
             }
         }
-        for n in 0..<valid.count { XCTAssertThrowsError(try PacketCodec.decode(Array(valid.prefix(n)), receiver: receiver)) }
+        // Truncations: the tail then read as a signature recovers some other key now and then
+        // (like random bytes above, with the packet's random padding this happens in ~1 of
+        // several hundred runs); it must never come out as the real sender.
+        var truncatedAccepted = 0
+        for n in 0..<valid.count {
+            if let got = try? PacketCodec.decode(Array(valid.prefix(n)), receiver: receiver) {
+                truncatedAccepted += 1
+                XCTAssertNotEqual(got.sender, testKeys[0].publicKey, "prefix \(n)")
+            }
+        }
+        XCTAssertLessThan(truncatedAccepted, 3)
     }
 }
