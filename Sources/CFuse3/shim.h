@@ -3,6 +3,7 @@
 // The low-level header refuses to compile without an API version.
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <sys/xattr.h>  // getxattr(2) for tests and tools reading our attributes
 #include <fuse.h>
 
 // fuse_session_new / fuse_new / fuse_main are macros (or versioned symbols) in libfuse3:

@@ -248,9 +248,19 @@ public final class FuseMount: @unchecked Sendable {
             do {
                 if toSet & peernet_fuse_set_attr_size != 0, let attr {
                     let target = fi.map { m.fs.node(for: $0.pointee.fh) ?? n } ?? n
-                    let staged = try m.fs.openForWriting(target, truncate: attr.pointee.st_size == 0)
-                    try m.fs.truncate(staged, size: UInt64(attr.pointee.st_size))
-                    var st = m.makeStat(for: ino, try m.fs.attributes(staged))
+                    var attributes: FSAttributes
+                    if case .staged = target {
+                        // A file being written (through this or another handle): just resize it.
+                        try m.fs.truncate(target, size: UInt64(attr.pointee.st_size))
+                        attributes = try m.fs.attributes(target)
+                    } else {
+                        // truncate(1) on a published file: a new version, published at once.
+                        let staged = try m.fs.openForWriting(target, truncate: attr.pointee.st_size == 0)
+                        try m.fs.truncate(staged, size: UInt64(attr.pointee.st_size))
+                        attributes = try m.fs.attributes(staged)
+                        try m.fs.release(staged, wasWriter: true)
+                    }
+                    var st = m.makeStat(for: ino, attributes)
                     fuse_reply_attr(req, &st, 1)
                     return
                 }
@@ -386,7 +396,8 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             guard let n = m.fs.node(for: fi?.pointee.fh ?? ino) else { return FuseMount.reply(req, 0) }
             do {
-                try m.fs.release(n)
+                let writer = (fi.map { $0.pointee.flags & O_ACCMODE } ?? O_RDONLY) != O_RDONLY
+                try m.fs.release(n, wasWriter: writer)
                 fuse_reply_err(req, 0)
             } catch {
                 Log.shared.error("fs", "publishing a file written into me/ failed: \(error)")

@@ -31,7 +31,7 @@ extension PeernetFileSystem {
         let fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FSError(errno: errno) }
         tables.withLock { t in
-            t.staged[id] = Staged(path: file, folder: path, name: name, fd: fd, size: 0, replaces: replaces)
+            t.staged[id] = Staged(path: file, folder: path, name: name, fd: fd, size: 0, replaces: replaces, writers: 1)
             t.names[parent]?[name] = .staged(id)
         }
         return .staged(id)
@@ -40,7 +40,23 @@ extension PeernetFileSystem {
     /// Opening an existing own file for writing: it is copied to staging first (rare; most
     /// writers create or truncate).
     public func openForWriting(_ n: FSNode, truncate: Bool) throws -> FSNode {
-        if case .staged = n { return n }
+        if case .staged(let id) = n, tables.withLock({ $0.staged[id]?.publishing == true }) {
+            // Being published (its last writer just closed): wait for the record, then open
+            // that for writing like any published file.
+            let deadline = Date().addingTimeInterval(60)
+            while tables.withLock({ $0.staged[id] != nil }) && Date() < deadline { usleep(5_000) }
+            guard let published = tables.withLock({ $0.published[id] }) else { throw FSError.io }
+            return try openForWriting(published, truncate: truncate)
+        }
+        if case .staged(let id) = n {
+            // Another writer of a file being written: it is published when the last one closes.
+            guard tables.withLock({ t -> Bool in
+                guard t.staged[id] != nil, t.staged[id]!.publishing == false else { return false }
+                t.staged[id]!.writers += 1
+                return true
+            }) else { throw FSError.notPermitted }
+            return n
+        }
         guard case .meFile(let id) = n, let e = entry(n) else { throw FSError.readOnly }
         let folder = NameSanitizer.folderComponents(e.file.folder)
         let staged = try create(in: .me(path: folder), name: e.file.name)
@@ -78,8 +94,19 @@ extension PeernetFileSystem {
     /// Publishes a staged file when its last handle closes. The staged entry stays visible
     /// (name, size, content) until the record exists, because the kernel sends RELEASE after
     /// `close` has returned: a `cp` followed at once by `cat` must not see a gap.
-    public func release(_ n: FSNode) throws {
-        guard case .staged(let id) = n, let s = tables.withLock({ $0.staged[id] }) else { return }
+    ///
+    /// Only the last *writing* handle publishes, once: a reader (say `cmp` right after `cp`)
+    /// closing the staged file must neither publish it early nor a second time.
+    public func release(_ n: FSNode, wasWriter: Bool = true) throws {
+        guard wasWriter, case .staged(let id) = n else { return }
+        let claimed: Staged? = tables.withLock { t in
+            guard var s = t.staged[id], !s.publishing else { return nil }
+            s.writers -= 1
+            if s.writers <= 0 { s.publishing = true }
+            t.staged[id] = s
+            return s.publishing ? s : nil
+        }
+        guard let s = claimed else { return }
         defer {
             tables.withLock { t in
                 t.staged.removeValue(forKey: id)
@@ -95,7 +122,13 @@ extension PeernetFileSystem {
             // Overwriting replaces the record: the old one goes in the same rewrite budget.
             try store.unshare(ids: [old])
         }
-        if let record = shared.first { tables.withLock { $0.published[id] = .meFile(record.id) } }
+        if let record = shared.first {
+            tables.withLock { t in
+                t.published[id] = .meFile(record.id)
+                // The replaced record's inode (still cached by the kernel) now stands for the new one.
+                if let old = s.replaces ?? t.staged[id]?.replaces { t.replaced[old] = record.id }
+            }
+        }
         exchange.publishChainState()
         let search = self.search
         Task { await search.publish(shared) }
@@ -103,7 +136,9 @@ extension PeernetFileSystem {
 
     public func unlink(_ parent: FSNode, _ name: String) throws {
         _ = try mePath(parent)
-        let n = try lookup(parent, name)
+        var n = try lookup(parent, name)
+        // A staged file that has been published since stands for its record.
+        if case .staged(let id) = n, let published = tables.withLock({ t in t.staged[id] == nil ? t.published[id] : nil }) { n = published }
         switch n {
         case .meFile(let id):
             let record = try? store.chain.file(id: id)
@@ -152,7 +187,8 @@ extension PeernetFileSystem {
         _ = try mePath(parent)
         let newPath = try mePath(newParent)
         guard !newName.isEmpty, !newName.contains("/"), newName != ".", newName != ".." else { throw FSError.invalid }
-        let n = try lookup(parent, name)
+        var n = try lookup(parent, name)
+        if case .staged(let id) = n, let published = tables.withLock({ t in t.staged[id] == nil ? t.published[id] : nil }) { n = published }
         switch n {
         case .meFile(let id):
             guard var file = try store.chain.file(id: id) else { throw FSError.notFound }
@@ -170,5 +206,12 @@ extension PeernetFileSystem {
         invalidateListings()
     }
 
-    func invalidateListings() { tables.withLock { $0.names = [:] } }
+    /// Forgets computed listings; the generation stops a listing computed before this call from
+    /// being stored after it (it could name a staged file that has been published since).
+    func invalidateListings() {
+        tables.withLock { t in
+            t.names = [:]
+            t.namesGeneration &+= 1
+        }
+    }
 }

@@ -92,8 +92,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var nextStaged: UInt64 = 1
         /// Staged id -> the file it was published as.
         var published: [UInt64: FSNode] = [:]
+        /// Replaced record id -> the record that replaced it (overwrite, truncate).
+        var replaced: [TransferID: TransferID] = [:]
         /// Profile names of peers ("" for none), dropped when their chain changes.
         var profileNames: [PublicKey: String] = [:]
+        /// Bumped whenever listings are invalidated (see `invalidateListings`).
+        var namesGeneration: UInt64 = 0
     }
 
     struct Staged {
@@ -104,6 +108,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var size: UInt64
         /// The existing file it replaces (same name in the same folder).
         var replaces: TransferID?
+        /// Open handles that may write; the last one to close publishes.
+        var writers = 1
+        /// Set once by the handle that publishes.
+        var publishing = false
     }
 
     let tables = Mutex(Tables())
@@ -151,6 +159,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
             var entries: [(parent: UInt64, name: String)] = []
             var inodes: [UInt64] = []
             t.profileNames[peer] = nil
+            t.namesGeneration &+= 1
             if let p = t.byNode[.peers] { inodes.append(p); entries += (t.names[.peers] ?? [:]).filter { if case .peerAlias = $0.value { return true }; return false }.keys.map { (parent: p, name: $0) } }
             t.names[.peers] = nil
             for (parent, children) in t.names {
@@ -186,6 +195,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
         tables.withLock { t in
             guard let n = t.byInode[inode] else { return nil }
             if case .staged(let id) = n, t.staged[id] == nil, let published = t.published[id] { return published }
+            if case .meFile(var id) = n, t.replaced[id] != nil {
+                for _ in 0..<64 { guard let next = t.replaced[id] else { break }; id = next }
+                return .meFile(id)
+            }
             return n
         }
     }
@@ -199,6 +212,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// The children of a directory node as (sanitised unique name, node).
     public func children(of dir: FSNode) throws -> [(String, FSNode)] {
+        let generation = tables.withLock { $0.namesGeneration }
         var list: [(String, FSNode)] = []
         switch dir {
         case .root:
@@ -242,7 +256,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
             taken.insert(u)
             unique.append((u, n))
         }
-        tables.withLock { $0.names[dir] = Dictionary(unique.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a }) }
+        tables.withLock { t in
+            guard t.namesGeneration == generation else { return }
+            t.names[dir] = Dictionary(unique.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        }
         return unique
     }
 

@@ -121,7 +121,15 @@ final class MountCLITests: XCTestCase {
     /// Waits until the mount is gone and its process has exited (it holds the data directory).
     func waitUnmounted(_ seconds: Double = 10) -> Bool {
         let until = Date().addingTimeInterval(seconds)
-        func running() -> Bool { sh("pgrep -f '[p]eernet mount \(mountpoint)'").status == 0 }
+        // (/proc, not pgrep: procps is not in a minimal Debian.)
+        func running() -> Bool {
+            let target = mountpoint
+            return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).contains { pid in
+                guard Int(pid) != nil, let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+                let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                return args.count > 2 && args[0].hasSuffix("peernet") && args[1] == "mount" && args[2] == target
+            }
+        }
         while (isMounted() || running()) && Date() < until { usleep(50_000) }
         return !isMounted() && !running()
     }

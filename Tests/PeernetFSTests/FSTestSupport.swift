@@ -7,6 +7,7 @@ import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
 import PeernetSupport
+import CFuse3
 import XCTest
 
 /// A full peer with a real FUSE mount, in the test process.
@@ -94,4 +95,14 @@ func fuseAvailable() throws {
         FileHandle.standardError.write(Data("notice: FUSE tests skipped (need /dev/fuse and root)\n".utf8))
         throw XCTSkip("FUSE not available")
     }
+}
+
+/// An extended attribute's value (nil if absent), read with getxattr(2) from this process: the
+/// mount's handlers run on libfuse's own threads, so this cannot wait on itself.
+func xattr(_ path: String, _ name: String) -> [UInt8]? {
+    let size = getxattr(path, name, nil, 0)
+    guard size >= 0 else { return nil }
+    var value = [UInt8](repeating: 0, count: size)
+    let got = value.withUnsafeMutableBytes { getxattr(path, name, $0.baseAddress, size) }
+    return got >= 0 ? Array(value.prefix(got)) : nil
 }
