@@ -68,8 +68,7 @@ public final class FileDownloader: Sendable {
 
     /// Fetches in flight for readers, by content hash and fragment: concurrent readers of one
     /// file share them instead of asking the holders twice.
-    let inflight = Mutex<[Hash256: [Int: Fetch]]>([:])
-    struct Fetch { let id: UInt64; let task: Task<Void, Error> }
+    let inflight = Mutex<[Hash256: [Int: UInt64]]>([:])  // fetch id per fragment
     let nextFetch = Atomic<UInt64>(1)
     /// Where each file's last read ended: a read that starts there is sequential.
     let readCursor = Mutex<[Hash256: UInt64]>([:])
@@ -336,26 +335,25 @@ public final class FileDownloader: Sendable {
                 let windowFragments = max(1, Int(readAhead / max(1, target.fragmentSize)))
                 if !idle.isEmpty && ahead.count - idle.count <= windowFragments / 8 { wanted += idle }
             }
-            _ = startFetches(target, wanted)
-            // Wait for the fragments, not for whole fetches: a long read-ahead run streams, and
-            // each fragment is readable as soon as it is verified and written.
-            while true {
-                let seen = progressSignal.generation(target.hash)
-                guard let now = try cache.entry(target.hash, includeTree: false) else { break }
-                let missing = fragments(of: now, range: offset..<end)
-                if missing.isEmpty { break }
-                let pending = ready.withLock { r in missing.filter { !(r[target.hash]?.contains($0) ?? false) } }
-                if pending.isEmpty { return region }
-                let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
-                if !covered { break }
-                await progressSignal.wait(target.hash, seen: seen)
-                try Task.checkCancellation()
-            }
-            let left = fragments(of: try cache.entry(target.hash, includeTree: false) ?? entry, range: offset..<end)
-            // Still missing (a shared fetch failed): try once more here, surfacing the error.
-            if !left.isEmpty { try await run(target, wanted: left, progress: nil) }
+            startFetches(target, wanted)
         }
-        // Every fragment of the range must be verified now (else the fetches above threw).
+        if needed.isEmpty { return region }
+        // Wait for the fragments, not for whole fetches: a long read-ahead run streams, and each
+        // fragment is readable as soon as it is verified and written.
+        while true {
+            let seen = progressSignal.generation(target.hash)
+            guard let latest = try cache.entry(target.hash, includeTree: false) else { break }
+            let missing = fragments(of: latest, range: offset..<end)
+            let pending = ready.withLock { r in missing.filter { !(r[target.hash]?.contains($0) ?? false) } }
+            if pending.isEmpty { return region }
+            let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
+            if !covered { break }
+            await progressSignal.wait(target.hash, seen: seen)
+            try Task.checkCancellation()
+        }
+        // A shared fetch ended without some of them: fetch them here, surfacing its error.
+        let left = fragments(of: try cache.entry(target.hash, includeTree: false) ?? entry, range: offset..<end)
+        if !left.isEmpty { try await run(target, wanted: left, progress: nil) }
         guard fragments(of: try cache.entry(target.hash, includeTree: false) ?? entry, range: offset..<end).isEmpty else {
             throw DownloadFailure.allHoldersFailed(["the range could not be completed"])
         }
@@ -369,25 +367,23 @@ public final class FileDownloader: Sendable {
         }
     }
 
-    /// Starts fetches for the fragments not already in flight (one transfer per run of up to
-    /// 32 MiB; readers wait for their fragments, not for the run) and returns every fetch that
-    /// covers one of `fragments`.
-    func startFetches(_ target: DownloadTarget, _ fragments: [Int]) -> [Task<Void, Error>] {
-        guard !fragments.isEmpty else { return [] }
+    /// Starts fetches for the fragments not already in flight: one transfer per run of up to
+    /// 256 MiB. Readers wait for their fragments (`progressSignal`), not for a run.
+    func startFetches(_ target: DownloadTarget, _ fragments: [Int]) {
+        guard !fragments.isEmpty else { return }
         let perRun = max(1, Int((256 << 20) / max(1, target.fragmentSize)))
-        return inflight.withLock { m in
-            var waits: [UInt64: Task<Void, Error>] = [:]
+        inflight.withLock { m in
             var runs: [[Int]] = []
-            for f in fragments {
-                if let fetch = m[target.hash]?[f] { waits[fetch.id] = fetch.task; continue }
+            for f in fragments where m[target.hash]?[f] == nil {
                 if let last = runs.last?.last, last + 1 == f, runs[runs.count - 1].count < perRun { runs[runs.count - 1].append(f) } else { runs.append([f]) }
             }
             for run in runs {
                 let id = nextFetch.wrappingAdd(1, ordering: .relaxed).oldValue
-                let task = Task { [self] in
+                for f in run { m[target.hash, default: [:]][f] = id }
+                Task { [self] in
                     defer {
                         inflight.withLock { m in
-                            for f in run where m[target.hash]?[f]?.id == id { m[target.hash]![f] = nil }
+                            for f in run where m[target.hash]?[f] == id { m[target.hash]![f] = nil }
                             if m[target.hash]?.isEmpty == true { m[target.hash] = nil }
                         }
                         progressSignal.signal(target.hash)
@@ -395,10 +391,7 @@ public final class FileDownloader: Sendable {
                     try await self.run(target, wanted: run, progress: nil)
                     self.evictIfNeeded(target.hash)
                 }
-                for f in run { m[target.hash, default: [:]][f] = Fetch(id: id, task: task) }
-                waits[id] = task
             }
-            return Array(waits.values)
         }
     }
 }

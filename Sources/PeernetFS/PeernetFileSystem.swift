@@ -394,33 +394,39 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case file(path: String, offset: UInt64, length: Int)
     }
 
-    /// Like `read`, but content files come back as file regions.
+    /// Reads file data as the FUSE layer wants it: own content as a region of its warehouse
+    /// file, remote content as a region of the download cache after a verified fetch (bounded
+    /// by the read timeout: EIO when no holder delivers in time), anything else as bytes.
     public func readData(_ n: FSNode, offset: UInt64, length: Int) async throws -> ReadData {
-        let hash: Hash256
+        let target: DownloadTarget
         switch n {
-        case .hashFile(let h): hash = h
+        case .hashFile(let hash):
+            if let local = localRegion(hash, offset: offset, length: length) { return local }
+            guard let t = await downloader.target(forHash: hash) else { throw FSError.notFound }
+            target = t
         case .meFile, .peerFile:
             guard let e = entry(n) else { throw FSError.notFound }
-            hash = e.file.hash
-            if !store.warehouse.contains(hash) {
-                let target = DownloadTarget(e.file, owner: e.owner)
-                if offset >= target.size { return .bytes([]) }
-                let region = try await withTimeout(readTimeout) { [downloader] in
-                    try await downloader.readRegion(target, offset: offset, length: length)
-                }
-                guard let region else { return .bytes([]) }
-                return .file(path: region.path, offset: region.offset, length: region.length)
-            }
+            if let local = localRegion(e.file.hash, offset: offset, length: length) { return local }
+            target = DownloadTarget(e.file, owner: e.owner)
         default:
             return .bytes(try await read(n, offset: offset, length: length))
         }
-        guard let size = store.warehouse.size(of: hash) else { return .bytes(try await read(n, offset: offset, length: length)) }
+        if offset >= target.size { return .bytes([]) }
+        let region = try await withTimeout(readTimeout) { [downloader] in
+            try await downloader.readRegion(target, offset: offset, length: length)
+        }
+        guard let region else { return .bytes([]) }
+        return .file(path: region.path, offset: region.offset, length: region.length)
+    }
+
+    /// Own content: a region of the warehouse file (nil if it is not in the warehouse).
+    func localRegion(_ hash: Hash256, offset: UInt64, length: Int) -> ReadData? {
+        guard let size = store.warehouse.size(of: hash) else { return nil }
         guard offset < size else { return .bytes([]) }
         return .file(path: store.warehouse.path(for: hash), offset: offset, length: Int(min(UInt64(length), size - offset)))
     }
 
-    /// Reads file data: own content from the warehouse, remote content through verified
-    /// downloads (bounded by the read timeout: EIO when no holder delivers in time).
+    /// Reads file data as bytes: status and staged files directly, content through `readData`.
     public func read(_ n: FSNode, offset: UInt64, length: Int) async throws -> [UInt8] {
         switch n {
         case .statusFile(let name):
@@ -441,19 +447,15 @@ public final class PeernetFileSystem: @unchecked Sendable {
             }
             return Array(out.prefix(max(0, got)))
         case .meFile, .peerFile, .hashFile:
-            let target: DownloadTarget
-            if case .hashFile(let hash) = n {
-                if store.warehouse.contains(hash) { return try store.warehouse.read(hash, offset: offset, length: length) }
-                guard let t = await downloader.target(forHash: hash) else { throw FSError.notFound }
-                target = t
-            } else {
-                guard let e = entry(n) else { throw FSError.notFound }
-                if store.warehouse.contains(e.file.hash) { return try store.warehouse.read(e.file.hash, offset: offset, length: length) }
-                target = DownloadTarget(e.file, owner: e.owner)
-            }
-            if offset >= target.size { return [] }
-            return try await withTimeout(readTimeout) { [downloader] in
-                try await downloader.read(target, offset: offset, length: length)
+            switch try await readData(n, offset: offset, length: length) {
+            case .bytes(let bytes): return bytes
+            case .file(let path, let at, let count):
+                let fd = open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw FSError.io }
+                defer { close(fd) }
+                var out = [UInt8](repeating: 0, count: count)
+                let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(at)) }
+                return Array(out.prefix(max(0, got)))
             }
         default:
             throw FSError.isDirectory

@@ -44,13 +44,7 @@ struct MountCommand: AsyncParsableCommand {
             try detach(target)
             return
         }
-        let service: NodeService
-        do {
-            service = try NodeService(config: config, dataDirectory: global.dataDirectory, userAgent: PeernetVersion.userAgent)
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode.failure
-        }
+        let service = try global.startService(config)
         let fs: PeernetFileSystem
         do {
             fs = try PeernetFileSystem(node: service.node, store: service.store, exchange: service.exchange, search: service.search,

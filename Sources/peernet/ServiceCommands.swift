@@ -30,6 +30,16 @@ extension GlobalOptions {
 
     var controlPath: String { NodeService.controlPath(dataDirectory) }
 
+    /// Starts the node for `daemon` and `mount`; a failure is printed and is exit code 1.
+    func startService(_ config: PeernetConfig) throws -> NodeService {
+        do {
+            return try NodeService(config: config, dataDirectory: dataDirectory, userAgent: PeernetVersion.userAgent)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
     /// Calls the running node; a missing node is exit code 3 with a hint.
     func callNode(_ command: String, _ arguments: [String: String] = [:]) throws -> Data {
         do {
@@ -88,13 +98,7 @@ struct DaemonCommand: AsyncParsableCommand {
             }
         }
         if noLANDiscovery { config.localDiscovery = false }
-        let service: NodeService
-        do {
-            service = try NodeService(config: config, dataDirectory: global.dataDirectory, userAgent: PeernetVersion.userAgent)
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode.failure
-        }
+        let service = try global.startService(config)
         Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
         Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
         Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")

@@ -232,3 +232,33 @@ final class FuzzReplayTests: XCTestCase {
         XCTAssertEqual(try run(seeds), 0)
     }
 }
+
+extension CLITests {
+    /// A configuration that keeps a node on loopback: no root peers, no LAN discovery, no UPnP.
+    static let loopbackConfig = """
+    Listen: ["127.0.0.1:0"]
+    SeedList: []
+    LocalDiscovery: false
+    EnableUPnP: false
+    """
+}
+
+/// Runs the built `peernet` (without $PEERNET_DATA_DIR from the environment) and returns its
+/// exit status and output.
+@discardableResult
+func runPeernet(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = CLITests.binary
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "PEERNET_DATA_DIR")
+    for (k, v) in env { environment[k] = v }
+    p.environment = environment
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}

@@ -9,12 +9,7 @@ final class DaemonCLITests: XCTestCase {
     override func setUpWithError() throws {
         dir = URL(fileURLWithPath: "/tmp/pn-d-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try """
-        Listen: ["127.0.0.1:0"]
-        SeedList: []
-        LocalDiscovery: false
-        EnableUPnP: false
-        """.write(to: dir.appendingPathComponent("loopback.yaml"), atomically: true, encoding: .utf8)
+        try CLITests.loopbackConfig.write(to: dir.appendingPathComponent("loopback.yaml"), atomically: true, encoding: .utf8)
     }
 
     override func tearDownWithError() throws {
@@ -39,18 +34,7 @@ final class DaemonCLITests: XCTestCase {
         return data
     }
 
-    func peernet(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func peernet(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runPeernet(args) }
 
     func testStatusAndPeersOfTwoDaemons() throws {
         let a = try startDaemon("a")
