@@ -35,12 +35,15 @@ public enum DownloadFailure: Error, Equatable, CustomStringConvertible {
     case noHolders
     case allHoldersFailed([String])
     case invalidTarget(String)
+    /// The file left the download cache while it was being fetched (evicted or removed).
+    case removed
 
     public var description: String {
         switch self {
         case .noHolders: return "no peer holding this file could be found or reached; try again later"
         case .allHoldersFailed(let reasons): return "every holder failed: " + reasons.joined(separator: "; ")
         case .invalidTarget(let why): return "cannot download: \(why)"
+        case .removed: return "the file was removed from the download cache while it was being fetched; start again"
         }
     }
 }
@@ -77,6 +80,9 @@ public final class FileDownloader: Sendable {
     let ready = Mutex<[Hash256: Set<Int>]>([:])
     /// Wakes readers when fragments become ready or fetches end.
     let progressSignal = ProgressSignal()
+    /// Counts commits (fragments moved from `ready` to the cache's verified marks): a waiting
+    /// reader reads the cache again only when this moved, not at every fragment it is woken for.
+    let commits = Atomic<Int>(0)
     /// When each file was last marked used in the cache (at most once a minute per file).
     let touched = Mutex<[Hash256: Date]>([:])
     /// Holders found recently, by content hash (a DHT lookup per read would be wasteful).
@@ -162,7 +168,8 @@ public final class FileDownloader: Sendable {
         var failures: [String] = []
         let wantedSet = Set(wanted)
         for holder in holders {
-            let needed = fragments(of: try cache.entry(target.hash, includeTree: false)!, range: nil).filter { wantedSet.contains($0) }
+            guard let current = try cache.entry(target.hash, includeTree: false) else { throw DownloadFailure.removed }
+            let needed = fragments(of: current, range: nil).filter { wantedSet.contains($0) }
             if needed.isEmpty { return }
             do {
                 if let tree {
@@ -177,7 +184,8 @@ public final class FileDownloader: Sendable {
                 failures.append("\(holder.hexString.prefix(12))…: \(error)")
             }
         }
-        let left = fragments(of: try cache.entry(target.hash, includeTree: false)!, range: nil).filter { wantedSet.contains($0) }
+        guard let last = try cache.entry(target.hash, includeTree: false) else { throw DownloadFailure.removed }
+        let left = fragments(of: last, range: nil).filter { wantedSet.contains($0) }
         if !left.isEmpty { throw DownloadFailure.allHoldersFailed(failures) }
     }
 
@@ -246,10 +254,14 @@ public final class FileDownloader: Sendable {
     func commit(_ hash: Hash256, _ indices: [Int]) {
         guard !indices.isEmpty else { return }
         try? cache.commitVerified(hash, indices: indices)
+        // After the marks are stored and before the fragments leave `ready`: a reader that
+        // misses a fragment in `ready` sees this count moved and reads the marks again.
+        commits.add(1, ordering: .sequentiallyConsistent)
         ready.withLock { r in
             r[hash]?.subtract(indices)
             if r[hash]?.isEmpty == true { r[hash] = nil }
         }
+        progressSignal.signal(hash)  // a reader that just missed them in `ready` looks again
     }
 
     /// A holder without a tree to give (a reference node): the whole file, verified at the end
@@ -305,12 +317,16 @@ public final class FileDownloader: Sendable {
         try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
         // Sequential: from the start, or near where the last read ended (the kernel's
-        // read-ahead sends several reads at once, so they arrive slightly out of order).
+        // read-ahead sends several reads at once, so they arrive slightly out of order). A read
+        // from the start or elsewhere moves the cursor there: reading a file a second time, or
+        // after a seek, is sequential again from the next read on (a cursor that only grew
+        // left a second reading without read-ahead: one small transfer per read, measured).
         let sequential = readCursor.withLock { c in
-            defer { c[target.hash] = max(end, c[target.hash] ?? 0) }
-            guard offset > 0 else { return true }
-            guard let last = c[target.hash] else { return false }
-            return offset + (4 << 20) >= last && offset <= last + (4 << 20)
+            let last = c[target.hash]
+            let near = offset == 0 || last.map { offset + (4 << 20) >= $0 && offset <= $0 + (4 << 20) } ?? false
+            if c.count > 1024 && last == nil { c = [:] }
+            c[target.hash] = near && offset > 0 ? max(end, last ?? 0) : end
+            return near
         }
         let needed = fragments(of: entry, range: offset..<end)
         let now = Date()
@@ -327,24 +343,36 @@ public final class FileDownloader: Sendable {
             if sequential && end < target.size && !whole {
                 // Read-ahead joins the same run as the read (one stream, not a small transfer
                 // and then a large one). The next batch (the rest of the window) starts when
-                // the stream in flight is nearly done: one stream at a time, because two UDT
-                // flows from one holder overflow each other's socket buffers and both slow down.
+                // the stream in flight is nearly done (1/64 of the window left, 2 MiB by
+                // default: about the time a new stream takes to start): one stream at a time,
+                // because two UDT flows from one holder overflow each other's socket buffers.
+                // (Measured on 1 GiB reads: starting at 1/8 left cost ~1,000 receive-buffer
+                // drops per GiB; at 1/64, 0-25.)
                 let windowEnd = min(target.size, end + readAhead)
-                let ahead = fragments(of: entry, range: end..<windowEnd)
+                // From the fragment after the read's last: a read ending inside a fragment
+                // would otherwise list it twice and start two overlapping transfers.
+                let ahead = fragments(of: entry, range: end..<windowEnd).filter { $0 > (wanted.last ?? -1) }
                 let idle = inflight.withLock { m in ahead.filter { m[target.hash]?[$0] == nil } }
                 let windowFragments = max(1, Int(readAhead / max(1, target.fragmentSize)))
-                if !idle.isEmpty && ahead.count - idle.count <= windowFragments / 8 { wanted += idle }
+                if !idle.isEmpty && ahead.count - idle.count <= max(1, windowFragments / 64) { wanted += idle }
             }
             startFetches(target, wanted)
         }
         if needed.isEmpty { return region }
         // Wait for the fragments, not for whole fetches: a long read-ahead run streams, and each
-        // fragment is readable as soon as it is verified and written.
+        // fragment is readable as soon as it is verified and written. The cache's marks are read
+        // again only after a commit (one per 16 fragments), not at every wake-up.
+        var pending: [Int] = []
+        var commitsSeen: Int?
         while true {
             let seen = progressSignal.generation(target.hash)
-            guard let latest = try cache.entry(target.hash, includeTree: false) else { break }
-            let missing = fragments(of: latest, range: offset..<end)
-            let pending = ready.withLock { r in missing.filter { !(r[target.hash]?.contains($0) ?? false) } }
+            let commitCount = commits.load(ordering: .sequentiallyConsistent)
+            if commitCount != commitsSeen {
+                guard let latest = try cache.entry(target.hash, includeTree: false) else { break }
+                pending = fragments(of: latest, range: offset..<end)
+                commitsSeen = commitCount
+            }
+            pending = ready.withLock { r in pending.filter { !(r[target.hash]?.contains($0) ?? false) } }
             if pending.isEmpty { return region }
             let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
             if !covered { break }

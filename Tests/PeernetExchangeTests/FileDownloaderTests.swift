@@ -79,6 +79,29 @@ final class FileDownloaderTests: XCTestCase {
         XCTAssertEqual(read, data)
         let sequential = holder.exchange.servedTransfers.withLock { $0 } - shared
         XCTAssertLessThanOrEqual(sequential, 12, "96 sequential reads took \(sequential) transfers")
+
+        // Reading it again after it left the cache is sequential again (the cursor follows the
+        // reader back to the start), in reads that end inside fragments (no fragment twice).
+        try getter.store.downloads.remove(record.hash)
+        let before = holder.exchange.servedTransfers.withLock { $0 }
+        read = []
+        offset = 0
+        while offset < UInt64(data.count) {
+            read += try await downloader.read(target, offset: offset, length: 100_000)
+            offset += 100_000
+        }
+        XCTAssertEqual(read, data)
+        let again = holder.exchange.servedTransfers.withLock { $0 } - before
+        XCTAssertLessThanOrEqual(again, 12, "the second sequential reading took \(again) transfers")
+
+        // Removed from the cache while read-ahead is in flight: the fetches end (no crash) and a
+        // later read fetches what it needs again.
+        try getter.store.downloads.remove(record.hash)
+        _ = try await downloader.read(target, offset: 0, length: 4096)
+        try getter.store.downloads.remove(record.hash)
+        await eventually(20, "the abandoned fetches end") { downloader.inflight.withLock { $0.isEmpty } }
+        let later = try await downloader.read(target, offset: 7 << 20, length: 1 << 20)
+        XCTAssertEqual(later, Array(data[(7 << 20)..<(8 << 20)]))
         await holder.stop()
         await getter.stop()
     }
