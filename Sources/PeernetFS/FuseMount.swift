@@ -63,6 +63,14 @@ public final class FuseMount: @unchecked Sendable {
         }
     }
 
+    /// The largest read request: 1008 KiB, not 1 MiB. libfuse splices a reply from the cache or
+    /// warehouse file into the kernel only if the reply, its header and three pages of slack fit
+    /// one pipe, and an unprivileged process cannot grow a pipe past `fs.pipe-max-size`
+    /// (1 MiB by default): with 1 MiB requests every reply fell back to a read into a buffer and
+    /// a write from it (two copies instead of one; measured, `perf`). Kernel read-ahead is set
+    /// to the same size, so sequential reads arrive as whole requests of this size.
+    static let maxRead = 1008 << 10
+
     /// Mounts (the session exists and the kernel knows the mount when this returns).
     public func mount() throws {
         Self.clearStaleMount(mountpoint)
@@ -70,7 +78,7 @@ public final class FuseMount: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
             throw MountError.failed("the mount point \(mountpoint) is not a directory; create it first (mkdir -p \(mountpoint))")
         }
-        var args = ["peernet", "-o", "fsname=peernet", "-o", "subtype=peernet", "-o", "default_permissions"]
+        var args = ["peernet", "-o", "fsname=peernet", "-o", "subtype=peernet", "-o", "default_permissions", "-o", "max_read=\(Self.maxRead)"]
         if allowOther { args += ["-o", "allow_other"] }
         let cStrings = args.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
@@ -90,17 +98,18 @@ public final class FuseMount: @unchecked Sendable {
             throw MountError.failed("cannot mount at \(mountpoint) (is it already a mount? try: peernet unmount \(mountpoint))")
         }
         self.session = session
-        Self.raiseReadAhead(mountpoint)
+        Self.raiseReadAhead(mountpoint, kilobytes: Self.maxRead >> 10)
         notifySession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
         fs.invalidator.withLock { $0 = { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
     }
 
-    /// Lets the kernel read ahead 1 MiB instead of the default 128 KiB (FUSE caps read-ahead at
-    /// the backing device's setting): sequential reads of remote files then arrive as 1 MiB
-    /// requests, a quarter of the per-request overhead. Needs root; skipped quietly otherwise.
+    /// Lets the kernel read ahead `maxRead` instead of the default 128 KiB (FUSE caps read-ahead
+    /// at the backing device's setting): sequential reads of remote files then arrive as
+    /// requests of ~1 MiB, an eighth of the per-request overhead. Needs root; skipped quietly
+    /// otherwise.
     /// The device is found in /proc/self/mountinfo: a stat of the mount point would wait on
     /// this very file system, whose loop is not running yet.
-    static func raiseReadAhead(_ mountpoint: String, kilobytes: Int = 1024) {
+    static func raiseReadAhead(_ mountpoint: String, kilobytes: Int) {
         guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return }
         for line in info.split(separator: "\n").reversed() {
             let fields = line.split(separator: " ")
@@ -212,7 +221,8 @@ public final class FuseMount: @unchecked Sendable {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { _, conn in
             guard let conn else { return }
-            conn.pointee.max_readahead = 1 << 20
+            conn.pointee.max_readahead = UInt32(FuseMount.maxRead)
+            conn.pointee.max_read = UInt32(FuseMount.maxRead)
             conn.pointee.max_write = 1 << 20
             // Content replies splice from the warehouse/cache files into the kernel.
             let splice = UInt32(FUSE_CAP_SPLICE_WRITE)
@@ -372,14 +382,24 @@ public final class FuseMount: @unchecked Sendable {
             let r = Request(raw: req!)
             Task.detached {
                 do {
-                    switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
-                    case .bytes(let data):
-                        data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
-                    case .file(let path, let offset, let length):
-                        let fd = open(path, O_RDONLY | O_CLOEXEC)
-                        guard fd >= 0 else { return FuseMount.reply(r.raw, EIO) }
-                        defer { close(fd) }
-                        _ = peernet_fuse_reply_fd(r.raw, fd, off_t(offset), length)
+                    // Twice at most: a cached file can be evicted between finding the region and
+                    // opening it; the second pass fetches it again.
+                    for attempt in 1...2 {
+                        switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
+                        case .bytes(let data):
+                            data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+                            return
+                        case .file(let path, let offset, let length):
+                            let fd = open(path, O_RDONLY | O_CLOEXEC)
+                            guard fd >= 0 else {
+                                if attempt == 1 { continue }
+                                Log.shared.warning("fs", "cannot open \(path): \(String(cString: strerror(errno)))")
+                                return FuseMount.reply(r.raw, EIO)
+                            }
+                            defer { close(fd) }
+                            _ = peernet_fuse_reply_fd(r.raw, fd, off_t(offset), length)
+                            return
+                        }
                     }
                 } catch { FuseMount.fail(r.raw, error) }
             }

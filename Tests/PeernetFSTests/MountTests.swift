@@ -157,6 +157,33 @@ final class MountTests: XCTestCase {
         await b.stop()
     }
 
+    /// Content replies are spliced from the file into the kernel, not read into the node and
+    /// written again: the read count (rchar in /proc/self/io, which splice does not add to)
+    /// grows by what the reader read, not by the bytes served on top. With 1 MiB requests libfuse could not fit a
+    /// reply into a pipe and copied every byte (the read size is 1008 KiB for this).
+    func testContentRepliesAreSpliced() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let src = a.dir.appendingPathComponent("spliced.bin")
+        XCTAssertEqual(sh("head -c 33554432 /dev/urandom > \(src.path) && cp \(src.path) \(a.path("me/spliced.bin"))", timeout: 60).status, 0)
+        // Publishing (hashing, storing) runs after `cp` returns: wait for the record first.
+        await eventually(30, "published") { ((try? a.store.chain.files())?.count ?? 0) == 1 }
+        func rchar() -> Int {
+            let io = (try? String(contentsOfFile: "/proc/self/io", encoding: .utf8)) ?? ""
+            return io.split(separator: "\n").first { $0.hasPrefix("rchar:") }.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+        }
+        // A reaped child's reads are added to ours: dd's 32 MiB are expected, a copying node
+        // would add another 32 MiB.
+        let before = rchar()
+        XCTAssertEqual(sh("dd if=\(a.path("me/spliced.bin")) of=/dev/null bs=1M status=none", timeout: 60).status, 0)
+        let read = rchar() - before
+        XCTAssertGreaterThanOrEqual(before, 0, "/proc/self/io readable")
+        XCTAssertGreaterThanOrEqual(read, 32 << 20, "dd's own reads are counted")
+        XCTAssertLessThan(read - (32 << 20), 8 << 20, "the node read \(read - (32 << 20)) bytes itself to serve 32 MiB")
+        XCTAssertEqual(sh("cmp \(src.path) \(a.path("me/spliced.bin"))", timeout: 60).status, 0)
+        await a.stop()
+    }
+
     /// A 100 MiB remote file read through the mount equals the source.
     func testLargeRemoteRead() async throws {
         try fuseAvailable()
