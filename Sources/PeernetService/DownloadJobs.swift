@@ -34,7 +34,7 @@ final class DownloadJobs: Sendable {
                     try await downloader.download(target) { [weak self] done, total in
                         self?.jobs.withLock { $0[id]?.received = done; $0[id]?.total = total }
                     }
-                    if let output { try Self.copy(store.downloads, hash: target.hash, size: target.size, to: output) }
+                    if let output { try store.downloads.export(target.hash, size: target.size, to: output) }
                 }
                 jobs.withLock { $0[id]?.received = target.size; $0[id]?.done = true; $0[id]?.output = output }
             } catch {
@@ -42,24 +42,6 @@ final class DownloadJobs: Sendable {
             }
         }
         return id
-    }
-
-    /// Copies verified content out of the cache (temporary file + rename: no half files).
-    static func copy(_ cache: DownloadCache, hash: Hash256, size: UInt64, to output: String) throws {
-        let temp = output + ".peernet-part"
-        FileManager.default.createFile(atPath: temp, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: temp) else { throw CocoaError(.fileWriteNoPermission) }
-        var offset: UInt64 = 0
-        while offset < size {
-            let chunk = try cache.read(hash, offset: offset, length: 4 << 20)
-            handle.write(Data(chunk))
-            offset += UInt64(chunk.count)
-            if chunk.isEmpty { break }
-        }
-        try handle.synchronize()
-        try handle.close()
-        if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
-        try FileManager.default.moveItem(atPath: temp, toPath: output)
     }
 
     func poll(_ id: String) -> Job? { jobs.withLock { $0[id] } }

@@ -84,7 +84,8 @@ public final class DownloadCache: @unchecked Sendable {
         try db.run("INSERT OR REPLACE INTO downloads VALUES (?, ?, ?, ?, ?, NULL, ?)",
                    [.blob(hash.bytes), .integer(Int64(bitPattern: size)), .integer(Int64(bitPattern: fragmentSize)), .blob(merkleRoot.bytes),
                     .blob(Self.pack([Bool](repeating: size == 0, count: count))), .integer(Int64(Date().timeIntervalSince1970))])
-        return try entry(hash, includeTree: false)!
+        guard let e = try entry(hash, includeTree: false) else { throw WarehouseError.io(path(hash), "removed from the download cache while it was being prepared") }
+        return e
     }
 
     public func setTree(_ hash: Hash256, _ tree: MerkleTree) throws {
@@ -189,6 +190,26 @@ public final class DownloadCache: @unchecked Sendable {
     public func remove(_ hash: Hash256) throws {
         unlink(path(hash))
         try db.run("DELETE FROM downloads WHERE hash = ?", [.blob(hash.bytes)])
+    }
+
+    /// Copies a file's content out of the cache to `output` (`peernet get`), durably and
+    /// atomically: a temporary file beside it, fsync, then a rename, so no half file is ever
+    /// seen under the output name.
+    public func export(_ hash: Hash256, size: UInt64, to output: String) throws {
+        let temp = output + ".peernet-part"
+        FileManager.default.createFile(atPath: temp, contents: nil)
+        guard let handle = FileHandle(forWritingAtPath: temp) else { throw WarehouseError.io(temp, "cannot create the file") }
+        var offset: UInt64 = 0
+        while offset < size {
+            let chunk = try read(hash, offset: offset, length: 4 << 20)
+            if chunk.isEmpty { break }
+            handle.write(Data(chunk))
+            offset += UInt64(chunk.count)
+        }
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: output) { try FileManager.default.removeItem(atPath: output) }
+        try FileManager.default.moveItem(atPath: temp, toPath: output)
     }
 
     /// Evicts least recently used files until the cache fits (never `keep`).
