@@ -210,14 +210,19 @@ public final class FileDownloader: Sendable {
                 _ = try await exchange.streamRange(hash: target.hash, from: holder, offset: offset, limit: end - offset,
                                                    fastPath: fastPath) { bytes in
                     cursor.withLock { c in
-                        c.buffer += bytes
+                        // One copy per byte: into the fragment being assembled, which is
+                        // verified and written in place and then emptied, keeping its storage.
+                        var rest = bytes[...]
                         while c.index <= run.upperBound {
                             let length = Int(min(fs, target.size - UInt64(c.index) * fs))
-                            guard c.buffer.count >= length else { break }
-                            let data = Array(c.buffer.prefix(length))
-                            c.buffer.removeFirst(length)
-                            guard tree.verify(fragment: c.index, data: data) else { c.liar = c.index; return false }
-                            guard (try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: data)) != nil else { return false }
+                            if c.buffer.capacity < length { c.buffer.reserveCapacity(length) }
+                            let take = min(length - c.buffer.count, rest.count)
+                            c.buffer.append(contentsOf: rest.prefix(take))
+                            rest = rest.dropFirst(take)
+                            guard c.buffer.count == length else { break }
+                            guard tree.verify(fragment: c.index, data: c.buffer) else { c.liar = c.index; return false }
+                            guard (try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: c.buffer)) != nil else { return false }
+                            c.buffer.removeAll(keepingCapacity: true)
                             c.uncommitted.append(c.index)
                             self.ready.withLock { $0[target.hash, default: []].insert(c.index) }
                             self.progressSignal.signal(target.hash)
