@@ -382,24 +382,11 @@ public final class FuseMount: @unchecked Sendable {
             let r = Request(raw: req!)
             Task.detached {
                 do {
-                    // Twice at most: a cached file can be evicted between finding the region and
-                    // opening it; the second pass fetches it again.
-                    for attempt in 1...2 {
-                        switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
-                        case .bytes(let data):
-                            data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
-                            return
-                        case .file(let path, let offset, let length):
-                            let fd = open(path, O_RDONLY | O_CLOEXEC)
-                            guard fd >= 0 else {
-                                if attempt == 1 { continue }
-                                Log.shared.warning("fs", "cannot open \(path): \(String(cString: strerror(errno)))")
-                                return FuseMount.reply(r.raw, EIO)
-                            }
-                            defer { close(fd) }
-                            _ = peernet_fuse_reply_fd(r.raw, fd, off_t(offset), length)
-                            return
-                        }
+                    switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
+                    case .bytes(let data):
+                        data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+                    case .file(let region):
+                        _ = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
                     }
                 } catch { FuseMount.fail(r.raw, error) }
             }

@@ -5,6 +5,7 @@ import PeernetExchange
 import PeernetNode
 import PeernetProtocol
 import PeernetStore
+import PeernetSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -387,11 +388,28 @@ public final class PeernetFileSystem: @unchecked Sendable {
         }
     }
 
-    /// Read data: bytes, or a region of a local file (warehouse or download cache) that the
-    /// FUSE layer hands to the kernel without copying it through Swift.
-    public enum ReadData: Sendable, Equatable {
+    /// Read data: bytes, or an open region of a local file (warehouse or download cache) that
+    /// the FUSE layer hands to the kernel without copying it through Swift.
+    public enum ReadData: Sendable {
         case bytes([UInt8])
-        case file(path: String, offset: UInt64, length: Int)
+        case file(FileRegion)
+    }
+
+    /// A region of a local file, opened when the read was answered: a cache file evicted after
+    /// that still reads (the descriptor holds it). Closed when the last reference goes.
+    public final class FileRegion: Sendable {
+        public let fd: Int32
+        public let offset: UInt64
+        public let length: Int
+
+        init?(path: String, offset: UInt64, length: Int) {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            self.offset = offset
+            self.length = length
+        }
+
+        deinit { close(fd) }
     }
 
     /// Reads file data as the FUSE layer wants it: own content as a region of its warehouse
@@ -412,18 +430,26 @@ public final class PeernetFileSystem: @unchecked Sendable {
             return .bytes(try await read(n, offset: offset, length: length))
         }
         if offset >= target.size { return .bytes([]) }
-        let region = try await withTimeout(readTimeout) { [downloader] in
-            try await downloader.readRegion(target, offset: offset, length: length)
+        // Twice at most: the cache file can be evicted between the fetch and the open; the
+        // second pass fetches the region again.
+        for _ in 0..<2 {
+            let region = try await withTimeout(readTimeout) { [downloader] in
+                try await downloader.readRegion(target, offset: offset, length: length)
+            }
+            guard let region else { return .bytes([]) }
+            if let open = FileRegion(path: region.path, offset: region.offset, length: region.length) { return .file(open) }
         }
-        guard let region else { return .bytes([]) }
-        return .file(path: region.path, offset: region.offset, length: region.length)
+        Log.shared.warning("fs", "the download cache lost \(target.hash.hex.prefix(12))… twice while reading it")
+        throw FSError.io
     }
 
-    /// Own content: a region of the warehouse file (nil if it is not in the warehouse).
+    /// Own content: a region of the warehouse file (nil if it is not in the warehouse, or was
+    /// unshared a moment ago: then it is fetched like remote content).
     func localRegion(_ hash: Hash256, offset: UInt64, length: Int) -> ReadData? {
         guard let size = store.warehouse.size(of: hash) else { return nil }
         guard offset < size else { return .bytes([]) }
-        return .file(path: store.warehouse.path(for: hash), offset: offset, length: Int(min(UInt64(length), size - offset)))
+        let region = FileRegion(path: store.warehouse.path(for: hash), offset: offset, length: Int(min(UInt64(length), size - offset)))
+        return region.map { .file($0) }
     }
 
     /// Reads file data as bytes: status and staged files directly, content through `readData`.
@@ -449,12 +475,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .meFile, .peerFile, .hashFile:
             switch try await readData(n, offset: offset, length: length) {
             case .bytes(let bytes): return bytes
-            case .file(let path, let at, let count):
-                let fd = open(path, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw FSError.io }
-                defer { close(fd) }
-                var out = [UInt8](repeating: 0, count: count)
-                let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(at)) }
+            case .file(let region):
+                var out = [UInt8](repeating: 0, count: region.length)
+                let got = out.withUnsafeMutableBytes { pread(region.fd, $0.baseAddress, region.length, off_t(region.offset)) }
                 return Array(out.prefix(max(0, got)))
             }
         default:

@@ -184,6 +184,32 @@ final class MountTests: XCTestCase {
         await a.stop()
     }
 
+    /// A read answers with an open region of the download cache: evicting the file right after
+    /// does not spoil it, and the next read fetches the file again.
+    func testReadRegionSurvivesEviction() async throws {
+        let a = try MountedPeer(mountIt: false)
+        let b = try MountedPeer(roots: [a], mountIt: false)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        let src = a.dir.appendingPathComponent("evicted.bin")
+        try Data(data).write(to: src)
+        let record = try XCTUnwrap(try a.store.share([LocalStore.ShareRequest(path: src.path, name: "evicted.bin")]).first)
+        a.exchange.publishChainState()
+        await eventually(15, "cached") { (try? b.store.catalog.file(owner: a.publicKey, id: record.id)) != nil }
+        let node = FSNode.peerFile(a.publicKey, record.id)
+        guard case .file(let region) = try await b.fs.readData(node, offset: 1_000_000, length: 100_000) else { return XCTFail("not a file region") }
+        try b.store.downloads.remove(record.hash)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.store.downloads.path(record.hash)))
+        var out = [UInt8](repeating: 0, count: region.length)
+        let got = out.withUnsafeMutableBytes { pread(region.fd, $0.baseAddress, region.length, off_t(region.offset)) }
+        XCTAssertEqual(got, 100_000)
+        XCTAssertEqual(out, Array(data[1_000_000..<1_100_000]))
+        let again = try await b.fs.read(node, offset: 2_000_000, length: 50_000)
+        XCTAssertEqual(again, Array(data[2_000_000..<2_050_000]))
+        await b.stop()
+        await a.stop()
+    }
+
     /// A 100 MiB remote file read through the mount equals the source.
     func testLargeRemoteRead() async throws {
         try fuseAvailable()
