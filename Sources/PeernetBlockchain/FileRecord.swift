@@ -92,35 +92,7 @@ public enum FileRecordCodec {
         let tagIndex = Dictionary(tagData.enumerated().map { ($1, $0 + startIndex) }, uniquingKeysWith: { a, _ in a })
         var records = tagData.map { BlockRecord(type: .tagData, date: date, data: $0) }
         for (i, file) in files.enumerated() {
-            let recordIndex = startIndex + tagData.count + i
-            var data: [UInt8] = []
-            data.reserveCapacity(FileRecord.fixedSize + 64)
-            data += file.hash.bytes
-            data += file.id.bytes
-            data += file.merkleRoot.bytes
-            data.appendLE(file.fragmentSize)
-            data.append(file.type)
-            data.appendLE(file.format)
-            data.appendLE(file.size)
-            let written = file.tags.filter { !$0.isVirtual }
-            data.appendLE(UInt16(written.count))
-            for tag in written {
-                if let target = tagIndex[tag.data] {
-                    let distance = Int64(target - recordIndex)
-                    data.appendLE(tag.type | 0x8000)
-                    if let v = Int16(exactly: distance) {
-                        data.appendLE(UInt32(2)); data.appendLE(v)
-                    } else if let v = Int32(exactly: distance) {
-                        data.appendLE(UInt32(4)); data.appendLE(v)
-                    } else {
-                        data.appendLE(UInt32(8)); data.appendLE(distance)
-                    }
-                } else {
-                    data.appendLE(tag.type & 0x7fff)
-                    data.appendLE(UInt32(tag.data.count))
-                    data += tag.data
-                }
-            }
+            let data = encodeFile(file, tagIndex: tagIndex, recordIndex: startIndex + tagData.count + i)
             records.append(BlockRecord(type: .file, date: date, data: data))
         }
         return records
@@ -129,8 +101,14 @@ public enum FileRecordCodec {
     /// One file record's data with every tag inline and no virtual tags: decodable on its own
     /// (the catalog stores records this way; `decode` of it adds "date shared" again).
     public static func encodeStandalone(_ file: FileRecord) -> [UInt8] {
-        let tags = file.tags.filter { !$0.isVirtual }
+        encodeFile(file, tagIndex: [:], recordIndex: 0)
+    }
+
+    /// The fixed fields, then the written tags: a value in `tagIndex` becomes a reference
+    /// (type | 0x8000) to that TagData record, relative to `recordIndex`; others are inline.
+    static func encodeFile(_ file: FileRecord, tagIndex: [[UInt8]: Int], recordIndex: Int) -> [UInt8] {
         var data: [UInt8] = []
+        data.reserveCapacity(FileRecord.fixedSize + 64)
         data += file.hash.bytes
         data += file.id.bytes
         data += file.merkleRoot.bytes
@@ -138,11 +116,24 @@ public enum FileRecordCodec {
         data.append(file.type)
         data.appendLE(file.format)
         data.appendLE(file.size)
-        data.appendLE(UInt16(tags.count))
-        for t in tags {
-            data.appendLE(t.type & 0x7fff)
-            data.appendLE(UInt32(t.data.count))
-            data += t.data
+        let written = file.tags.filter { !$0.isVirtual }
+        data.appendLE(UInt16(written.count))
+        for tag in written {
+            if let target = tagIndex[tag.data] {
+                let distance = Int64(target - recordIndex)
+                data.appendLE(tag.type | 0x8000)
+                if let v = Int16(exactly: distance) {
+                    data.appendLE(UInt32(2)); data.appendLE(v)
+                } else if let v = Int32(exactly: distance) {
+                    data.appendLE(UInt32(4)); data.appendLE(v)
+                } else {
+                    data.appendLE(UInt32(8)); data.appendLE(distance)
+                }
+            } else {
+                data.appendLE(tag.type & 0x7fff)
+                data.appendLE(UInt32(tag.data.count))
+                data += tag.data
+            }
         }
         return data
     }
