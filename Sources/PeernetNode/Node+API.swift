@@ -40,23 +40,36 @@ extension Node {
                         traverseVia relay: PublicKey? = nil) async throws(NodeError) -> [Response] {
         let parts = announcement.encode(sendUserAgent: sendUserAgent)
         guard parts.count == 1 else { throw .requestTooLarge }
-        let result: Result<[Response], NodeError> = await withCheckedContinuation { continuation in
+        return try await sendAwaitingReply(to: peer, at: endpoints, timeout: timeout,
+                                           purpose: { .awaiting($0) },
+                                           packet: { Packet(command: .announcement, sequence: $0, payload: parts[0]) },
+                                           alsoSend: { packet, s in
+            // First contact through a relay as well, for targets behind NAT or a firewall.
+            guard let relay, s.peers[peer]?.isConnected != true, s.peers[relay]?.isConnected == true,
+                  let traverse = traversePacket(packet, to: peer, via: relay) else { return [] }
+            return [Outgoing(receiver: relay, packet: traverse, targets: self.targets(for: relay, fallback: [], in: s))]
+        })
+    }
+
+    /// The common part of every request that awaits a reply: a fresh sequence number for
+    /// `peer`, the sequence opened with `purpose` (which resumes the caller), the packet sent
+    /// to the peer's connections or else to `endpoints`, plus whatever `alsoSend` adds.
+    func sendAwaitingReply<T: Sendable>(to peer: PublicKey, at endpoints: [Endpoint], timeout: Double?,
+                                        purpose: (@escaping @Sendable (Result<T, NodeError>) -> Void) -> RequestPurpose,
+                                        packet: (UInt32) -> Packet,
+                                        alsoSend: (Packet, borrowing NodeState) -> [Outgoing] = { _, _ in [] }) async throws(NodeError) -> T {
+        let result: Result<T, NodeError> = await withCheckedContinuation { continuation in
             var effects = Effects()
             let error: NodeError? = state.withLock { s in
                 guard s.running else { return .stopped }
                 let targets = targets(for: peer, fallback: endpoints, in: s)
                 guard !targets.isEmpty else { return .notConnected(peer) }
                 let seq = s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max)
-                let opened = s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(),
-                                              timeout: timeout ?? config.timings.replyTimeout,
-                                              purpose: .awaiting { continuation.resume(returning: $0) })
-                guard opened else { return .overloaded }
-                let packet = Packet(command: .announcement, sequence: seq, payload: parts[0])
-                effects.outgoing.append(Outgoing(receiver: peer, packet: packet, targets: targets))
-                if let relay, s.peers[peer]?.isConnected != true, s.peers[relay]?.isConnected == true,
-                   let traverse = traversePacket(packet, to: peer, via: relay) {
-                    effects.outgoing.append(Outgoing(receiver: relay, packet: traverse, targets: self.targets(for: relay, fallback: [], in: s)))
-                }
+                guard s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(), timeout: timeout ?? config.timings.replyTimeout,
+                                       purpose: purpose { continuation.resume(returning: $0) }) else { return .overloaded }
+                let p = packet(seq)
+                effects.outgoing.append(Outgoing(receiver: peer, packet: p, targets: targets))
+                effects.outgoing += alsoSend(p, s)
                 return nil
             }
             if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
@@ -79,22 +92,8 @@ extension Node {
 
     /// Pings a connected peer; returns the round-trip time in seconds.
     public func ping(_ peer: PublicKey, timeout: Double? = nil) async throws(NodeError) -> Double {
-        let result: Result<Double, NodeError> = await withCheckedContinuation { continuation in
-            var effects = Effects()
-            let error: NodeError? = state.withLock { s in
-                guard s.running else { return .stopped }
-                let targets = targets(for: peer, fallback: [], in: s)
-                guard !targets.isEmpty, let seq = s.peers[peer]?.nextSequence() else { return .notConnected(peer) }
-                let opened = s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(),
-                                              timeout: timeout ?? config.timings.replyTimeout,
-                                              purpose: .awaitingPong { continuation.resume(returning: $0) })
-                guard opened else { return .overloaded }
-                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .ping, sequence: seq), targets: targets))
-                return nil
-            }
-            if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
-        }
-        return try result.get()
+        try await sendAwaitingReply(to: peer, at: [], timeout: timeout, purpose: { .awaitingPong($0) },
+                                    packet: { Packet(command: .ping, sequence: $0) })
     }
 
     /// Sends a debug chat message (command 10, sequence 0) to a connected peer.
@@ -126,22 +125,8 @@ extension Node {
     /// Sends an extension request to a connected peer (or to `endpoints`) and awaits its reply.
     public func requestExtension(_ command: Command, payload: [UInt8], to peer: PublicKey, at endpoints: [Endpoint] = [],
                                  timeout: Double? = nil) async throws(NodeError) -> [UInt8] {
-        let result: Result<[UInt8], NodeError> = await withCheckedContinuation { continuation in
-            var effects = Effects()
-            let error: NodeError? = state.withLock { s in
-                guard s.running else { return .stopped }
-                let targets = targets(for: peer, fallback: endpoints, in: s)
-                guard !targets.isEmpty else { return .notConnected(peer) }
-                let seq = s.peers[peer]?.nextSequence() ?? UInt32.random(in: 0...UInt32.max)
-                guard s.sequences.open(peer: peer, sequence: seq, now: monotonicNow(), timeout: timeout ?? config.timings.replyTimeout,
-                                       purpose: .awaitingExtension { continuation.resume(returning: $0) }) else { return .overloaded }
-                effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: command, sequence: seq, payload: payload),
-                                                 targets: targets))
-                return nil
-            }
-            if let error { continuation.resume(returning: .failure(error)) } else { perform(effects) }
-        }
-        return try result.get()
+        try await sendAwaitingReply(to: peer, at: endpoints, timeout: timeout, purpose: { .awaitingExtension($0) },
+                                    packet: { Packet(command: command, sequence: $0, payload: payload) })
     }
 
     // MARK: Lite sessions and transfers
