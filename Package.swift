@@ -72,22 +72,23 @@ let package = Package(
         .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"],
                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
-        // Test-only helper: loads the golden vectors from $PEERNET_VECTORS.
-        .target(name: "VectorSupport", path: "Tests/VectorSupport"),
-        .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "VectorSupport"]),
+        // Test-only helpers: the golden vectors from $PEERNET_VECTORS, bounded waiting, running
+        // programs.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "TestSupport"]),
         .testTarget(name: "PeernetProtocolTests",
-                    dependencies: ["PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
-        .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto"]),
+                    dependencies: ["PeernetProtocol", "PeernetCrypto", "TestSupport"]),
+        .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
         .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
-        .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
-        .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "VectorSupport"]),
+        .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
+        .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
         .testTarget(name: "PeernetTransferTests", dependencies: ["PeernetTransfer", "PeernetProtocol"]),
         .testTarget(name: "PeernetExchangeTests", dependencies: ["PeernetExchange", "PeernetNode", "PeernetStore", "PeernetTransfer",
-                                                                 "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport"]),
+                                                                 "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetFSTests", dependencies: ["PeernetFS", "PeernetExchange", "PeernetStore", "PeernetNode",
-                                                           "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport"]),
+                                                           "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
-        .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto"]),
+        .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class MerkleTests: XCTestCase {

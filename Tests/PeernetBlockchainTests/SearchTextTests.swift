@@ -1,6 +1,6 @@
 import PeernetBlockchain
 import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class SearchTextTests: XCTestCase {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// End-to-end tests of the built `peernet` binary (built by `swift build` before `swift test`).
@@ -26,25 +27,8 @@ final class CLITests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func run(_ args: [String], stdin: Data? = nil, env: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "PEERNET_DATA_DIR")
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = input
-        try p.run()
-        if let stdin { input.fileHandleForWriting.write(stdin) }
-        try input.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        let r = try runPeernet(args, stdin: stdin, env: env)
+        return Result(status: r.status, stdout: r.out, stderr: r.err)
     }
 
     func testVersionAndHelp() throws {
@@ -125,14 +109,7 @@ final class CLITests: XCTestCase {
             paths.append(url.path)
         }
         let ours = try run(["hash"] + paths)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/b3sum")
-        p.arguments = paths
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let theirs = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let theirs = try runProcess(URL(fileURLWithPath: "/usr/bin/b3sum"), paths).out
         XCTAssertEqual(ours.stdout, theirs)
     }
 
@@ -217,15 +194,7 @@ final class FuzzReplayTests: XCTestCase {
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-fuzz-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        func run(_ args: [String]) throws -> Int32 {
-            let p = Process()
-            p.executableURL = fuzz
-            p.arguments = args
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            return p.terminationStatus
-        }
+        func run(_ args: [String]) throws -> Int32 { try runProcess(fuzz, args, timeout: 300).status }
         XCTAssertEqual(try run(["--seeds", dir.path]), 0)
         let seeds = try FileManager.default.contentsOfDirectory(atPath: dir.path).map { dir.appendingPathComponent($0).path }
         XCTAssertGreaterThan(seeds.count, 10)
@@ -246,19 +215,9 @@ extension CLITests {
 /// Runs the built `peernet` (without $PEERNET_DATA_DIR from the environment) and returns its
 /// exit status and output.
 @discardableResult
-func runPeernet(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = CLITests.binary
-    p.arguments = args
+func runPeernet(_ args: [String], stdin: Data? = nil, env: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "PEERNET_DATA_DIR")
     for (k, v) in env { environment[k] = v }
-    p.environment = environment
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    return try runProcess(CLITests.binary, args, environment: environment, stdin: stdin, timeout: 120)
 }

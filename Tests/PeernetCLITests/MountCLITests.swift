@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `peernet mount` as a user runs it: a real FUSE mount by the built binary (loopback only).
@@ -43,20 +44,6 @@ final class MountCLITests: XCTestCase {
     func isMounted() -> Bool {
         ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
             .contains { $0.split(separator: " ").dropFirst().first.map(String.init) == mountpoint }
-    }
-
-    @discardableResult
-    func sh(_ command: String) -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try? p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self))
     }
 
     /// kill -9 of the mount during a `cp`: the dead mount is cleared by the next `peernet mount`,

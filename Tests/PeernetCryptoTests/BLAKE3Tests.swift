@@ -1,7 +1,7 @@
 import Foundation
 import CBLAKE3
 import PeernetCrypto
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class BLAKE3Tests: XCTestCase {
@@ -87,22 +87,9 @@ final class BLAKE3AgainstB3sumTests: XCTestCase {
     }
 
     private func run(_ tool: String, _ args: [String], stdin: Data? = nil) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        let input = Pipe()
-        if stdin != nil { p.standardInput = input }
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try input.fileHandleForWriting.close()
-        }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try runProcess(URL(fileURLWithPath: tool), args, stdin: stdin, timeout: 300)
+        XCTAssertEqual(r.status, 0)
+        return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func testFilesOfOddSizesUpTo64MiB() throws {

@@ -1,5 +1,5 @@
 import PeernetCrypto
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class Secp256k1Tests: XCTestCase {

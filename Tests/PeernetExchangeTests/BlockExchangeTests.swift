@@ -6,6 +6,7 @@ import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
 import PeernetTransfer
+import TestSupport
 import XCTest
 
 final class BlockExchangeTests: XCTestCase {

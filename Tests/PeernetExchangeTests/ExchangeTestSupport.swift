@@ -6,6 +6,7 @@ import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
 import PeernetSupport
+import TestSupport
 import XCTest
 
 /// A full peer in one process: store (temp directory), node on 127.0.0.1, block exchange.
@@ -63,12 +64,3 @@ final class TestPeer: @unchecked Sendable {
     }
 }
 
-func eventually(_ timeout: Double = 10, _ message: String = "condition", file: StaticString = #filePath, line: UInt = #line,
-                _ condition: () async -> Bool) async {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if await condition() { return }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    XCTFail("timed out after \(timeout) s waiting for \(message)", file: file, line: line)
-}

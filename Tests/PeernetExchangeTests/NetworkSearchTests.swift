@@ -6,6 +6,7 @@ import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
 import Synchronization
+import TestSupport
 import XCTest
 
 final class NetworkSearchTests: XCTestCase {

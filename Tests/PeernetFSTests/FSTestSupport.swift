@@ -8,6 +8,7 @@ import PeernetProtocol
 @testable import PeernetStore
 import PeernetSupport
 import CFuse3
+import TestSupport
 import XCTest
 
 /// A full peer with a real FUSE mount, in the test process.
@@ -60,34 +61,6 @@ final class MountedPeer: @unchecked Sendable {
         await node.stop()
         try? FileManager.default.removeItem(at: dir)
     }
-}
-
-/// Runs a shell command (outside the test process's FUSE threads) and returns its output.
-@discardableResult
-func sh(_ command: String, timeout: Double = 60) -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try? p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(10_000) }
-    if p.isRunning { p.terminate() }
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
-func eventually(_ timeout: Double = 10, _ message: String = "condition", file: StaticString = #filePath, line: UInt = #line,
-                _ condition: () async -> Bool) async {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if await condition() { return }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    XCTFail("timed out after \(timeout) s waiting for \(message)", file: file, line: line)
 }
 
 func fuseAvailable() throws {

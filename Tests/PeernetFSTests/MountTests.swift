@@ -5,6 +5,7 @@ import PeernetCrypto
 import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
+import TestSupport
 import XCTest
 
 final class MountTests: XCTestCase {

@@ -3,6 +3,7 @@ import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
 import Synchronization
+import TestSupport
 import XCTest
 
 final class BidirectionalSequenceTests: XCTestCase {

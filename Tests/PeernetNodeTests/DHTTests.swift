@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
+import TestSupport
 import XCTest
 
 final class DHTTests: XCTestCase {

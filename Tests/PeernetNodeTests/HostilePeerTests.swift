@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
+import TestSupport
 import XCTest
 
 /// Garbage, replayed and forged packets and floods of unknown lite IDs: the node keeps

@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
+import TestSupport
 import XCTest
 
 /// Builds nodes on 127.0.0.1 with ephemeral ports, no LAN discovery, fast timers.
@@ -25,13 +26,3 @@ enum TestNet {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes (bounded, never hangs a test).
-func eventually(_ timeout: Double = 10, _ message: String = "condition", file: StaticString = #filePath, line: UInt = #line,
-                _ condition: () async -> Bool) async {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if await condition() { return }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    XCTFail("timed out after \(timeout) s waiting for \(message)", file: file, line: line)
-}

@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
+import TestSupport
 import XCTest
 
 /// Traverse (network.md §6.8) with all three roles on loopback: C sits behind a simulated

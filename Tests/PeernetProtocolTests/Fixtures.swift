@@ -1,6 +1,6 @@
 import PeernetCrypto
 @testable import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 /// Builders from the vectors' JSON field names to protocol values.

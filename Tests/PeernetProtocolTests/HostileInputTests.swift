@@ -1,6 +1,6 @@
 import PeernetCrypto
 @testable import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 /// Truncated, oversized, random and bit-flipped input for every decoder: each returns a value

@@ -1,6 +1,6 @@
 import PeernetCrypto
 @testable import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class PacketVectorTests: XCTestCase {

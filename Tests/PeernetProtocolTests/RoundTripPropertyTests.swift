@@ -1,6 +1,6 @@
 import PeernetCrypto
 @testable import PeernetProtocol
-import VectorSupport
+import TestSupport
 import XCTest
 
 /// A small deterministic generator so failures reproduce (seed printed in messages).

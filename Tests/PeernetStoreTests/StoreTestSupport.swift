@@ -4,7 +4,7 @@ import PeernetCrypto
 import PeernetProtocol
 @testable import PeernetStore
 import PeernetSupport
-import VectorSupport
+import TestSupport
 import XCTest
 
 func temporaryDataDirectory() throws -> DataDirectory {

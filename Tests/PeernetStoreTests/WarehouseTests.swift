@@ -3,7 +3,7 @@ import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
 @testable import PeernetStore
-import VectorSupport
+import TestSupport
 import XCTest
 
 final class WarehouseTests: XCTestCase {
