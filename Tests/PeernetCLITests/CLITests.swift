@@ -221,3 +221,26 @@ func runPeernet(_ args: [String], stdin: Data? = nil, env: [String: String] = [:
     for (k, v) in env { environment[k] = v }
     return try runProcess(CLITests.binary, args, environment: environment, stdin: stdin, timeout: 120)
 }
+
+/// Starts the built `peernet` in the background (output appended to `log`, or discarded) and
+/// waits up to `timeout` seconds for `readyFile` to appear; the caller checks that it did.
+func startPeernet(_ args: [String], readyWhen readyFile: String, timeout: Double, log: URL? = nil) throws -> Process {
+    let p = Process()
+    p.executableURL = CLITests.binary
+    p.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    environment.removeValue(forKey: "PEERNET_DATA_DIR")
+    p.environment = environment
+    if let log {
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: log)
+        p.standardError = p.standardOutput
+    } else {
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+    }
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline, !FileManager.default.fileExists(atPath: readyFile) { usleep(20_000) }
+    return p
+}

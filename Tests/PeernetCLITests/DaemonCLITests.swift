@@ -21,15 +21,8 @@ final class DaemonCLITests: XCTestCase {
 
     func startDaemon(_ name: String, extra: [String] = []) throws -> String {
         let data = dir.appendingPathComponent(name).path
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = ["daemon", "--data-dir", data, "--config", configPath] + extra
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startPeernet(["daemon", "--data-dir", data, "--config", configPath] + extra, readyWhen: data + "/control.sock", timeout: 10)
         daemons.append(p)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline, !FileManager.default.fileExists(atPath: data + "/control.sock") { usleep(20_000) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: data + "/control.sock"), "daemon \(name) started")
         return data
     }

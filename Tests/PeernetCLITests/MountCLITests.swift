@@ -26,17 +26,10 @@ final class MountCLITests: XCTestCase {
 
     /// Starts `peernet mount` in the foreground (as a child) and waits for the drive.
     func mount() throws -> Process {
-        let p = Process()
-        p.executableURL = CLITests.binary
-        p.arguments = ["mount", mountpoint, "--data-dir", data, "--config", dir.appendingPathComponent("loopback.yaml").path]
-        let log = dir.appendingPathComponent("mount\(processes.count).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: log)
-        p.standardError = p.standardOutput
-        try p.run()
+        let p = try startPeernet(["mount", mountpoint, "--data-dir", data, "--config", dir.appendingPathComponent("loopback.yaml").path],
+                                 readyWhen: mountpoint + "/.peernet/identity", timeout: 20,
+                                 log: dir.appendingPathComponent("mount\(processes.count).log"))
         processes.append(p)
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline, !FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity") { usleep(50_000) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity"), "the drive came up")
         return p
     }
