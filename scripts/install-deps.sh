@@ -7,6 +7,7 @@ packages=(
   libsodium-dev                 # Salsa20, AEAD, secure memory
   libsecp256k1-dev              # identities and packet signatures
   libsqlite3-dev                # blockchain, cache and search index
+  libssl-dev                    # libcrypto's ChaCha20-Poly1305: the transfer fast path's cipher
   b3sum                         # tests cross-check our BLAKE3 against it; the benchmark's baseline
   iproute2                      # tests/tools that run a node in a private network namespace
   pkg-config                    # SwiftPM finds the C libraries through it

@@ -140,21 +140,22 @@ public final class BlockExchange: Sendable {
         }
         let node = self.node
         let connection = UDTConnection(role: role, config: config, now: monotonicSeconds()) { bytes in
-            let data = cipher?.seal(bytes) ?? bytes
-            guard let lite = try? LitePacket(id: id, data: data).encode() else { return }
+            let packet = cipher.map { $0.litePacket(id: id, sealing: bytes) } ?? (try? LitePacket(id: id, data: bytes).encode())
+            guard let lite = packet else { return }
             let (endpoint, network) = target.withLock { $0 }
             node.sendRaw(lite, to: endpoint, network: network)
         }
         let session = TransferSession(id: id, peer: peer, connection: connection)
         sessions.withLock { $0[id] = session }
         node.registerLiteSession(id) { datagram, source in
-            guard let packet = try? LitePacket.decode(datagram) else { return }
+            guard let range = try? LitePacket.dataRange(in: datagram) else { return }
             let data: [UInt8]
             if let cipher {
-                guard let opened = cipher.open(packet.data) else { return }  // forged or corrupted: dropped
+                // Opened straight from the datagram (no copy of the data first).
+                guard let opened = cipher.open(datagram, range: range) else { return }  // forged or corrupted: dropped
                 data = opened
             } else {
-                data = packet.data
+                data = Array(datagram[range])
             }
             target.withLock { $0.endpoint = source }
             connection.receive(data, now: monotonicSeconds())

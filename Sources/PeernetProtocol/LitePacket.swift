@@ -33,12 +33,37 @@ public struct LitePacket: Equatable, Sendable {
     /// Decodes a lite packet. Unlike the reference, the data is cut at the size field: bytes
     /// after it are ignored rather than handed to UDT.
     public static func decode(_ datagram: [UInt8]) throws(ProtocolError) -> LitePacket {
-        var r = ByteReader(datagram, what: "lite packet")
-        let id = TransferID(unchecked: try r.take(16, "transfer ID"))
-        let size = Int(try r.u16le("size"))
-        guard size <= r.remaining else {
+        let range = try dataRange(in: datagram)
+        return LitePacket(id: TransferID(unchecked: Array(datagram[0..<16])), data: Array(datagram[range]))
+    }
+
+    /// Where a lite packet's data lies in `datagram`, checked as `decode` checks it: for the
+    /// transfer's receive path, which decrypts the data in place instead of copying it out.
+    public static func dataRange(in datagram: [UInt8]) throws(ProtocolError) -> Range<Int> {
+        guard datagram.count >= headerSize else {
+            throw .truncated(what: "lite packet header", needed: headerSize, available: datagram.count)
+        }
+        let size = Int(datagram[16]) | Int(datagram[17]) << 8
+        guard size <= datagram.count - headerSize else {
             throw .truncated(what: "lite packet data", needed: headerSize + size, available: datagram.count)
         }
-        return LitePacket(id: id, data: try r.take(size))
+        return headerSize..<(headerSize + size)
+    }
+
+    /// A lite packet whose `dataCount` bytes of data `fill` writes in place: header and data in
+    /// one allocation (the transfer's send path seals straight into it).
+    public static func encode(id: TransferID, dataCount: Int,
+                              fill: (UnsafeMutableRawBufferPointer) -> Void) throws(ProtocolError) -> [UInt8] {
+        guard dataCount <= Int(UInt16.max) else {
+            throw .tooLarge(what: "lite packet data", size: dataCount, limit: Int(UInt16.max))
+        }
+        return [UInt8](unsafeUninitializedCapacity: headerSize + dataCount) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            id.bytes.withUnsafeBytes { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 16) }
+            raw[16] = UInt8(truncatingIfNeeded: dataCount)
+            raw[17] = UInt8(truncatingIfNeeded: dataCount >> 8)
+            fill(UnsafeMutableRawBufferPointer(rebasing: raw[headerSize..<(headerSize + dataCount)]))
+            count = headerSize + dataCount
+        }
     }
 }

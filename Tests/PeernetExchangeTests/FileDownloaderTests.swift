@@ -258,6 +258,32 @@ final class FastPathTests: XCTestCase {
         XCTAssertNotEqual(holder.seal(packet), holder.seal(packet), "fresh nonce for every packet")
     }
 
+    /// The wire format, pinned with libsodium's XChaCha20-Poly1305 (the cipher computes it
+    /// with OpenSSL's ChaCha20-Poly1305 under a per-direction subkey): counter(8, LE) ‖
+    /// XChaCha20-Poly1305(key, direction ‖ 0(15) ‖ counter(8, LE)), key = BLAKE3 derive_key of
+    /// the ECDH secret and the transfer ID. Also the lite packet built around it in one piece.
+    func testWireFormatIsXChaCha20Poly1305() throws {
+        let a = PrivateKey(), b = PrivateKey()
+        let id = TransferID.random()
+        let holder = try XCTUnwrap(TransferCipher(local: b, remote: a.publicKey, transferID: id, isRequester: false))
+        var kdf = BLAKE3(deriveKeyContext: "peernet-swift 2026 transfer fast path v1")
+        kdf.update(try b.sharedSecret(with: a.publicKey) + id.bytes)
+        let key = kdf.finalize()
+        for counter in 0..<3 as Range<UInt64> {
+            let packet = (0..<(1000 + Int(counter) * 7000)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            var nonce = [UInt8](repeating: 0, count: 24)
+            nonce[0] = 2  // the holder sends in direction 2
+            for i in 0..<8 { nonce[16 + i] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(i))) }
+            let expected = (0..<8).map { UInt8(truncatingIfNeeded: counter >> (8 * UInt64($0))) } + AEAD.seal(packet, key: key, nonce: nonce)
+            if counter == 2 {
+                let lite = try XCTUnwrap(holder.litePacket(id: id, sealing: packet))
+                XCTAssertEqual(try LitePacket.decode(lite), LitePacket(id: id, data: expected))
+            } else {
+                XCTAssertEqual(holder.seal(packet), expected, "packet \(counter)")
+            }
+        }
+    }
+
     /// The same file over both modes between two of our nodes; bytes equal either way.
     func testCompatibleAndFastPathDownloads() async throws {
         let holder = try TestPeer()
