@@ -241,6 +241,17 @@ func startPeernet(_ args: [String], readyWhen readyFile: String, timeout: Double
     }
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline, !FileManager.default.fileExists(atPath: readyFile) { usleep(20_000) }
+    while Date() < deadline, !isReady(readyFile) { usleep(20_000) }
     return p
+}
+
+/// A socket that exists, or a regular file that can be read and is not empty. Existence is not
+/// enough for a file in a mount: a dead FUSE mount (its daemon killed) still lists a file whose
+/// attributes the kernel cached, until the new daemon replaces the mount; reading it asks the
+/// daemon (status files are direct I/O), which only a live mount answers.
+func isReady(_ path: String) -> Bool {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return false }
+    guard st.st_mode & S_IFMT == S_IFREG else { return true }
+    return FileManager.default.contents(atPath: path).map { !$0.isEmpty } ?? false
 }
