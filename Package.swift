@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSLCrypto", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
 
+        // Linux calls Swift's Glibc module does not export (copy_file_range).
+        .target(name: "CLinuxCalls"),
         // Wide (AVX2 / AVX-512) BLAKE3 chunk kernel, picked at run time; see its header.
         .target(name: "CBLAKE3", cSettings: [.unsafeFlags(["-O3"])]),
         // BLAKE3 (Swift, with the wide kernel for many chunks), secp256k1 identities and Salsa20 (through the C libraries).
@@ -48,7 +50,7 @@ let package = Package(
         .target(name: "PeernetBlockchain", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
         // Storage: SQLite (system library), the warehouse of shared content, the user's
         // blockchain and the search index.
-        .target(name: "PeernetStore", dependencies: ["CSQLite", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport"],
+        .target(name: "PeernetStore", dependencies: ["CSQLite", "CLinuxCalls", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport"],
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // UDT over lite packets, block and file transfer streams: state machines, no I/O.
         .target(name: "PeernetTransfer", dependencies: ["PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
