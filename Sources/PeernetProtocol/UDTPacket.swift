@@ -106,14 +106,28 @@ public struct UDTDataPacket: Equatable, Sendable {
     }
 
     public func encode() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(UDTPacket.headerSize + payload.count)
-        out.appendBE(sequence & 0x7fff_ffff)
-        out.appendBE(UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff)
-        out.appendBE(timestamp)
-        out.appendBE(destinationSocketID)
-        out += payload
-        return out
+        Self.encode(sequence: sequence, boundary: boundary, inOrder: inOrder, messageNumber: messageNumber,
+                    timestamp: timestamp, destinationSocketID: destinationSocketID, payload: payload[...])
+    }
+
+    /// A data packet straight from a slice of the sender's queue: header and payload written
+    /// into one allocation, the payload copied once.
+    public static func encode(sequence: UInt32, boundary: UInt8 = 3, inOrder: Bool = true, messageNumber: UInt32,
+                              timestamp: UInt32, destinationSocketID: UInt32, payload: ArraySlice<UInt8>) -> [UInt8] {
+        let words = [sequence & 0x7fff_ffff, UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff,
+                     timestamp, destinationSocketID]
+        return [UInt8](unsafeUninitializedCapacity: UDTPacket.headerSize + payload.count) { buffer, count in
+            for (i, word) in words.enumerated() {
+                buffer[4 * i] = UInt8(truncatingIfNeeded: word >> 24)
+                buffer[4 * i + 1] = UInt8(truncatingIfNeeded: word >> 16)
+                buffer[4 * i + 2] = UInt8(truncatingIfNeeded: word >> 8)
+                buffer[4 * i + 3] = UInt8(truncatingIfNeeded: word)
+            }
+            payload.withUnsafeBytes { p in
+                if p.count > 0 { UnsafeMutableRawPointer(buffer.baseAddress! + UDTPacket.headerSize).copyMemory(from: p.baseAddress!, byteCount: p.count) }
+            }
+            count = UDTPacket.headerSize + payload.count
+        }
     }
 }
 

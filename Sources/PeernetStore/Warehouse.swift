@@ -221,14 +221,16 @@ public final class Warehouse: @unchecked Sendable {
         let size = UInt64(st.st_size)
         guard offset <= size else { throw WarehouseError.outOfRange(hash, offset: offset, size: size) }
         let n = Int(min(UInt64(length), size - offset))
-        var out = [UInt8](repeating: 0, count: n)
-        var done = 0
-        while done < n {
-            let m = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, n - done, off_t(offset) + off_t(done)) }
-            if m <= 0 { if m < 0 && errno == EINTR { continue }; break }
-            done += m
+        // Not zeroed first: pread fills it (a served transfer reads 1 MiB at a time).
+        return [UInt8](unsafeUninitializedCapacity: n) { buffer, count in
+            var done = 0
+            while done < n {
+                let m = pread(fd, buffer.baseAddress! + done, n - done, off_t(offset) + off_t(done))
+                if m <= 0 { if m < 0 && errno == EINTR { continue }; break }
+                done += m
+            }
+            count = done
         }
-        return done == n ? out : Array(out.prefix(done))
     }
 
     /// The Merkle tree of stored content: its companion, or (up to 256 KiB) the file hash.

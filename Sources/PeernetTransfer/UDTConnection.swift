@@ -60,8 +60,12 @@ public final class UDTConnection: @unchecked Sendable {
         // Sender.
         var nextSequence: UInt32
         var messageNumber: UInt32 = 0
-        var pending: [UInt8] = []            // written, not yet packetised
+        /// Written, not yet packetised: the writer's chunks as they came (no copy into one
+        /// buffer), from `pendingHead` on, the first from `pendingOffset`.
+        var pending: [[UInt8]] = []
+        var pendingHead = 0
         var pendingOffset = 0
+        var pendingBytes = 0
         /// Sent, unacknowledged packets: the one with sequence `lastAckNumber + i` at
         /// `window[windowHead + i]` (a deque, so an ACK drops its prefix in O(1)).
         var window: [[UInt8]] = []
@@ -112,10 +116,10 @@ public final class UDTConnection: @unchecked Sendable {
     public var state: State { lock.withLock { _ in s.state } }
     public var isConnected: Bool { state == .connected }
     /// Everything written was acknowledged by the peer.
-    public var isDrained: Bool { lock.withLock { _ in s.unackedCount == 0 && s.pendingOffset >= s.pending.count } }
+    public var isDrained: Bool { lock.withLock { _ in s.unackedCount == 0 && s.pendingBytes == 0 } }
     public var roundTripTime: Double { lock.withLock { _ in s.rtt } }
     /// Bytes written but not yet acknowledged (queued plus in flight).
-    public var bufferedBytes: Int { lock.withLock { _ in s.pending.count - s.pendingOffset + s.unackedCount * config.maxPayload } }
+    public var bufferedBytes: Int { lock.withLock { _ in s.pendingBytes + s.unackedCount * config.maxPayload } }
 
     private func timestamp(_ now: Double) -> UInt32 { UInt32(truncatingIfNeeded: Int64((now - s.startTime) * 1_000_000)) }
 
@@ -149,12 +153,14 @@ public final class UDTConnection: @unchecked Sendable {
 
     /// Queues bytes to send (in order, once connected).
     public func write(_ data: [UInt8]) {
+        guard !data.isEmpty else { return }
         lock.withLock { _ in
-            if s.pendingOffset > 0 && s.pendingOffset >= s.pending.count / 2 {
-                s.pending.removeFirst(s.pendingOffset)
-                s.pendingOffset = 0
+            if s.pendingHead > 64 && s.pendingHead * 2 > s.pending.count {
+                s.pending.removeFirst(s.pendingHead)
+                s.pendingHead = 0
             }
-            s.pending += data
+            s.pending.append(data)
+            s.pendingBytes += data.count
         }
     }
 
@@ -219,7 +225,7 @@ public final class UDTConnection: @unchecked Sendable {
                     receiverTimers(now: now, out: &out)
                     senderTimers(now: now, out: &out)
                     pump(now: now, out: &out)
-                    if s.finished && s.unackedCount == 0 && s.pendingOffset >= s.pending.count {
+                    if s.finished && s.unackedCount == 0 && s.pendingBytes == 0 {
                         out.append(control(.shutdown, now: now))
                         s.state = .closed("done")
                     }
@@ -453,21 +459,44 @@ public final class UDTConnection: @unchecked Sendable {
             }
         }
         let window = min(s.peerFlowWindow, config.maxWindow)
-        while s.unackedCount < window && s.pendingOffset < s.pending.count {
-            let n = min(config.maxPayload, s.pending.count - s.pendingOffset)
-            let payload = Array(s.pending[s.pendingOffset..<(s.pendingOffset + n)])
-            s.pendingOffset += n
+        while s.unackedCount < window && s.pendingBytes > 0 {
+            let payload = takePayload(min(config.maxPayload, s.pendingBytes))
             let seq = s.nextSequence
-            let packet = UDTDataPacket(sequence: seq, boundary: 3, inOrder: true, messageNumber: s.messageNumber,
-                                       timestamp: timestamp(now), destinationSocketID: s.peerSocketID, payload: payload).encode()
+            let packet = UDTDataPacket.encode(sequence: seq, boundary: 3, inOrder: true, messageNumber: s.messageNumber,
+                                              timestamp: timestamp(now), destinationSocketID: s.peerSocketID, payload: payload)
             s.messageNumber = (s.messageNumber &+ 1) & 0x1fff_ffff
             s.window.append(packet)
             s.nextSequence = Seq.add(seq, 1)
             out.append(packet)
         }
-        if s.pendingOffset >= s.pending.count && !s.pending.isEmpty {
+        if s.pendingBytes == 0 && !s.pending.isEmpty {
             s.pending = []
+            s.pendingHead = 0
             s.pendingOffset = 0
         }
+    }
+
+    /// The next `n` queued bytes: a slice of the first chunk when it holds them (no copy;
+    /// the usual case), else gathered across chunks.
+    private func takePayload(_ n: Int) -> ArraySlice<UInt8> {
+        let chunk = s.pending[s.pendingHead]
+        if chunk.count - s.pendingOffset >= n {
+            let slice = chunk[s.pendingOffset..<(s.pendingOffset + n)]
+            s.pendingOffset += n
+            if s.pendingOffset == chunk.count { s.pendingHead += 1; s.pendingOffset = 0 }
+            s.pendingBytes -= n
+            return slice
+        }
+        var gathered: [UInt8] = []
+        gathered.reserveCapacity(n)
+        while gathered.count < n {
+            let c = s.pending[s.pendingHead]
+            let take = min(n - gathered.count, c.count - s.pendingOffset)
+            gathered += c[s.pendingOffset..<(s.pendingOffset + take)]
+            s.pendingOffset += take
+            if s.pendingOffset == c.count { s.pendingHead += 1; s.pendingOffset = 0 }
+        }
+        s.pendingBytes -= n
+        return gathered[...]
     }
 }

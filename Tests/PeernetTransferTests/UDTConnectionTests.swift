@@ -34,7 +34,7 @@ final class VirtualLink: @unchecked Sendable {
 }
 
 final class UDTConnectionTests: XCTestCase {
-    func run(size: Int, loss: Double, reorder: Double = 0, seed: UInt64 = 7, maxTime: Double = 120,
+    func run(size: Int, loss: Double, reorder: Double = 0, seed: UInt64 = 7, maxTime: Double = 120, pieces: [Int] = [],
              configure: (VirtualLink) -> Void = { _ in }) throws -> (received: [UInt8], link: VirtualLink, time: Double) {
         let link = VirtualLink(loss: loss, reorder: reorder, seed: seed)
         configure(link)
@@ -44,7 +44,14 @@ final class UDTConnectionTests: XCTestCase {
         server.onData = { bytes in received.withLock { $0 += bytes } }
         let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) }
         client.start(now: 0)
-        client.write(data)
+        // Written in `pieces` (cycled) or at once.
+        var at = 0, piece = 0
+        while at < size {
+            let n = pieces.isEmpty ? size : min(size - at, pieces[piece % pieces.count])
+            client.write(Array(data[at..<(at + n)]))
+            at += n
+            piece += 1
+        }
         client.finish()
         var steps = 0
         while link.now < maxTime {
@@ -72,6 +79,21 @@ final class UDTConnectionTests: XCTestCase {
             let r = try run(size: size, loss: 0)
             XCTAssertEqual(r.received, expected(size), "size \(size)")
         }
+    }
+
+    /// The sender queues written chunks as they are and cuts packets across them: every data
+    /// packet but the last is full, whatever sizes the writes had.
+    func testWritesOfAnySizeMakeFullPackets() throws {
+        let size = 300_000
+        var dataPackets = 0
+        let r = try run(size: size, loss: 0, pieces: [1, 7, 1197, 1198, 1199, 3000, 0, 65_536, 2]) { link in
+            link.dropFilter = { bytes, toServer in
+                if toServer && bytes[0] & 0x80 == 0 { dataPackets += 1 }
+                return false
+            }
+        }
+        XCTAssertEqual(r.received, expected(size))
+        XCTAssertEqual(dataPackets, (size + 1197) / 1198)
     }
 
     func testFivePercentLossAndReordering() throws {
