@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// One line of the benchmark table: a figure, and the baseline it should be read against.
-struct BenchRow {
+struct BenchRow: Codable {
     let group: String
     let name: String
     let value: Double
@@ -20,10 +20,10 @@ struct BenchRow {
 final class BenchTable {
     private(set) var rows: [BenchRow] = []
 
-    func add(_ row: BenchRow) {
+    func add(_ row: BenchRow, announce: Bool = true) {
         rows.append(row)
         // Progress on stderr so a long run shows life; the table goes to stdout at the end.
-        FileHandle.standardError.write(Data("  measured \(row.group) / \(row.name)\n".utf8))
+        if announce { FileHandle.standardError.write(Data("  measured \(row.group) / \(row.name)\n".utf8)) }
     }
 
     func render() -> String {
