@@ -442,8 +442,12 @@ public final class FuseMount: @unchecked Sendable {
         ops.getxattr = { req, ino, name, size in
             let m = FuseMount.mount(req)
             guard let n = m.fs.node(for: ino), let name else { return FuseMount.reply(req, ENOENT) }
-            // ls -l asks every file for ACLs and security labels: answered without a lookup.
+            // ls -l asks every file for its security label and ACL. Namespaces other than
+            // user.* are not supported (EOPNOTSUPP, as the kernel answers for a namespace without
+            // a handler): ls then remembers that for the whole device and stops asking, instead
+            // of a round trip to us for each of 10,000 files (ENODATA made it ask every file).
             let key = String(cString: name)
+            guard key.hasPrefix("user.") else { return FuseMount.reply(req, EOPNOTSUPP) }
             guard key.hasPrefix("user.peernet."), let value = m.fs.xattrs(n)[key] else { return FuseMount.reply(req, ENODATA) }
             if size == 0 { fuse_reply_xattr(req, value.count); return }
             guard value.count <= size else { return FuseMount.reply(req, ERANGE) }

@@ -211,6 +211,7 @@ extension PeernetFileSystem {
     func invalidateListings() {
         tables.withLock { t in
             t.names = [:]
+            t.peerListings = [:]
             t.namesGeneration &+= 1
         }
     }

@@ -87,6 +87,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var next: UInt64 = 2
         /// Sanitised name -> node, per directory, as last listed (lookups use the same names).
         var names: [FSNode: [String: FSNode]] = [:]
+        /// Listings of peer directories in order, kept until the peer's chain changes (or any
+        /// listing is invalidated): a peer's files change only with its chain, and listing a
+        /// 10,000-file folder again (every `ls`) would decode, sort and sanitise it all again.
+        var peerListings: [FSNode: [(String, FSNode)]] = [:]
         /// Per search term: when the search started, the results so far, whether it still runs.
         var searchResults: [String: (time: Date, files: [CatalogEntry], running: Bool)] = [:]
         var staged: [UInt64: Staged] = [:]
@@ -163,6 +167,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
             t.namesGeneration &+= 1
             if let p = t.byNode[.peers] { inodes.append(p); entries += (t.names[.peers] ?? [:]).filter { if case .peerAlias = $0.value { return true }; return false }.keys.map { (parent: p, name: $0) } }
             t.names[.peers] = nil
+            t.peerListings = t.peerListings.filter { if case .peer(let owner, _) = $0.key { return owner != peer }; return true }
             for (parent, children) in t.names {
                 guard case .peer(let owner, _) = parent, owner == peer else { continue }
                 if let p = t.byNode[parent] {
@@ -213,7 +218,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// The children of a directory node as (sanitised unique name, node).
     public func children(of dir: FSNode) throws -> [(String, FSNode)] {
-        let generation = tables.withLock { $0.namesGeneration }
+        let (generation, cached) = tables.withLock { ($0.namesGeneration, $0.peerListings[dir]) }
+        if let cached { return cached }
         var list: [(String, FSNode)] = []
         switch dir {
         case .root:
@@ -260,6 +266,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         tables.withLock { t in
             guard t.namesGeneration == generation else { return }
             t.names[dir] = Dictionary(unique.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+            if case .peer = dir { t.peerListings[dir] = unique }
         }
         return unique
     }

@@ -79,3 +79,8 @@ func xattr(_ path: String, _ name: String) -> [UInt8]? {
     let got = value.withUnsafeMutableBytes { getxattr(path, name, $0.baseAddress, size) }
     return got >= 0 ? Array(value.prefix(got)) : nil
 }
+
+/// The errno of getxattr(2) for `name` on `path` (0 when it succeeds).
+func xattrError(_ path: String, _ name: String) -> Int32 {
+    getxattr(path, name, nil, 0) >= 0 ? 0 : errno
+}

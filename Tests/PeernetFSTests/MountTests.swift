@@ -27,6 +27,13 @@ final class MountTests: XCTestCase {
         XCTAssertEqual(sh("cmp \(src.path) \(remote)").status, 0, "remote bytes equal the source")
         XCTAssertEqual(xattr(remote, "user.peernet.owner").map { String(decoding: $0, as: UTF8.self) }, a.publicKey.hexString)
         let hash = xattr(remote, "user.peernet.hash").map { String(decoding: $0, as: UTF8.self) } ?? ""
+        // Other namespaces are not supported (ls -l then stops asking for labels and ACLs on the
+        // whole device instead of a round trip per file); a missing user.* name is ENODATA.
+        for name in ["security.selinux", "system.posix_acl_access", "trusted.x"] {
+            XCTAssertEqual(xattrError(remote, name), EOPNOTSUPP, name)
+        }
+        XCTAssertEqual(xattrError(remote, "user.peernet.nothing"), ENODATA)
+        XCTAssertEqual(xattrError(remote, "user.peernet.hash"), 0)
         XCTAssertEqual(sh("cmp \(src.path) \(b.path("files/\(hash)"))").status, 0, "files/<hash> reads the same content")
         let found = sh("ls \(b.path("search/holiday"))", timeout: 30)
         XCTAssertTrue(found.out.contains("HolidayVideo.mp4"), found.out + found.err)
@@ -41,6 +48,9 @@ final class MountTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: remote))
         XCTAssertEqual(sh("rm \(a.path("me/Trips/HolidayVideo.mp4"))").status, 0)
         await eventually(15, "B no longer lists the file") { !FileManager.default.fileExists(atPath: remote) }
+        // Listings of peer folders are kept between ls runs, and dropped when the chain changes.
+        let listing = sh("ls \(b.path("peers/\(a.publicKey.hexString)/Trips"))").out
+        XCTAssertEqual(listing, "notes.txt\n")
         if FileManager.default.fileExists(atPath: remote) {
             let files = (try? b.store.catalog.files(owner: a.publicKey))?.map(\.file.name) ?? []
             let header = try? b.store.cache.db.query("SELECT * FROM cache_headers WHERE owner = ?", [.blob(a.publicKey.compressed)])
