@@ -99,6 +99,8 @@ public final class UDTConnection: @unchecked Sendable {
         var rtt: Double = 0
         var rttVar: Double = 0
         var receivedAny = false
+        /// Arrival estimates reported in every ACK (see `ArrivalEstimator`).
+        var arrivals = ArrivalEstimator()
     }
 
     /// A client dials with a random initial sequence; a server adopts the client's.
@@ -354,6 +356,7 @@ public final class UDTConnection: @unchecked Sendable {
         let seq = d.sequence & Seq.mask
         let distance = Seq.diff(s.expected, seq)
         s.receivedAny = true
+        s.arrivals.record(sequence: seq, at: now)
         if distance < 0 {
             return  // duplicate of something delivered
         }
@@ -402,10 +405,15 @@ public final class UDTConnection: @unchecked Sendable {
         let expected = s.expected
         let span = s.buffered.keys.map { Seq.diff(expected, $0) + 1 }.max() ?? 0
         let available = UInt32(max(2, config.flowWindow - span))
-        out.append(control(.ack(UDTAck(ackSequence: s.ackSequence, ackNumber: s.expected,
-                                        rttMicroseconds: UInt32(min(s.rtt * 1e6, 4e9)),
-                                        rttVarianceMicroseconds: UInt32(min(s.rttVar * 1e6, 4e9)),
-                                        availableBuffer: available)), now: now))
+        var ack = UDTAck(ackSequence: s.ackSequence, ackNumber: s.expected,
+                         rttMicroseconds: UInt32(min(s.rtt * 1e6, 4e9)),
+                         rttVarianceMicroseconds: UInt32(min(s.rttVar * 1e6, 4e9)),
+                         availableBuffer: available)
+        if let rate = s.arrivals.packetsPerSecond {
+            ack.packetReceiveRate = rate
+            ack.linkCapacity = s.arrivals.linkCapacity ?? rate
+        }
+        out.append(control(.ack(ack), now: now))
         s.ackTimes[s.ackSequence] = now
         if s.ackTimes.count > 64 { let times = s.ackTimes; s.ackTimes = times.filter { now - $0.value < 5 } }
         s.lastAckSent = s.expected

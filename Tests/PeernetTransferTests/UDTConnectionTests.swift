@@ -145,6 +145,27 @@ final class UDTConnectionTests: XCTestCase {
         XCTAssertEqual(client.state, .closed("connect timeout"))
     }
 
+    /// Full ACKs carry the arrival rate and link capacity a reference sender paces itself by:
+    /// the median-filtered rate of the last 16 arrivals, and of the 16n -> 16n+1 packet pairs.
+    func testArrivalEstimates() {
+        var e = ArrivalEstimator()
+        XCTAssertNil(e.packetsPerSecond, "no estimate before two intervals")
+        var t = 1.0
+        for seq in 0..<64 as Range<UInt32> {
+            // 100 µs apart, except the second packet of each pair (10 µs after the first) and
+            // one stall of 50 ms, which the median filter drops.
+            t += seq & 0xf == 1 ? 0.000_01 : (seq == 40 ? 0.05 : 0.000_1)
+            e.record(sequence: seq, at: t)
+        }
+        let rate = Double(e.packetsPerSecond ?? 0), capacity = Double(e.linkCapacity ?? 0)
+        XCTAssertEqual(rate, 10_000, accuracy: 1_500, "about one packet per 100 µs")
+        XCTAssertEqual(capacity, 100_000, accuracy: 5_000, "pairs 10 µs apart")
+        // Sequence numbers wrap at 31 bits: the pair after 0x7fff_fff0 is 0x7fff_fff0 -> 0x7fff_fff1.
+        var w = ArrivalEstimator()
+        for (i, seq) in [0x7fff_ffef, 0x7fff_fff0, 0x7fff_fff1, 0x7fff_fff2].enumerated() { w.record(sequence: UInt32(seq), at: Double(i) * 0.001) }
+        XCTAssertNotNil(w.packetsPerSecond)
+    }
+
     func testHostilePacketsDoNotBreakAConnection() throws {
         let link = VirtualLink()
         let received = Mutex(0)
