@@ -125,7 +125,12 @@ extension Node {
     /// Sends an extension request to a connected peer (or to `endpoints`) and awaits its reply.
     public func requestExtension(_ command: Command, payload: [UInt8], to peer: PublicKey, at endpoints: [Endpoint] = [],
                                  timeout: Double? = nil) async throws(NodeError) -> [UInt8] {
-        try await sendAwaitingReply(to: peer, at: endpoints, timeout: timeout, purpose: { .awaitingExtension($0) },
+        // A peer whose user agent is known and not ours is not asked: reference nodes drop
+        // unknown commands, and every such request would wait out its timeout (a download from a
+        // reference holder spent 10 s asking it for a Merkle tree and for provider records).
+        let agent = state.withLock { $0.peers[peer]?.userAgent } ?? ""
+        if !agent.isEmpty && !agent.hasPrefix(Self.userAgentPrefix) { throw .extensionUnsupported }
+        return try await sendAwaitingReply(to: peer, at: endpoints, timeout: timeout, purpose: { .awaitingExtension($0) },
                                     packet: { Packet(command: command, sequence: $0, payload: payload) })
     }
 

@@ -14,6 +14,9 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
     case overloaded
     /// A lookup found nothing.
     case notFound
+    /// The peer runs another implementation (its user agent says so), which does not know our
+    /// extension commands: it would never answer.
+    case extensionUnsupported
 
     public var description: String {
         switch self {
@@ -23,6 +26,7 @@ public enum NodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .requestTooLarge: return "the request does not fit into one packet"
         case .overloaded: return "too many requests in flight; try again"
         case .notFound: return "not found in the network"
+        case .extensionUnsupported: return "the peer runs another implementation, which does not answer this request"
         }
     }
 }

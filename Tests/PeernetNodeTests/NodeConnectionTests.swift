@@ -23,6 +23,32 @@ final class NodeConnectionTests: XCTestCase {
         for n in [a, b, root] { await n.stop() }
     }
 
+    /// Extension requests (our commands beyond the reference's) go only to peers of our kind:
+    /// a peer whose user agent names another implementation is refused at once, instead of a
+    /// request it would drop and a wait for the timeout. Ours still answer.
+    func testExtensionRequestsSkipOtherImplementations() async throws {
+        let command = Command(rawValue: 40)
+        let ours = try TestNet.node()
+        let other = try TestNet.node { $0.userAgent = "Peernet Reference Interop/1.0" }
+        // Payload byte 0: odd for requests, even for replies.
+        for n in [ours, other] { n.registerExtension(command) { _ in [2, 9] } }
+        let a = try TestNet.node(roots: [ours, other])
+        a.registerExtension(command) { _ in nil }
+        await eventually(5, "connected") { a.isConnected(ours.publicKey) && a.isConnected(other.publicKey) }
+        await eventually(5, "user agents known") { a.peer(other.publicKey)?.userAgent.isEmpty == false }
+        let reply = try await a.requestExtension(command, payload: [1], to: ours.publicKey, timeout: 5)
+        XCTAssertEqual(reply, [2, 9])
+        let started = Date()
+        do {
+            _ = try await a.requestExtension(command, payload: [1], to: other.publicKey, timeout: 5)
+            XCTFail("another implementation was asked")
+        } catch {
+            XCTAssertEqual(error, .extensionUnsupported)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "refused without waiting for a reply")
+        for n in [a, ours, other] { await n.stop() }
+    }
+
     func testAnnouncementAndResponseCarryBlockchainHeightAndVersion() async throws {
         let a = try TestNet.node()
         let b = try TestNet.node()
