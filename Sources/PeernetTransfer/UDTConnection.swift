@@ -88,6 +88,7 @@ public final class UDTConnection: @unchecked Sendable {
         var buffered: [UInt32: [UInt8]] = [:]
         var receiverLoss: Set<UInt32> = []
         var deliveredSinceAck = 0
+        var deliveredTotal = 0
         var ackSequence: UInt32 = 0
         var lastAckSent: UInt32 = 0
         var lastAckTime: Double = 0
@@ -396,8 +397,17 @@ public final class UDTConnection: @unchecked Sendable {
         }
         let expected = s.expected
         s.receiverLoss = s.receiverLoss.filter { Seq.diff(expected, $0) >= 0 }
-        if s.deliveredSinceAck >= 4 || fillsHole { sendAck(now: now, out: &out) }
+        s.deliveredTotal += 1
+        if s.deliveredSinceAck >= Self.ackInterval(delivered: s.deliveredTotal) || fillsHole { sendAck(now: now, out: &out) }
     }
+
+    /// Packets between ACKs (besides the 10 ms timer, which ACKs the tail): every 4 at the
+    /// start, as the reference's receiver does, so a sender still in its first small window
+    /// (16 packets for a reference sender) never waits for the timer; every 32 after 1,024
+    /// packets, when the sender's window has grown. Each ACK costs both sides a packet and an
+    /// ACK2: the compatible mode's 1 GiB download ran at 199-217 MB/s acknowledging every 4
+    /// packets and 284-294 MB/s every 32 (both nodes on this 2-core machine).
+    static func ackInterval(delivered: Int) -> Int { delivered < 1024 ? 4 : 32 }
 
     private func sendAck(now: Double, out: inout [[UInt8]]) {
         s.ackSequence &+= 1

@@ -96,6 +96,26 @@ final class UDTConnectionTests: XCTestCase {
         XCTAssertEqual(dataPackets, (size + 1197) / 1198)
     }
 
+    /// ACKs every 4 packets at the start (a reference sender's first window is 16 packets),
+    /// every 32 once 1,024 packets have arrived: fewer ACK/ACK2 pairs on long transfers.
+    func testAckIntervalWidensAfterTheStart() throws {
+        let size = 3_000_000  // 2,505 packets
+        var acks = 0
+        let r = try run(size: size, loss: 0) { link in
+            link.dropFilter = { bytes, toServer in
+                if !toServer && bytes[0] & 0x80 != 0 && (UInt16(bytes[0] & 0x7f) << 8 | UInt16(bytes[1])) == 2 { acks += 1 }
+                return false
+            }
+        }
+        XCTAssertEqual(r.received, expected(size))
+        XCTAssertEqual(UDTConnection.ackInterval(delivered: 10), 4)
+        XCTAssertEqual(UDTConnection.ackInterval(delivered: 5000), 32)
+        // 256 in the first 1,024 packets, ~47 after, plus the timer's for tails: well under the
+        // 626 that ACKing every 4 packets would send.
+        XCTAssertGreaterThan(acks, 256)
+        XCTAssertLessThan(acks, 450)
+    }
+
     func testFivePercentLossAndReordering() throws {
         let r = try run(size: 2_000_000, loss: 0.05, reorder: 0.1)
         XCTAssertEqual(r.received.count, 2_000_000)
