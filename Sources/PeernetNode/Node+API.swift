@@ -195,6 +195,7 @@ extension Node {
     public var statistics: NodeStatistics {
         var stats = state.withLock { $0.stats }
         stats.queueDropped = max(stats.queueDropped, queue.dropped)
+        stats.litePackets = litePacketCount.load(ordering: .relaxed)
         return stats
     }
 

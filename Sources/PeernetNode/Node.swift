@@ -68,6 +68,8 @@ public final class Node: Sendable {
     let heldBack = Mutex<[([UInt8], Endpoint, Int)]>([])
     /// Addresses sent to, for `simulateFirewallForTesting`.
     let firewallHoles = Mutex<Set<Endpoint>>([])
+    /// Lite packets routed to transfers (reported in `statistics`).
+    let litePacketCount = Atomic<Int>(0)
     /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
     let liteSessions = Mutex<[TransferID: @Sendable ([UInt8], Endpoint) -> Void]>([:])
     /// Extension commands (ours, beyond the reference): command -> handler returning the reply.
@@ -195,7 +197,7 @@ public final class Node: Sendable {
                 let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if !discovery, n >= LitePacket.headerSize, let id = LitePacket.peekID(bytes),
                    let session = liteSessions.withLock({ $0[id] }) {
-                    state.withLock { $0.stats.litePackets += 1 }
+                    litePacketCount.add(1, ordering: .relaxed)  // not under the state lock: one per data packet
                     session(bytes, from)
                     continue
                 }

@@ -395,8 +395,10 @@ public final class UDTConnection: @unchecked Sendable {
             s.expected = Seq.add(s.expected, 1)
             s.deliveredSinceAck += 1
         }
-        let expected = s.expected
-        s.receiverLoss = s.receiverLoss.filter { Seq.diff(expected, $0) >= 0 }
+        if !s.receiverLoss.isEmpty {
+            let expected = s.expected
+            s.receiverLoss = s.receiverLoss.filter { Seq.diff(expected, $0) >= 0 }
+        }
         s.deliveredTotal += 1
         if s.deliveredSinceAck >= Self.ackInterval(delivered: s.deliveredTotal) || fillsHole { sendAck(now: now, out: &out) }
     }

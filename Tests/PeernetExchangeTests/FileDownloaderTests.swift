@@ -296,6 +296,8 @@ final class FastPathTests: XCTestCase {
             let got = try await getter.exchange.downloadRange(hash: record.hash, from: holder.publicKey, offset: 0, limit: 0, fastPath: fast)
             XCTAssertEqual(got.data, data, "fast path \(fast)")
         }
+        // 3 MB in 1198-byte packets, then in 16 KiB ones: the receive thread counted them.
+        XCTAssertGreaterThan(getter.node.statistics.litePackets, 2_500)
         await holder.stop()
         await getter.stop()
     }
