@@ -170,11 +170,14 @@ public enum ControlClient {
         return data.isEmpty ? nil : data
     }
 
+    /// Writes all of `data`, or stops at the first error. MSG_NOSIGNAL: a client that left
+    /// before its reply (a `peernet search` past its own timeout) must cost the node an EPIPE,
+    /// not a SIGPIPE that kills it (seen in the live interop run: the mount died with signal 13).
     static func writeAll(_ fd: Int32, _ data: Data) {
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 if n <= 0 { if errno == EINTR { continue }; return }
                 offset += n
             }

@@ -32,6 +32,9 @@ extension GlobalOptions {
 
     /// Starts the node for `daemon` and `mount`; a failure is printed and is exit code 1.
     func startService(_ config: PeernetConfig) throws -> NodeService {
+        // A long-running node never dies of a write to a peer that hung up (a control client,
+        // a pipe): those writes fail with EPIPE and are handled where they happen.
+        signal(SIGPIPE, SIG_IGN)
         do {
             return try NodeService(config: config, dataDirectory: dataDirectory, userAgent: PeernetVersion.userAgent)
         } catch {

@@ -29,6 +29,28 @@ final class DaemonCLITests: XCTestCase {
 
     func peernet(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runPeernet(args) }
 
+    /// Clients that hang up before their reply (a `peernet search` past its timeout, Ctrl-C)
+    /// leave the node running: its write fails with EPIPE instead of raising SIGPIPE.
+    func testClientsThatLeaveEarlyDoNotKillTheNode() throws {
+        let a = try startDaemon("early")
+        let request = Array("{\"command\":\"peers\",\"arguments\":{}}\n".utf8)
+        for _ in 0..<30 {
+            let fd = try XCTUnwrap(Optional(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)).flatMap { $0 >= 0 ? $0 : nil })
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array((a + "/control.sock").utf8) + [0]) }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            XCTAssertEqual(connected, 0)
+            _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)  // before the reply arrives
+        }
+        usleep(500_000)
+        XCTAssertTrue(daemons.last?.isRunning ?? false, "the node survived")
+        XCTAssertEqual(try peernet(["status", "--data-dir", a]).status, 0)
+    }
+
     func testStatusAndPeersOfTwoDaemons() throws {
         let a = try startDaemon("a")
         let status = try peernet(["status", "--data-dir", a, "--json"])
