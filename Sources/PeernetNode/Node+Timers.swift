@@ -27,7 +27,9 @@ extension Node {
                         } else if now - c.lastPacketIn > t.pingInterval * factor && now - c.lastPingOut > t.pingInterval * factor {
                             c.lastPingOut = now
                             let seq = peer.nextSequence()
-                            let refresh = c.status == .active && now - peer.lastBlockchainInfo > t.blockchainRefresh
+                            let ours = peer.userAgent.isEmpty || peer.userAgent.hasPrefix(Self.userAgentPrefix)
+                            let every = ours ? t.blockchainRefresh : t.foreignBlockchainRefresh
+                            let refresh = c.status == .active && now - peer.lastBlockchainInfo > every
                             _ = s.sequences.open(peer: key, sequence: seq, now: now, timeout: t.replyTimeout, purpose: .none)
                             let packet = refresh
                                 ? Packet(command: .announcement, sequence: seq, payload: Announcement(header: header(in: s)).encode(sendUserAgent: false)[0])

@@ -29,6 +29,10 @@ public struct NodeTimings: Sendable {
     public var forgetPeerAfter: Double = 600
     /// Refresh a peer's blockchain height/version with an empty Announcement this often.
     public var blockchainRefresh: Double = 60
+    /// The same for peers of another implementation, more often: nodes of ours announce every
+    /// change at once, but a reference node never does (it only asks its own peers every 60 s),
+    /// so a file it shares would otherwise take up to a minute to appear (measured: 60.5 s).
+    public var foreignBlockchainRefresh: Double = 15
     /// How long a request waits for its first Response / Pong.
     public var replyTimeout: Double = 20
     /// How long a multi-part Response waits for its next part.
@@ -59,6 +63,7 @@ public struct NodeTimings: Sendable {
         t.removeInactiveAfter = 1
         t.forgetPeerAfter = 2
         t.blockchainRefresh = 1.5
+        t.foreignBlockchainRefresh = 0.5
         t.replyTimeout = 2
         t.replyPartTimeout = 1
         t.lookupRoundTimeout = 1

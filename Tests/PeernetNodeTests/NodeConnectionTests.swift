@@ -71,6 +71,24 @@ final class NodeConnectionTests: XCTestCase {
         await b.stop()
     }
 
+    /// A peer of another implementation never announces its chain changes: its height and
+    /// version are asked for more often (here 0.5 s) than those of our own nodes (here 30 s).
+    func testForeignPeersChainIsRefreshedSooner() async throws {
+        var timings = NodeTimings.fastForTests
+        timings.blockchainRefresh = 30
+        let a = try TestNet.node { $0.timings = timings }
+        // B's own refresh of A (its announcements carry its header) is slow too.
+        let b = try TestNet.node { $0.userAgent = "Peernet Reference Interop/1.0"; $0.timings = timings }
+        a.contact(b.publicKey, at: b.listenEndpoints)
+        await eventually(5, "connected, user agent known") { a.peer(b.publicKey)?.userAgent.isEmpty == false }
+        // Changed without an announcement, as a reference node changes its chain.
+        b.state.withLock { $0.blockchainHeight = 9; $0.blockchainVersion = 2 }
+        await eventually(5, "A asked B again") { a.peer(b.publicKey)?.blockchainHeight == 9 }
+        XCTAssertEqual(a.peer(b.publicKey)?.blockchainVersion, 2)
+        await a.stop()
+        await b.stop()
+    }
+
     func testSilentPeerIsDroppedAndARestartedPeerReturns() async throws {
         let a = try TestNet.node()
         let bKey = PrivateKey()
