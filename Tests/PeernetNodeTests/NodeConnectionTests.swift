@@ -72,13 +72,19 @@ final class NodeConnectionTests: XCTestCase {
     }
 
     /// A peer of another implementation never announces its chain changes: its height and
-    /// version are asked for more often (here 0.5 s) than those of our own nodes (here 30 s).
+    /// version are asked for more often (here 0.5 s) than those of our own nodes (here 30 s),
+    /// also while its own pings keep the connection busy (A never needs to ping B here).
     func testForeignPeersChainIsRefreshedSooner() async throws {
         var timings = NodeTimings.fastForTests
         timings.blockchainRefresh = 30
+        timings.pingInterval = 3
+        timings.invalidateAfter = 10
         let a = try TestNet.node { $0.timings = timings }
-        // B's own refresh of A (its announcements carry its header) is slow too.
-        let b = try TestNet.node { $0.userAgent = "Peernet Reference Interop/1.0"; $0.timings = timings }
+        // B pings A often; its own refresh of A (its announcements carry its header) is slow.
+        var chatty = NodeTimings.fastForTests
+        chatty.blockchainRefresh = 30
+        chatty.pingInterval = 0.1
+        let b = try TestNet.node { $0.userAgent = "Peernet Reference Interop/1.0"; $0.timings = chatty }
         a.contact(b.publicKey, at: b.listenEndpoints)
         await eventually(5, "connected, user agent known") { a.peer(b.publicKey)?.userAgent.isEmpty == false }
         // Changed without an announcement, as a reference node changes its chain.
