@@ -164,7 +164,7 @@ public final class BlockExchange: Sendable {
     }
 
     /// Whether `peer` runs this implementation (the encrypted fast path is offered only then).
-    func isOwnKind(_ peer: PublicKey) -> Bool { node.peer(peer)?.userAgent.hasPrefix(Node.userAgentPrefix) ?? false }
+    func isOwnKind(_ peer: PublicKey) -> Bool { node.peer(peer)?.isOurKind == true }
 
     // MARK: Serving
 

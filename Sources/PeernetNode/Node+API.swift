@@ -128,8 +128,7 @@ extension Node {
         // A peer whose user agent is known and not ours is not asked: reference nodes drop
         // unknown commands, and every such request would wait out its timeout (a download from a
         // reference holder spent 10 s asking it for a Merkle tree and for provider records).
-        let agent = state.withLock { $0.peers[peer]?.userAgent } ?? ""
-        if !agent.isEmpty && !agent.hasPrefix(Self.userAgentPrefix) { throw .extensionUnsupported }
+        if state.withLock({ $0.peers[peer]?.isOurKind }) == false { throw .extensionUnsupported }
         return try await sendAwaitingReply(to: peer, at: endpoints, timeout: timeout, purpose: { .awaitingExtension($0) },
                                     packet: { Packet(command: command, sequence: $0, payload: payload) })
     }

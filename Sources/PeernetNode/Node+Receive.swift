@@ -229,7 +229,7 @@ extension Node {
                 in s: inout NodeState, effects: inout Effects) {
         let requesterID = Hash256.nodeID(of: requester)
         let requesterLocal = target.0.ip.isLANLocal
-        let ownKind = s.peers[requester]?.userAgent.hasPrefix(Self.userAgentPrefix) ?? false
+        let ownKind = s.peers[requester]?.isOurKind == true
         let count = ownKind ? config.responseClosestCountOwnKind : config.responseClosestCount
         var budget = config.maxKeysPerAnnouncement
         var response = Response(header: header(in: s))

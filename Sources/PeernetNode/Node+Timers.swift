@@ -24,11 +24,11 @@ extension Node {
                             c.status = .inactive
                             c.inactiveSince = now
                             if peer.preferred == i { peer.preferred = nil }
-                        } else if let refresh = Self.keepAliveDue(peer: peer, connection: c, factor: factor, now: now, timings: t) {
+                        } else if let due = Self.keepAliveDue(peer: peer, connection: c, factor: factor, now: now, timings: t) {
                             c.lastPingOut = now
                             let seq = peer.nextSequence()
                             _ = s.sequences.open(peer: key, sequence: seq, now: now, timeout: t.replyTimeout, purpose: .none)
-                            let packet = refresh
+                            let packet = due == .refresh
                                 ? Packet(command: .announcement, sequence: seq, payload: Announcement(header: header(in: s)).encode(sendUserAgent: false)[0])
                                 : Packet(command: .ping, sequence: seq)
                             effects.outgoing.append(Outgoing(receiver: key, packet: packet, targets: [(c.remote, c.network)]))
@@ -77,17 +77,18 @@ extension Node {
         perform(effects)
     }
 
+    enum KeepAlive { case ping, refresh }
+
     /// What the keep-alive timer sends on an up connection, if anything: a ping when nothing
-    /// came in for a ping interval (nil: nothing due), an empty Announcement (`true`) instead
-    /// when the peer's blockchain height/version is due for a refresh. The refresh is due on the
-    /// active connection even while packets flow (the peer's own pings keep `lastPacketIn`
-    /// fresh, and a reference peer never announces its changes): a reference node's new file
-    /// appeared after 60 s, and a deletion after 60 s, before this.
-    static func keepAliveDue(peer: PeerState, connection c: ConnectionState, factor: Double, now: Double, timings t: NodeTimings) -> Bool? {
-        let ours = peer.userAgent.isEmpty || peer.userAgent.hasPrefix(userAgentPrefix)
-        let every = ours ? t.blockchainRefresh : t.foreignBlockchainRefresh
-        let refresh = c.status == .active && now - peer.lastBlockchainInfo > every && now - c.lastPingOut > min(every, t.pingInterval)
-        let ping = now - c.lastPacketIn > t.pingInterval * factor && now - c.lastPingOut > t.pingInterval * factor
-        return refresh ? true : (ping ? false : nil)
+    /// came in for a ping interval, an empty Announcement instead when the peer's blockchain
+    /// height/version is due for a refresh. The refresh is due on the active connection even
+    /// while packets flow (the peer's own pings keep `lastPacketIn` fresh, and a reference
+    /// peer never announces its changes): a reference node's new file appeared after 60 s,
+    /// and a deletion after 60 s, before this.
+    static func keepAliveDue(peer: PeerState, connection c: ConnectionState, factor: Double, now: Double, timings t: NodeTimings) -> KeepAlive? {
+        let every = peer.isOurKind == false ? t.foreignBlockchainRefresh : t.blockchainRefresh
+        if c.status == .active && now - peer.lastBlockchainInfo > every && now - c.lastPingOut > min(every, t.pingInterval) { return .refresh }
+        if now - c.lastPacketIn > t.pingInterval * factor && now - c.lastPingOut > t.pingInterval * factor { return .ping }
+        return nil
     }
 }

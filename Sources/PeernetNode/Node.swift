@@ -85,6 +85,13 @@ public final class Node: Sendable {
     /// Our user agent's prefix; peers sending it get full-size (k) lookup replies.
     public static let userAgentPrefix = "Peernet Swift/"
 
+    /// The one rule for telling our nodes from others: by the user agent they send (nil while
+    /// it is not known yet). Ours get larger replies, our extension commands, the fast path;
+    /// others are asked for their chain state more often, since they never announce it.
+    public static func isOurKind(userAgent: String) -> Bool? {
+        userAgent.isEmpty ? nil : userAgent.hasPrefix(userAgentPrefix)
+    }
+
     /// Binds every listen address (and the discovery sockets when enabled). Nothing is sent
     /// until `start()`.
     public init(key: PrivateKey, config: NodeConfig) throws {

@@ -68,6 +68,9 @@ public struct PeerInfo: Sendable, Equatable, Codable {
     public let packetsIn: Int
     public let packetsOut: Int
     public let connections: [ConnectionInfo]
+
+    /// Whether the peer runs this implementation (nil until its user agent is known).
+    public var isOurKind: Bool? { Node.isOurKind(userAgent: userAgent) }
 }
 
 /// Counters for `peernet status` and the benchmarks.

@@ -31,6 +31,8 @@ struct PeerState: Sendable {
     /// Index into `connections` of the preferred ("latest") connection.
     var preferred: Int?
     var userAgent = ""
+    /// Whether the peer runs this implementation (nil until its user agent is known).
+    var isOurKind: Bool? { Node.isOurKind(userAgent: userAgent) }
     var features: Features = []
     var blockchainHeight: UInt64 = 0
     var blockchainVersion: UInt64 = 0
