@@ -114,15 +114,12 @@ public struct UDTDataPacket: Equatable, Sendable {
     /// into one allocation, the payload copied once.
     public static func encode(sequence: UInt32, boundary: UInt8 = 3, inOrder: Bool = true, messageNumber: UInt32,
                               timestamp: UInt32, destinationSocketID: UInt32, payload: ArraySlice<UInt8>) -> [UInt8] {
-        let words = [sequence & 0x7fff_ffff, UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff,
-                     timestamp, destinationSocketID]
+        // The header as four big-endian words in a tuple (no array allocated per packet).
+        let words = ((sequence & 0x7fff_ffff).bigEndian,
+                     (UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff).bigEndian,
+                     timestamp.bigEndian, destinationSocketID.bigEndian)
         return [UInt8](unsafeUninitializedCapacity: UDTPacket.headerSize + payload.count) { buffer, count in
-            for (i, word) in words.enumerated() {
-                buffer[4 * i] = UInt8(truncatingIfNeeded: word >> 24)
-                buffer[4 * i + 1] = UInt8(truncatingIfNeeded: word >> 16)
-                buffer[4 * i + 2] = UInt8(truncatingIfNeeded: word >> 8)
-                buffer[4 * i + 3] = UInt8(truncatingIfNeeded: word)
-            }
+            withUnsafeBytes(of: words) { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: $0.baseAddress!, byteCount: UDTPacket.headerSize) }
             payload.withUnsafeBytes { p in
                 if p.count > 0 { UnsafeMutableRawPointer(buffer.baseAddress! + UDTPacket.headerSize).copyMemory(from: p.baseAddress!, byteCount: p.count) }
             }

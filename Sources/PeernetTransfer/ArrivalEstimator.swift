@@ -6,30 +6,43 @@
 /// from these figures once slow start ends. Without them (the short ACK form) it falls back to
 /// a 16-packet window and a rate that grows by 1 % per 10 ms: 3.9 MB/s from a reference holder
 /// on loopback, measured, against 30 MB/s between reference nodes. Our own sender ignores them.
+///
+/// `record` runs for every data packet, so samples go into fixed rings (no allocation, no
+/// shifting); the median is computed only when an ACK asks.
 struct ArrivalEstimator {
-    /// Intervals between consecutive data packets, newest last (at most 16).
-    private var intervals: [Double] = []
+    /// The last 16 samples of one kind, oldest overwritten first.
+    struct Ring {
+        private var slots = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        private var next = 0
+        private(set) var count = 0
+
+        mutating func push(_ value: Double) {
+            withUnsafeMutableBytes(of: &slots) { $0.storeBytes(of: value, toByteOffset: next * 8, as: Double.self) }
+            next = (next + 1) & 15
+            count = min(count + 1, 16)
+        }
+
+        var values: [Double] { withUnsafeBytes(of: slots) { Array($0.bindMemory(to: Double.self).prefix(count)) } }
+    }
+
+    /// Intervals between consecutive data packets.
+    private var intervals = Ring()
     /// Packet-pair intervals: from packet 16n to packet 16n + 1, which a UDT sender sends back to
     /// back, so their spacing shows what the link can carry.
-    private var pairs: [Double] = []
+    private var pairs = Ring()
     private var last: (sequence: UInt32, time: Double)?
 
     mutating func record(sequence: UInt32, at now: Double) {
         if let last {
             let gap = now - last.time
-            Self.push(gap, into: &intervals)
-            if sequence & 0xf == 1 && Seq.add(last.sequence, 1) == sequence { Self.push(gap, into: &pairs) }
+            intervals.push(gap)
+            if sequence & 0xf == 1 && Seq.add(last.sequence, 1) == sequence { pairs.push(gap) }
         }
         last = (sequence, now)
     }
 
-    var packetsPerSecond: UInt32? { Self.rate(intervals, needMajority: true) }
-    var linkCapacity: UInt32? { Self.rate(pairs, needMajority: false) }
-
-    private static func push(_ value: Double, into list: inout [Double]) {
-        list.append(value)
-        if list.count > 16 { list.removeFirst(list.count - 16) }
-    }
+    var packetsPerSecond: UInt32? { Self.rate(intervals.values, needMajority: true) }
+    var linkCapacity: UInt32? { Self.rate(pairs.values, needMajority: false) }
 
     /// Median-filtered rate; with `needMajority`, nil unless more than half the samples pass
     /// the filter (UDT's rule for the arrival rate).
