@@ -80,7 +80,7 @@ let package = Package(
 
         // Test-only helpers: the golden vectors from $PEERNET_VECTORS, bounded waiting, running
         // programs.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CSodium"], path: "Tests/TestSupport"),
         .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "CSodium", "TestSupport"]),
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "TestSupport"]),

@@ -42,14 +42,6 @@ final class TransferCipher: Sendable {
         try? LitePacket.encode(id: id, dataCount: packet.count + Self.overhead) { self.seal(packet, into: $0) }
     }
 
-    /// counter ‖ sealed `packet`, as the data of a lite packet.
-    func seal(_ packet: [UInt8]) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: packet.count + Self.overhead) { buffer, count in
-            seal(packet, into: UnsafeMutableRawBufferPointer(buffer))
-            count = packet.count + Self.overhead
-        }
-    }
-
     private func seal(_ packet: [UInt8], into out: UnsafeMutableRawBufferPointer) {
         sealer.withLock { s in
             let counter = s.counter

@@ -1,5 +1,6 @@
 import CSodium
 import PeernetCrypto
+import TestSupport
 import XCTest
 
 /// OpenSSL's ChaCha20-Poly1305 against libsodium's, byte for byte: the transfer fast path
@@ -59,7 +60,7 @@ final class ChaCha20Poly1305Tests: XCTestCase {
     /// nonce 0(4) ‖ nonce[16..<24]: what the transfer fast path relies on.
     func testXChaChaThroughHChaCha20() throws {
         let key = random(32), nonce = random(24), plain = random(5000)
-        let x = AEAD.seal(plain, key: key, nonce: nonce)
+        let x = LibsodiumXChaCha20Poly1305.seal(plain, key: key, nonce: nonce)
         let subkey = ChaCha20Poly1305.hChaCha20(key: key, input: Array(nonce[0..<16]))
         let sealer = try XCTUnwrap(ChaCha20Poly1305(key: subkey, mode: .seal))
         XCTAssertEqual(seal(sealer, plain, [0, 0, 0, 0] + Array(nonce[16..<24])), x)
