@@ -8,18 +8,25 @@ import PeernetProtocol
 import TestSupport
 import XCTest
 
+/// B contacts A; returns once each sees the other connected.
+func connect(_ a: TestPeer, _ b: TestPeer) async {
+    b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+    await eventually(5, "connected") { a.node.isConnected(b.publicKey) && b.node.isConnected(a.publicKey) }
+}
+
+/// A holder and a getter on loopback, connected.
+func connectedPair() async throws -> (holder: TestPeer, getter: TestPeer) {
+    let holder = try TestPeer()
+    let getter = try TestPeer()
+    await connect(holder, getter)
+    return (holder, getter)
+}
+
 final class FileDownloaderTests: XCTestCase {
     func content(_ n: Int, seed: Int = 1) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ seed &+ ($0 >> 11)) } }
 
-    func connect(_ a: TestPeer, _ b: TestPeer) async {
-        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
-        await eventually(5, "connected") { a.node.isConnected(b.publicKey) && b.node.isConnected(a.publicKey) }
-    }
-
     func testWholeAndRangeDownloadsOfBoundarySizes() async throws {
-        let holder = try TestPeer()
-        let getter = try TestPeer()
-        await connect(holder, getter)
+        let (holder, getter) = try await connectedPair()
         let downloader = FileDownloader(exchange: getter.exchange, search: getter.search)
         let fragment = 262_144
         for size in [0, 1, fragment - 1, fragment, fragment + 1, 3 * fragment + 5] {
@@ -54,9 +61,7 @@ final class FileDownloaderTests: XCTestCase {
     /// Readers of one file share fetches, and a sequential reader is served by read-ahead: far
     /// fewer transfers than reads, and every byte right.
     func testConcurrentReadersShareFetchesAndSequentialReadsAhead() async throws {
-        let holder = try TestPeer()
-        let getter = try TestPeer()
-        await connect(holder, getter)
+        let (holder, getter) = try await connectedPair()
         let data = content(12 << 20, seed: 5)
         let record = try holder.share([("movie.bin", data)])[0]
         let target = DownloadTarget(record, owner: holder.publicKey)
@@ -110,9 +115,7 @@ final class FileDownloaderTests: XCTestCase {
     /// The download cache keeps to its size (CacheSize): the least recently used file goes,
     /// never the one being fetched.
     func testCacheEvictsLeastRecentlyUsed() async throws {
-        let holder = try TestPeer()
-        let getter = try TestPeer()
-        await connect(holder, getter)
+        let (holder, getter) = try await connectedPair()
         getter.store.downloads.maxBytes = 2_500_000
         let records = try holder.share([("one.bin", content(1_000_000, seed: 1)), ("two.bin", content(1_000_000, seed: 2)),
                                         ("three.bin", content(1_000_000, seed: 3))])
@@ -133,9 +136,7 @@ final class FileDownloaderTests: XCTestCase {
     }
 
     func testHundredMebibytes() async throws {
-        let holder = try TestPeer()
-        let getter = try TestPeer()
-        await connect(holder, getter)
+        let (holder, getter) = try await connectedPair()
         let urandom = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
         let data = [UInt8](urandom.readData(ofLength: 100 << 20))
         try urandom.close()
@@ -292,10 +293,7 @@ final class FastPathTests: XCTestCase {
 
     /// The same file over both modes between two of our nodes; bytes equal either way.
     func testCompatibleAndFastPathDownloads() async throws {
-        let holder = try TestPeer()
-        let getter = try TestPeer()
-        getter.node.contact(holder.publicKey, at: holder.node.listenEndpoints)
-        await eventually(5, "connected") { getter.node.isConnected(holder.publicKey) && holder.node.isConnected(getter.publicKey) }
+        let (holder, getter) = try await connectedPair()
         let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         let record = try holder.share([("both.bin", data)])[0]
         for fast in [false, true] {
