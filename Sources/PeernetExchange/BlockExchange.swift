@@ -12,12 +12,15 @@ final class TransferSession: Sendable {
     let id: TransferID
     let peer: PublicKey
     let connection: UDTConnection
+    /// We send (a Get Block or Transfer request of the peer's that we serve).
+    let serving: Bool
     let created = monotonicSeconds()
 
-    init(id: TransferID, peer: PublicKey, connection: UDTConnection) {
+    init(id: TransferID, peer: PublicKey, connection: UDTConnection, serving: Bool) {
         self.id = id
         self.peer = peer
         self.connection = connection
+        self.serving = serving
     }
 }
 
@@ -37,11 +40,19 @@ public final class BlockExchange: Sendable {
     let sessions = Mutex<[TransferID: TransferSession]>([:])
     let syncing = Mutex<[PublicKey: Bool]>([:])
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// The tasks that feed served sessions, removed as they end.
+    let feeders = Mutex<[TransferID: Task<Void, Never>]>([:])
     /// Blocks rejected by validation, for tests and status.
     public let rejectedBlocks = Mutex(0)
 
-    /// Concurrent transfers one peer may have running against us; more are refused.
-    let maxTransfersPerPeer = 16
+    /// Concurrent transfers (blocks or files) one peer may have us serve; more are refused.
+    static let maxServedPerPeer = 16
+    /// Concurrent transfers we serve to everyone together (fresh identities cost nothing, so a
+    /// per-peer cap alone bounds nothing). Each holds at most `servedBufferBytes` queued plus
+    /// its UDT window.
+    static let maxServedTotal = 64
+    /// Bytes a served transfer queues ahead of its UDT window; the rest is read as it drains.
+    static let servedBufferBytes = 1 << 20
     /// File transfers started for peers (a figure for status and tests).
     public let servedTransfers = Mutex(0)
     let chainObservers = Mutex<[@Sendable (PublicKey) -> Void]>([])
@@ -54,6 +65,21 @@ public final class BlockExchange: Sendable {
     }
 
     func activeTransfers(of peer: PublicKey) -> Int { sessions.withLock { $0.values.filter { $0.peer == peer }.count } }
+
+    /// Whether one more transfer may be served to `peer` (the per-peer and total caps).
+    func mayServe(_ peer: PublicKey) -> Bool {
+        sessions.withLock { all in
+            var mine = 0, total = 0
+            for s in all.values where s.serving {
+                total += 1
+                if s.peer == peer { mine += 1 }
+            }
+            return mine < Self.maxServedPerPeer && total < Self.maxServedTotal
+        }
+    }
+
+    /// Served transfers running now (status and tests).
+    public var servedSessionCount: Int { sessions.withLock { $0.values.filter(\.serving).count } }
 
     /// Timeouts: the reference's 10 s block-transfer idle expiry.
     let blockTransferTimeout: Double = 10
@@ -91,6 +117,7 @@ public final class BlockExchange: Sendable {
 
     public func stop() {
         for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() }
+        for t in feeders.withLock({ f in defer { f = [:] }; return Array(f.values) }) { t.cancel() }
         for s in sessions.withLock({ s in defer { s = [:] }; return Array(s.values) }) {
             s.connection.close(reason: "stopped", now: monotonicSeconds())
             node.removeLiteSession(s.id)
@@ -145,7 +172,7 @@ public final class BlockExchange: Sendable {
             let (endpoint, network) = target.withLock { $0 }
             node.sendRaw(lite, to: endpoint, network: network)
         }
-        let session = TransferSession(id: id, peer: peer, connection: connection)
+        let session = TransferSession(id: id, peer: peer, connection: connection, serving: role == .client)
         sessions.withLock { $0[id] = session }
         node.registerLiteSession(id) { datagram, source in
             guard let range = try? LitePacket.dataRange(in: datagram) else { return }
@@ -194,7 +221,9 @@ public final class BlockExchange: Sendable {
         }
         let height = store.chain.height
         guard height > 0 else { return reply(.empty, key: request.blockchainPublicKey, to: peer, sequence: sequence) }
-        guard request.limitBlockCount > 0 else { return reply(.terminate, key: request.blockchainPublicKey, to: peer, sequence: sequence) }
+        guard request.limitBlockCount > 0, mayServe(peer) else {
+            return reply(.terminate, key: request.blockchainPublicKey, to: peer, sequence: sequence)
+        }
         guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: blockTransferTimeout) else { return }
         _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: blockTransferTimeout, handler: { [weak session] received, _ in
             if let m = try? GetBlockMessage.decode(received.packet.payload), m.isLast {
@@ -202,11 +231,42 @@ public final class BlockExchange: Sendable {
             }
         })
         let chain = store.chain
-        let stream = BlockStreamWriter.stream(ranges: request.targetBlocks, limit: request.limitBlockCount,
-                                              maxBlockSize: request.maxBlockSize, height: height) { try? chain.block($0) }
-        session.connection.write(stream)
-        session.connection.finish()
+        let writer = Mutex(BlockStreamWriter(ranges: request.targetBlocks, limit: request.limitBlockCount,
+                                             maxBlockSize: request.maxBlockSize, height: height))
+        // The first piece now (most replies are one piece), the rest as the window drains.
+        let (first, done) = writer.withLock { w in (w.next(Self.servedBufferBytes) { try? chain.block($0) }, w.isFinished) }
+        session.connection.write(first)
         session.connection.start(now: monotonicSeconds())
+        if done {
+            session.connection.finish()
+            return
+        }
+        feed(session) { want in
+            writer.withLock { w in
+                let piece = w.next(want) { try? chain.block($0) }
+                return w.isFinished && piece.isEmpty ? nil : piece
+            }
+        }
+    }
+
+    /// Writes what `next` produces into a served session whenever less than
+    /// `servedBufferBytes` are queued, until `next` returns nil or the session closes; then
+    /// finishes the stream. Memory per session stays bounded whatever was asked for.
+    func feed(_ session: TransferSession, next: @escaping @Sendable (Int) -> [UInt8]?) {
+        let feeder = Task.detached { [weak self] in
+            while true {
+                if case .closed = session.connection.state { break }
+                if session.connection.bufferedBytes > Self.servedBufferBytes {
+                    try? await Task.sleep(for: .milliseconds(2))
+                    continue
+                }
+                guard let piece = next(Self.servedBufferBytes) else { break }
+                if !piece.isEmpty { session.connection.write(piece) }
+            }
+            session.connection.finish()
+            self?.feeders.withLock { _ = $0.removeValue(forKey: session.id) }
+        }
+        feeders.withLock { $0[session.id] = feeder }
     }
 
     /// Serves a byte range of warehouse content: 16-byte header (file size, transfer size) then
@@ -215,13 +275,15 @@ public final class BlockExchange: Sendable {
         // Our own shares, or a complete verified download (downloaders become providers).
         let fromWarehouse = store.warehouse.size(of: request.hash)
         let fromCache = fromWarehouse == nil ? (try? store.downloads.entry(request.hash, includeTree: false)).flatMap { $0.isComplete ? $0.size : nil } : nil
-        guard let size = fromWarehouse ?? fromCache, activeTransfers(of: peer) < maxTransfersPerPeer else {
+        // The range is checked without arithmetic that can overflow: offset + limit from the
+        // wire once trapped here, and one packet ended any node (offset and limit are u64).
+        guard let size = fromWarehouse ?? fromCache, request.offset <= size, request.limit <= size - request.offset,
+              mayServe(peer) else {
             var m = TransferMessage(control: .notAvailable, hash: request.hash)
             m.transferProtocol = request.transferProtocol
             if let payload = try? m.encode() { try? node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: payload), to: peer) }
             return
         }
-        guard request.offset <= size, request.limit == 0 || request.offset + request.limit <= size else { return }
         let length = request.limit == 0 ? size - request.offset : request.limit
         let cipher = request.transferProtocol == 1
             ? TransferCipher(local: node.key, remote: peer, transferID: request.transferID, isRequester: false) : nil
@@ -239,25 +301,20 @@ public final class BlockExchange: Sendable {
         let useCache = fromWarehouse == nil
         let hash = request.hash
         session.connection.start(now: monotonicSeconds())
-        // Stream in 1 MiB pieces as the window drains, so memory stays bounded.
-        let feeder = Task.detached {
-            var offset = request.offset
-            let end = request.offset + length
-            while offset < end {
-                if case .closed = session.connection.state { return }
-                if !session.connection.isDrained && session.connection.bufferedBytes > 4 << 20 {
-                    try? await Task.sleep(for: .milliseconds(2))
-                    continue
-                }
-                let n = Int(min(1 << 20, end - offset))
+        // Read in pieces as the window drains, so memory stays bounded. `offset` never passes
+        // `end` (= offset + length <= size, checked above).
+        let cursor = Mutex(request.offset)
+        let end = request.offset + length
+        feed(session) { want in
+            cursor.withLock { offset -> [UInt8]? in
+                guard offset < end else { return nil }
+                let n = Int(min(UInt64(want), end - offset))
                 let piece = useCache ? try? downloads.read(hash, offset: offset, length: n) : try? warehouse.read(hash, offset: offset, length: n)
-                guard let chunk = piece, !chunk.isEmpty else { break }
-                session.connection.write(chunk)
+                guard let chunk = piece, !chunk.isEmpty, chunk.count <= n else { return nil }
                 offset += UInt64(chunk.count)
+                return chunk
             }
-            session.connection.finish()
         }
-        tasks.withLock { $0.append(feeder) }
     }
 
     // MARK: Fetching

@@ -7,6 +7,7 @@ import PeernetProtocol
 @testable import PeernetStore
 import PeernetTransfer
 import TestSupport
+import Synchronization
 import XCTest
 
 final class BlockExchangeTests: XCTestCase {
@@ -117,5 +118,67 @@ final class BlockExchangeTests: XCTestCase {
         XCTAssertEqual(got.data, Array(content[1000..<1_501_000]))
         await a.stop()
         await b.stop()
+    }
+
+    /// A Transfer request whose offset + limit overflows u64 trapped the holder's file server:
+    /// one packet from anyone ended any node. Now such ranges are refused and the node serves on.
+    func testOverflowingTransferRangesAreRefused() async throws {
+        let a = try TestPeer()
+        let b = try TestPeer()
+        let content = (0..<10_000).map { UInt8(truncatingIfNeeded: $0) }
+        let files = try a.share([("data.bin", content)])
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let ranges: [(UInt64, UInt64)] = [(UInt64.max - 5, 100), (1, UInt64.max), (.max, .max), (10_001, 0), (9_999, 2), (5_000, UInt64.max - 4_000)]
+        for fastPath in [false, true] {
+            for (offset, limit) in ranges {
+                do {
+                    _ = try await b.exchange.downloadRange(hash: files[0].hash, from: a.publicKey, offset: offset, limit: limit,
+                                                           timeout: 5, fastPath: fastPath)
+                    XCTFail("range \(offset)+\(limit) was served")
+                } catch {
+                    XCTAssertEqual(error as? BlockExchange.DownloadError, .notAvailable, "\(offset)+\(limit)")
+                }
+            }
+            let got = try await b.exchange.downloadRange(hash: files[0].hash, from: a.publicKey, offset: 9_990, limit: 10, fastPath: fastPath)
+            XCTAssertEqual(got.data, Array(content[9_990...]))
+        }
+        await a.stop()
+        await b.stop()
+    }
+
+    /// Get Block serving is capped per peer and in total, and a request past the height queues
+    /// a bounded amount (it once built ~400 MB per packet, with no session cap).
+    func testGetBlockServingIsBounded() async throws {
+        let a = try TestPeer()
+        let b = try TestPeer()
+        for i in 0..<3 { try a.share([("f\(i).txt", Array("content \(i)".utf8))]) }
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let ranges = (0..<GetBlockMessage.maxRanges).map { BlockRange(offset: 100 + UInt64($0), count: .max) }
+        let replies = Mutex(0)
+        for _ in 0..<(BlockExchange.maxServedPerPeer + 8) {
+            let sequence = b.node.nextSequence(for: a.publicKey)
+            _ = b.node.openBidirectionalSequence(peer: a.publicKey, sequence: sequence, timeout: 10, handler: { received, _ in
+                if let m = try? GetBlockMessage.decode(received.packet.payload), m.control == .terminate { replies.withLock { $0 += 1 } }
+            })
+            let request = GetBlockMessage.request(blockchain: a.publicKey, limitBlockCount: .max, maxBlockSize: 50_096,
+                                                  transferID: .random(), ranges: ranges)
+            try b.node.sendPacket(Packet(command: .getBlock, sequence: sequence, payload: try request.encode()), to: a.publicKey)
+        }
+        await eventually(5, "the requests past the cap were refused") { replies.withLock { $0 } == 8 }
+        XCTAssertEqual(a.exchange.servedSessionCount, BlockExchange.maxServedPerPeer)
+        let queued = a.exchange.sessions.withLock { $0.values.map(\.connection.bufferedBytes) }
+        XCTAssertLessThanOrEqual(queued.max() ?? 0, 2 * BlockExchange.servedBufferBytes)
+        // An honest fetch from another peer still works.
+        let c = try TestPeer()
+        c.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { c.node.isConnected(a.publicKey) }
+        let items = try await c.exchange.fetchBlocks(owner: a.publicKey, from: a.publicKey, ranges: [BlockRange(offset: 0, count: 3)],
+                                                     limit: 256, maxBlockSize: 50_096, timeout: 10)
+        XCTAssertEqual(items.map(\.number), [0, 1, 2])
+        await a.stop()
+        await b.stop()
+        await c.stop()
     }
 }
