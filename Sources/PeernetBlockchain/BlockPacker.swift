@@ -4,7 +4,11 @@
 public enum BlockPacker {
     public static let targetBlockSize = 4096
 
-    public static func groups<T>(_ items: [T], estimate: (T) -> Int) -> [[T]] {
+    /// The largest block every reader fetches: readers ask with the cache's max block size,
+    /// 50,096 bytes by default in the reference, and get "size exceeded" for anything larger.
+    public static let maxReadableBlockSize = 50_096
+
+    public static func groups<T>(_ items: [T], target targetBlockSize: Int = targetBlockSize, estimate: (T) -> Int) -> [[T]] {
         var groups: [[T]] = []
         var current: [T] = []
         var size = Block.headerSize

@@ -56,14 +56,20 @@ public final class UserBlockchain: @unchecked Sendable {
         height += 1
     }
 
-    /// Appends file records, packed into blocks as the reference does (one transaction).
+    /// Blocks are filled up to this estimate, then checked against the readable maximum.
+    /// The reference aims at 4 KiB, and readers cache at most 256 blocks per peer: at 4 KiB a
+    /// peer saw only the first ~256 publishes of a `cp -r` (about 10 files per block).
+    static let blockTarget = 45_000
+
+    /// Appends file records (one transaction), packed into blocks of up to 50,096 bytes, the
+    /// largest any reader fetches.
     public func addFiles(_ files: [FileRecord], date: Int64 = Int64(Date().timeIntervalSince1970)) throws {
         guard !files.isEmpty else { return }
         let before = (height, version)
         do {
             try db.transaction {
-                for group in BlockPacker.groups(files, estimate: FileRecordCodec.estimatedSize) {
-                    try append(FileRecordCodec.encode(group, date: date))
+                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                    try appendFitting(group, date: date)
                 }
                 CrashPoint.hit("chain-before-commit")
                 try writeHeader()
@@ -72,6 +78,80 @@ public final class UserBlockchain: @unchecked Sendable {
             (height, version) = before
             throw error
         }
+    }
+
+    /// Appends a group of files as one block, or as several when the encoded block would be
+    /// larger than readers fetch (the size estimate does not know the tag-data sharing).
+    private func appendFitting(_ group: [FileRecord], date: Int64) throws {
+        let records = FileRecordCodec.encode(group, date: date)
+        let size = Block.headerSize + records.reduce(0) { $0 + BlockRecord.headerSize + $1.data.count }
+        if size > BlockPacker.maxReadableBlockSize && group.count > 1 {
+            try appendFitting(Array(group[..<(group.count / 2)]), date: date)
+            try appendFitting(Array(group[(group.count / 2)...]), date: date)
+        } else {
+            try append(records)
+        }
+    }
+
+    /// Adds and removes files in one transaction: the removal rewrites the chain (version + 1)
+    /// only if something is removed, the additions go into as few blocks as fit.
+    public func update(removing ids: Set<TransferID>, adding files: [FileRecord], now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        guard !ids.isEmpty || !files.isEmpty else { return }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                if !ids.isEmpty { try deleteFiles(ids: ids, now: now) }
+                try addFiles(files, date: now)
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+    }
+
+    /// Rewrites the chain into as few blocks as its records fit (version + 1), when it has grown
+    /// past `threshold` blocks and packing would at least halve it: blocks appended over time
+    /// (one per publish) can fill the 256 blocks readers cache. Returns whether it compacted.
+    @discardableResult
+    public func compactIfNeeded(threshold: UInt64 = 32, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        guard height > threshold else { return false }
+        let blocks = try decodedBlocks()
+        var files: [FileRecord] = []
+        var other: [BlockRecord] = []
+        var bytes = 0
+        for block in blocks {
+            for (i, record) in block.records.enumerated() {
+                bytes += BlockRecord.headerSize + record.data.count
+                switch record.type {
+                case .tagData: continue
+                case .file: files.append(try FileRecordCodec.decode(block.records, index: i))
+                default: other.append(record)
+                }
+            }
+        }
+        let needed = UInt64(bytes / Self.blockTarget + 1)
+        guard height >= 2 * needed + 2 else { return false }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                try db.run("DELETE FROM chain_blocks")
+                try catalog.removeAll(owner: key.publicKey)
+                version += 1
+                height = 0
+                for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
+                    try append(group)
+                }
+                for group in BlockPacker.groups(files.map { f in var f = f; f.tags.removeAll(where: \.isVirtual); return f },
+                                                target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                    try appendFitting(group, date: now)
+                }
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+        return true
     }
 
     /// Appends profile fields (the latest record of a field wins).

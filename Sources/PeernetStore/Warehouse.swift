@@ -76,6 +76,15 @@ public final class Warehouse: @unchecked Sendable {
         return try importStream(input, expectedSize: expected, label: source, progress: progress)
     }
 
+    /// Imports an open regular file (read from its start; the descriptor stays open). Used by
+    /// the share-folder publisher, whose paths are bytes that need not be UTF-8.
+    public func importFile(descriptor: Int32, label: String) throws -> Imported {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw WarehouseError.io(label, "not a regular file") }
+        guard lseek(descriptor, 0, SEEK_SET) == 0 else { throw WarehouseError.io(label, String(cString: strerror(errno))) }
+        return try importStream(descriptor, expectedSize: UInt64(st.st_size), label: label, progress: nil)
+    }
+
     /// Imports bytes held in memory.
     public func importData(_ data: [UInt8]) throws -> Imported {
         var fds: [Int32] = [0, 0]

@@ -8,4 +8,14 @@
 /// Returns the bytes copied, 0 at the end of `in`, or -1 with errno set.
 ssize_t peernet_copy_file_range(int in, int64_t *in_offset, int out, size_t length);
 
+/// renameat2(2) with its flags (RENAME_NOREPLACE 1, RENAME_EXCHANGE 2): rename(2) as programs
+/// ask for it through the drive. 0 or -1 with errno set.
+int peernet_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+
+/// ioctl(FICLONE): makes `dest` share `src`'s extents (a reflink) on file systems that can
+/// (btrfs, XFS); -1 with errno (EOPNOTSUPP, EXDEV, ...) elsewhere.
+int peernet_reflink(int src, int dest);
+
+/// syncfs(2) is declared only under _GNU_SOURCE.
+int peernet_syncfs(int fd);
 #endif

@@ -1,0 +1,589 @@
+import CLinuxCalls
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+import PeernetSupport
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Publishes the share folder: a real local folder is the truth, and the blockchain follows it
+/// in the background (rclone's write-back cache and Syncthing's folder model).
+///
+/// - A file is published once it has been closed and unchanged for the settle time
+///   (`PublishDelay`, 2 s): programs save through temp files, renames and journals, and only
+///   the result of a save should ever leave the machine.
+/// - Every change of one pass goes into one chain update: one block for what is added, one
+///   rewrite (version + 1) when anything is removed, renamed or replaced.
+/// - A rename (also of a folder of 10,000 files) is recognised by inode, size and time and
+///   updates records without reading the content; unchanged content (touch, chmod, the same
+///   bytes written again) changes nothing on the chain.
+/// - Deleting, or moving into an ignored place (`.Trash-1000/`), unpublishes.
+///
+/// The drive, `peernet share/unshare` and the daemon all publish through this one type. It
+/// learns of changes from inotify, from the drive's handles (which also say which files are
+/// still open for writing), and from a periodic scan.
+public final class SharePublisher: @unchecked Sendable {
+    /// Tunables (README "Configuration").
+    public struct Options: Sendable {
+        /// Seconds a file must stay closed and unchanged before it is published.
+        public var settle: Double = 2
+        /// Full scans this often even without events (a safety net for lost events).
+        public var rescanInterval: Double = 60
+        /// Watch the folder with inotify.
+        public var watch = true
+        public init() {}
+    }
+
+    /// A file's publishing state, as `user.peernet.state` shows it.
+    public enum FileState: Equatable, Sendable, CustomStringConvertible {
+        case pending, published, ignored, failed(String)
+        public var description: String {
+            switch self {
+            case .pending: return "pending"
+            case .published: return "published"
+            case .ignored: return "ignored"
+            case .failed(let why): return "failed: \(why)"
+            }
+        }
+    }
+
+    /// What one pass changed on the chain (for the search index and announcements).
+    public struct Change: Sendable {
+        public var published: [FileRecord] = []
+        public var withdrawn: [FileRecord] = []
+        public var isEmpty: Bool { published.isEmpty && withdrawn.isEmpty }
+    }
+
+    /// Figures of the last pass.
+    public struct PassSummary: Sendable, Equatable {
+        public var added = 0, replaced = 0, renamed = 0, removed = 0, unchanged = 0
+        public var pending = 0, failed = 0
+        public var chainChanged: Bool { added + replaced + renamed + removed > 0 }
+    }
+
+    public let folder: URL
+    public let options: Options
+    let store: LocalStore
+    let index: ShareIndex
+    let root: [UInt8]
+    let scanner: ShareScanner
+
+    struct State {
+        var rows: [SharePath: ShareIndex.Row] = [:]
+        var pending: Set<SharePath> = []
+        var failed: [SharePath: String] = [:]
+        /// Signature and when it was first seen, for files whose times lie in the future.
+        var firstSeen: [SharePath: (FileSignature, Double)] = [:]
+        /// Open writable handles per (device, inode), from the drive.
+        var writers: [FileKey: Int] = [:]
+        var ignore = ShareIgnore.defaults
+        /// Descriptions for files `share` is about to publish.
+        var descriptions: [SharePath: String] = [:]
+        var dirty = true
+        var stopped = false
+        var nextWake: Double? = nil
+        var passes = 0
+        var lastSummary = PassSummary()
+    }
+
+    struct FileKey: Hashable { let device: UInt64; let inode: UInt64 }
+
+    let state = Mutex(State())
+    private let wakeup = NSCondition()
+    private let passLock = NSLock()
+    private var thread: Thread?
+    private var watcher: FolderWatcher?
+    private let observers = Mutex<[@Sendable (Change) -> Void]>([])
+
+    /// Opens (creating it if needed) the share folder. On the first start with a folder, files
+    /// the chain already shares are written into it, so the folder shows everything published.
+    public init(store: LocalStore, folder: URL, options: Options = Options()) throws {
+        self.store = store
+        self.folder = folder.standardizedFileURL
+        self.options = options
+        root = Array(self.folder.path.utf8)
+        scanner = ShareScanner(root: root)
+        index = try ShareIndex(db: store.db)
+        try FileManager.default.createDirectory(at: self.folder, withIntermediateDirectories: true)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: self.folder.path, isDirectory: &isDir), isDir.boolValue else {
+            throw WarehouseError.io(self.folder.path, "the share folder is not a directory")
+        }
+        try migrateExistingShares()
+        let rows = try index.all()
+        state.withLock { $0.rows = rows }
+    }
+
+    /// Called after every pass that changed the chain.
+    public func observe(_ observer: @escaping @Sendable (Change) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    // MARK: Running
+
+    /// Starts watching and publishing in the background (a thread of its own: hashing and file
+    /// I/O never hold the Swift pool).
+    public func start() {
+        if options.watch { watcher = FolderWatcher { [weak self] in self?.poke() } }
+        watcher?.start()
+        let t = Thread { [self] in run() }
+        t.name = "peernet-publish"
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        watcher?.stop()
+        wakeup.lock()
+        state.withLock { $0.stopped = true }
+        wakeup.signal()
+        wakeup.unlock()
+        // A pass in progress finishes (its chain update is one transaction either way).
+        passLock.lock()
+        passLock.unlock()
+    }
+
+    /// Something changed in the folder: a pass runs soon.
+    public func poke() {
+        wakeup.lock()
+        state.withLock { $0.dirty = true }
+        wakeup.signal()
+        wakeup.unlock()
+    }
+
+    private func run() {
+        var lastScan = monotonicNow()
+        while true {
+            wakeup.lock()
+            while true {
+                let (stopped, dirty, wake) = state.withLock { ($0.stopped, $0.dirty, $0.nextWake) }
+                if stopped { wakeup.unlock(); return }
+                let now = monotonicNow()
+                if dirty || (wake.map { $0 <= now } ?? false) || now - lastScan >= options.rescanInterval { break }
+                let until = min(wake ?? .infinity, lastScan + options.rescanInterval)
+                _ = wakeup.wait(until: Date(timeIntervalSinceNow: max(0.01, min(until - now, 5))))
+            }
+            wakeup.unlock()
+            // Let a burst of events (cp -r, a save) arrive, so it is one pass.
+            Thread.sleep(forTimeInterval: 0.05)
+            state.withLock { $0.dirty = false }
+            lastScan = monotonicNow()
+            pass()
+        }
+    }
+
+    /// The drive opened (+1) or closed (-1) a writable handle of a file: open files are never
+    /// published half-written, however long the writer pauses.
+    public func writing(device: UInt64, inode: UInt64, _ delta: Int) {
+        let key = FileKey(device: device, inode: inode)
+        state.withLock { s in
+            let n = (s.writers[key] ?? 0) + delta
+            s.writers[key] = n > 0 ? n : nil
+        }
+        if delta < 0 { poke() }
+    }
+
+    // MARK: State
+
+    /// The publishing state of a path of the folder (`stat` of it given, when known).
+    public func state(of path: SharePath, isDirectory: Bool, signature: FileSignature?) -> FileState {
+        state.withLock { s in
+            if s.ignore.isIgnored(path.textComponents, isDirectory: isDirectory) { return .ignored }
+            if isDirectory { return .published }
+            if let why = s.failed[path] { return .failed(why) }
+            if let row = s.rows[path], signature == nil || row.signature == signature { return .published }
+            return .pending
+        }
+    }
+
+    /// The published record of a path, if it is published as it is now.
+    public func record(of path: SharePath) -> (hash: Hash256, id: TransferID)? {
+        state.withLock { s in s.rows[path].map { ($0.hash, $0.id) } }
+    }
+
+    /// Files waiting to be published and files that failed, with the reason.
+    public func backlog() -> (pending: [SharePath], failed: [(SharePath, String)]) {
+        state.withLock { s in (s.pending.sorted(), s.failed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }
+    }
+
+    public var lastSummary: PassSummary { state.withLock { $0.lastSummary } }
+    public var passCount: Int { state.withLock { $0.passes } }
+
+    /// Waits (bounded) until a pass has run after this call and nothing is pending. For the
+    /// CLI and tests.
+    public func waitUntilSettled(timeout: Double) -> Bool {
+        let deadline = monotonicNow() + timeout
+        let start = passCount
+        poke()
+        while monotonicNow() < deadline {
+            let (passes, pending, dirty) = state.withLock { ($0.passes, $0.pending.count, $0.dirty) }
+            if passes > start && pending == 0 && !dirty { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    // MARK: The pass
+
+    struct Candidate {
+        let path: SharePath
+        let found: ShareScanner.Found
+        let row: ShareIndex.Row?
+    }
+
+    /// Reconciles the folder with the chain once. Paths in `settled` are published even if they
+    /// changed a moment ago (`peernet share` has just copied them and closed them).
+    @discardableResult
+    public func pass(settled forced: Set<SharePath> = []) -> PassSummary {
+        passLock.lock()
+        defer { passLock.unlock() }
+        let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
+        let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
+        let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
+        let mono = monotonicNow()
+
+        var summary = PassSummary()
+        var vanished = Set(rows.keys).subtracting(scan.files.keys)
+        var vanishedByInode: [FileKey: SharePath] = [:]
+        for p in vanished { let s = rows[p]!.signature; vanishedByInode[FileKey(device: s.device, inode: s.inode)] = p }
+
+        var candidates: [Candidate] = []
+        var renames: [(from: SharePath, to: SharePath, row: ShareIndex.Row)] = []
+        for (path, found) in scan.files.sorted(by: { $0.key < $1.key }) {
+            let key = FileKey(device: found.signature.device, inode: found.signature.inode)
+            if let row = rows[path] {
+                if row.signature == found.signature { summary.unchanged += 1; continue }
+                candidates.append(Candidate(path: path, found: found, row: row))
+            } else if let old = vanishedByInode[key], let row = rows[old], row.signature == found.signature {
+                renames.append((old, path, row))
+                vanished.remove(old)
+                vanishedByInode[key] = nil
+            } else {
+                candidates.append(Candidate(path: path, found: found, row: nil))
+            }
+        }
+
+        // Settle, then hash what has settled.
+        var pending = Set<SharePath>()
+        var failed: [SharePath: String] = [:]
+        var newFirstSeen: [SharePath: (FileSignature, Double)] = [:]
+        var wake: Double? = nil
+        var imported: [(Candidate, Warehouse.Imported)] = []
+        for c in candidates {
+            let key = FileKey(device: c.found.signature.device, inode: c.found.signature.inode)
+            let seen = firstSeen[c.path].flatMap { $0.0 == c.found.signature ? $0.1 : nil } ?? mono
+            let quietFor = max(Double(nowNs - c.found.changedNs) / 1e9, mono - seen)
+            let isSettled = forced.contains(c.path) || (writers[key] == nil && quietFor >= options.settle)
+            guard isSettled else {
+                pending.insert(c.path)
+                newFirstSeen[c.path] = (c.found.signature, seen)
+                let due = writers[key] == nil ? mono + max(0.05, options.settle - quietFor) : mono + options.settle
+                wake = min(wake ?? due, due)
+                continue
+            }
+            do {
+                guard let result = try importStable(c) else {
+                    // Changed while it was read: try again once it is quiet.
+                    pending.insert(c.path)
+                    newFirstSeen[c.path] = (c.found.signature, mono)
+                    wake = min(wake ?? mono + options.settle, mono + options.settle)
+                    continue
+                }
+                imported.append((c, result))
+            } catch {
+                failed[c.path] = "\(error)"
+            }
+        }
+
+        // One chain update for everything.
+        var remove = Set<TransferID>()
+        var add: [FileRecord] = []
+        var change = Change()
+        var newRows = rows
+        for p in vanished {
+            let row = rows[p]!
+            remove.insert(row.id)
+            if let old = try? store.chain.file(id: row.id) { change.withdrawn.append(old) }
+            newRows[p] = nil
+            summary.removed += 1
+        }
+        for r in renames {
+            newRows[r.from] = nil
+            newRows[r.to] = r.row
+            guard let old = try? store.chain.file(id: r.row.id) else { continue }
+            var record = old
+            record.tags.removeAll { $0.type == FileTag.name || $0.type == FileTag.folder || $0.isVirtual }
+            record.tags.insert(FileTag(type: FileTag.name, text: r.to.name), at: 0)
+            if !r.to.folder.isEmpty { record.tags.insert(FileTag(type: FileTag.folder, text: r.to.folder), at: 1) }
+            let (type, format) = FileTypeDetection.detect(name: r.to.name)
+            record.type = type
+            record.format = format
+            remove.insert(old.id)
+            add.append(record)
+            change.withdrawn.append(old)
+            summary.renamed += 1
+        }
+        for (c, result) in imported {
+            let description = descriptions[c.path] ?? c.row?.description ?? ""
+            var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? .random(), description: description)
+            if let old = c.row, old.hash == result.hash, (try? store.chain.file(id: old.id)) != nil {
+                // touch, or the same bytes written again: the chain stays as it is.
+                row.id = old.id
+                newRows[c.path] = row
+                summary.unchanged += 1
+                continue
+            }
+            if let old = c.row {
+                remove.insert(old.id)
+                if let record = try? store.chain.file(id: old.id) { change.withdrawn.append(record) }
+                summary.replaced += 1
+            } else {
+                summary.added += 1
+            }
+            add.append(record(for: c.path, result, id: row.id, modifiedNs: c.found.signature.modifiedNs, description: description))
+            newRows[c.path] = row
+        }
+        do {
+            try store.db.transaction {
+                try store.chain.update(removing: remove, adding: add)
+                try store.chain.compactIfNeeded()
+                for p in Set(rows.keys).union(newRows.keys) where rows[p] != newRows[p] {
+                    if let row = newRows[p] { try index.put(p, row) } else { try index.remove(p) }
+                }
+            }
+        } catch {
+            Log.shared.error("share", "publishing \(add.count) and withdrawing \(remove.count) files failed: \(error)")
+            for c in candidates where failed[c.path] == nil && !pending.contains(c.path) { failed[c.path] = "\(error)" }
+            newRows = rows
+            add = []
+            change = Change()
+            wake = min(wake ?? mono + 30, mono + 30)
+        }
+        if !remove.isEmpty {
+            // Content no record refers to any more leaves the warehouse.
+            let still = (try? store.catalog.hashes(owner: store.chain.owner)) ?? []
+            for w in change.withdrawn where !still.contains(w.hash) { store.warehouse.delete(w.hash) }
+        }
+        change.published = add.compactMap { try? store.chain.file(id: $0.id) }
+        summary.pending = pending.count
+        summary.failed = failed.count
+        let previousFailures = state.withLock { s -> [SharePath: String] in
+            let before = s.failed
+            s.rows = newRows
+            s.pending = pending
+            s.failed = failed
+            s.firstSeen = newFirstSeen
+            for (c, _) in imported { s.descriptions[c.path] = nil }
+            s.ignore = scan.ignore
+            s.nextWake = wake
+            s.passes += 1
+            s.lastSummary = summary
+            return before
+        }
+        for (p, why) in failed where previousFailures[p] != why {
+            Log.shared.warning("share", "cannot publish \(p): \(why)")
+        }
+        if summary.chainChanged {
+            Log.shared.info("share", "published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
+            for o in observers.withLock({ $0 }) { o(change) }
+        }
+        return summary
+    }
+
+    /// Hashes a file into the warehouse, or nil if it changed while it was read.
+    private func importStable(_ c: Candidate) throws -> Warehouse.Imported? {
+        let full = root + [UInt8(ascii: "/")] + c.path.bytes
+        let fd = withCPath(full) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw WarehouseError.io(c.path.description, String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0, FileSignature(before) == c.found.signature else { return nil }
+        let result = try store.warehouse.importFile(descriptor: fd, label: c.path.description)
+        var after = stat()
+        guard fstat(fd, &after) == 0, FileSignature(after) == c.found.signature, result.size == c.found.signature.size else { return nil }
+        return result
+    }
+
+    private func record(for path: SharePath, _ imported: Warehouse.Imported, id: TransferID, modifiedNs: Int64, description: String) -> FileRecord {
+        let name = path.name
+        let (type, format) = FileTypeDetection.detect(name: name)
+        var tags = [FileTag(type: FileTag.name, text: name)]
+        if !path.folder.isEmpty { tags.append(FileTag(type: FileTag.folder, text: path.folder)) }
+        if !description.isEmpty { tags.append(FileTag(type: FileTag.description, text: description)) }
+        if modifiedNs > 0 { tags.append(FileTag(type: FileTag.dateCreated, date: modifiedNs / 1_000_000_000)) }
+        return FileRecord(hash: imported.hash, id: id, merkleRoot: imported.merkle.root, fragmentSize: imported.merkle.fragmentSize,
+                          type: type, format: format, size: imported.size, tags: tags)
+    }
+
+    // MARK: share / unshare
+
+    /// Copies files into the share folder (under `folder`, keeping their names unless `name`
+    /// is given) and publishes them at once. Returns their records.
+    public func share(paths: [String], folder: String, name: String?, description: String) throws -> [FileRecord] {
+        var targets: [SharePath] = []
+        let dir = SharePath(folder.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/"))
+        if !dir.bytes.isEmpty {
+            try FileManager.default.createDirectory(atPath: String(decoding: root + [UInt8(ascii: "/")] + dir.bytes, as: UTF8.self),
+                                                    withIntermediateDirectories: true)
+        }
+        for source in paths {
+            var fileName = name.flatMap { paths.count == 1 ? $0 : nil } ?? (source == "-" ? "stdin" : (source as NSString).lastPathComponent)
+            fileName = fileName.replacingOccurrences(of: "/", with: "_")
+            if fileName.isEmpty || fileName == "." || fileName == ".." { fileName = "file" }
+            var target = dir.appending(Array(fileName.utf8))
+            var n = 2
+            while access(String(decoding: root + [UInt8(ascii: "/")] + target.bytes, as: UTF8.self), F_OK) == 0 && n < 10_000 {
+                let ext = (fileName as NSString).pathExtension
+                let stem = (fileName as NSString).deletingPathExtension
+                target = dir.appending(Array((ext.isEmpty ? "\(stem) (\(n))" : "\(stem) (\(n)).\(ext)").utf8))
+                n += 1
+            }
+            try copyIn(source, to: target)
+            targets.append(target)
+        }
+        if !description.isEmpty {
+            // The description travels with the row, set before the pass that publishes.
+            state.withLock { s in for t in targets { s.descriptions[t] = description } }
+        }
+        pass(settled: Set(targets))
+        let failures = state.withLock { s in targets.compactMap { t in s.failed[t].map { "\(t): \($0)" } } }
+        if let first = failures.first { throw WarehouseError.io("share", first) }
+        return try targets.compactMap { t in try state.withLock({ $0.rows[t]?.id }).flatMap { try store.chain.file(id: $0) } }
+    }
+
+    /// Removes shared files (by record ID) from the share folder, which unpublishes them.
+    /// Records that have no file in the folder are removed from the chain directly.
+    public func unshare(ids: Set<TransferID>) throws -> [FileRecord] {
+        let records = try ids.compactMap { try store.chain.file(id: $0) }
+        let rows = state.withLock { $0.rows }
+        var direct = ids
+        for (path, row) in rows where ids.contains(row.id) {
+            let full = String(decoding: root + [UInt8(ascii: "/")] + path.bytes, as: UTF8.self)
+            if withCPath(root + [UInt8(ascii: "/")] + path.bytes, { Glibc.unlink($0) }) != 0 && errno != ENOENT {
+                throw WarehouseError.io(full, String(cString: strerror(errno)))
+            }
+            direct.remove(row.id)
+        }
+        pass()
+        if !direct.isEmpty { try store.unshare(ids: direct) }
+        return records
+    }
+
+    /// Copies a file (or standard input for "-") into the folder through a hidden temp name
+    /// (ignored, so never published half-way), fsynced, then renamed into place.
+    private func copyIn(_ source: String, to target: SharePath) throws {
+        let input = source == "-" ? dup(0) : open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw WarehouseError.io(source, String(cString: strerror(errno))) }
+        defer { close(input) }
+        var st = stat()
+        guard fstat(input, &st) == 0 else { throw WarehouseError.io(source, String(cString: strerror(errno))) }
+        let type = st.st_mode & S_IFMT
+        if type == S_IFDIR { throw WarehouseError.io(source, "is a directory") }
+        guard type == S_IFREG || source == "-" else { throw WarehouseError.io(source, "is not a regular file") }
+        let parent = target.parent
+        let tempName = ".peernet-share-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temp = parent.appending(Array(tempName.utf8))
+        let tempFull = root + [UInt8(ascii: "/")] + temp.bytes
+        let out = withCPath(tempFull) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+        guard out >= 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+        var ok = false
+        defer {
+            close(out)
+            if !ok { _ = withCPath(tempFull) { Glibc.unlink($0) } }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(input, buffer.baseAddress!, buffer.count)
+            if n < 0 { if errno == EINTR { continue }; throw WarehouseError.io(source, String(cString: strerror(errno))) }
+            if n == 0 { break }
+            var done = 0
+            while done < n {
+                let m = write(out, buffer.baseAddress! + done, n - done)
+                if m < 0 { if errno == EINTR { continue }; throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+                done += m
+            }
+        }
+        if type == S_IFREG {
+            var times = [st.st_atim, st.st_mtim]
+            futimens(out, &times)
+        }
+        guard fsync(out) == 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+        let targetFull = root + [UInt8(ascii: "/")] + target.bytes
+        let renamed = withCPath(tempFull) { a in withCPath(targetFull) { b in rename(a, b) } }
+        guard renamed == 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+        ok = true
+    }
+
+    // MARK: Migration
+
+    /// Writes the files the chain shares into an empty share folder, once (nodes from before
+    /// the share folder kept their shares only in the warehouse). Their index rows are made
+    /// from the records, so nothing is hashed again.
+    private func migrateExistingShares() throws {
+        guard try index.meta("migrated") == nil else { return }
+        var written = 0
+        for file in try store.chain.files() where !file.isVirtualFolder {
+            let folderPart = file.folder.split(whereSeparator: { $0 == "/" || $0 == "\\" })
+                .map { String($0) }.filter { !$0.isEmpty && $0 != "." && $0 != ".." }
+            var name = file.name.replacingOccurrences(of: "/", with: "_")
+            if name.isEmpty || name == "." || name == ".." { name = file.id.uuidString }
+            var path = SharePath(folderPart.joined(separator: "/")).appending(Array(name.utf8))
+            if state.withLock({ $0.rows[path] != nil }) { path = path.parent.appending(Array("\(file.id.uuidString)-\(name)".utf8)) }
+            let dir = String(decoding: root + (path.parent.bytes.isEmpty ? [] : [UInt8(ascii: "/")] + path.parent.bytes), as: UTF8.self)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let source = store.warehouse.path(for: file.hash)
+            let full = root + [UInt8(ascii: "/")] + path.bytes
+            let input = open(source, O_RDONLY | O_CLOEXEC)
+            guard input >= 0 else { continue }  // content missing: the record stays as it is
+            defer { close(input) }
+            let out = withCPath(full) { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+            guard out >= 0 else { throw WarehouseError.io(path.description, String(cString: strerror(errno))) }
+            var offset: Int64 = 0
+            while true {
+                let n = peernet_copy_file_range_or_read(input, &offset, out)
+                if n <= 0 { break }
+            }
+            if let created = file.dateCreated ?? file.dateShared {
+                var times = [timespec(tv_sec: Int(created), tv_nsec: 0), timespec(tv_sec: Int(created), tv_nsec: 0)]
+                futimens(out, &times)
+            }
+            fsync(out)
+            var st = stat()
+            fstat(out, &st)
+            close(out)
+            let row = ShareIndex.Row(signature: FileSignature(st), hash: file.hash, id: file.id, description: file.fileDescription)
+            try index.put(path, row)
+            state.withLock { $0.rows[path] = row }
+            written += 1
+        }
+        try index.setMeta("migrated", "1")
+        if written > 0 { Log.shared.info("share", "wrote \(written) shared files into the share folder \(folder.path)") }
+    }
+}
+
+/// Copies the rest of `input` (from `offset`) to the end of `out`: in the kernel where the
+/// file systems allow, else through a buffer. Returns bytes copied this call, 0 at the end.
+func peernet_copy_file_range_or_read(_ input: Int32, _ offset: inout Int64, _ out: Int32) -> Int {
+    let n = peernet_copy_file_range(input, &offset, out, 1 << 30)
+    if n >= 0 { return n }
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    let m = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, off_t(offset)) }
+    guard m > 0 else { return 0 }
+    let w = buffer.withUnsafeBytes { write(out, $0.baseAddress, m) }
+    guard w == m else { return -1 }
+    offset += Int64(m)
+    return m
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

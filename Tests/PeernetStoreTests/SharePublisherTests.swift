@@ -1,0 +1,215 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+@testable import PeernetStore
+import PeernetSupport
+import TestSupport
+import XCTest
+
+/// The share folder and its publisher, on a real folder and a real SQLite store (no mount).
+final class SharePublisherTests: XCTestCase {
+    var data: DataDirectory!
+    var store: LocalStore!
+    var publisher: SharePublisher!
+    var folder: String { data.file("share").path }
+
+    override func setUp() async throws {
+        data = try temporaryDataDirectory()
+        store = try LocalStore(dataDirectory: data, key: PrivateKey())
+        publisher = try makePublisher(settle: 0.3)
+    }
+
+    override func tearDown() async throws {
+        publisher?.stop()
+        publisher = nil
+        store = nil
+        try? FileManager.default.removeItem(at: data.url)
+    }
+
+    func makePublisher(settle: Double) throws -> SharePublisher {
+        var options = SharePublisher.Options()
+        options.settle = settle
+        options.watch = false
+        return try SharePublisher(store: store, folder: data.file("share"), options: options)
+    }
+
+    func write(_ relative: String, _ text: String) throws {
+        let url = URL(fileURLWithPath: folder + "/" + relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+
+    func published() throws -> [String] {
+        try store.chain.files().map { $0.folder.isEmpty ? $0.name : $0.folder + "/" + $0.name }.sorted()
+    }
+
+    /// Passes until nothing is pending (files settle after 0.3 s here), bounded.
+    func settle() {
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            publisher.pass()
+            if publisher.lastSummary.pending == 0 { return }
+            usleep(100_000)
+        } while Date() < deadline
+        XCTFail("files stayed pending")
+    }
+
+    /// Files are published once settled, all in one block; temp, swap, journal, lock, hidden
+    /// and trashed files never are, nor what .peernetignore names.
+    func testSettledFilesArePublishedTogetherAndTempFilesNever() throws {
+        let keep = ["a.txt", "Music/song.mp3", "Music/Live/set.flac", "notes.md"]
+        let never = [".a.txt.swp", "a.txt~", ".#a.txt", "#a.txt#", "draft.tmp", "movie.mkv.part", "get.crdownload", ".~lock.doc.odt#",
+                     "~$report.docx", ".f_0.dat.5qxtc0", "tmpab3k_9zq", "db.sqlite-journal", "db.sqlite-wal", "db.sqlite-shm",
+                     ".git/config", ".Trash-1000/files/old.txt", ".DS_Store", "Thumbs.db", ".goutputstream-ABC123", "private/secret.key",
+                     "Music/cover.bak"]
+        for f in keep + never { try write(f, "content of \(f)") }
+        try write(".peernetignore", "private/\n")
+        try write("Music/.peernetignore", "*.bak\n")
+        let first = publisher.pass()
+        XCTAssertEqual(first.added, 0, "nothing is published before it settled")
+        XCTAssertEqual(first.pending, keep.count)
+        XCTAssertEqual(publisher.state(of: SharePath("a.txt"), isDirectory: false, signature: nil), .pending)
+        XCTAssertEqual(store.chain.height, 0)
+        usleep(400_000)
+        let second = publisher.pass()
+        XCTAssertEqual(second.added, keep.count)
+        XCTAssertEqual(try published(), keep.sorted())
+        XCTAssertEqual(store.chain.height, 1, "one block for one settle window")
+        XCTAssertEqual(publisher.state(of: SharePath("a.txt"), isDirectory: false, signature: nil), .published)
+        XCTAssertEqual(publisher.state(of: SharePath("draft.tmp"), isDirectory: false, signature: nil), .ignored)
+        XCTAssertEqual(publisher.state(of: SharePath("Music/cover.bak"), isDirectory: false, signature: nil), .ignored)
+        XCTAssertEqual(publisher.state(of: SharePath("private/secret.key"), isDirectory: false, signature: nil), .ignored)
+        // The content is what the file holds.
+        let record = try XCTUnwrap(store.chain.files().first { $0.name == "set.flac" })
+        XCTAssertEqual(record.folder, "Music/Live")
+        XCTAssertEqual(try store.warehouse.read(record.hash, offset: 0, length: 100), Array("content of Music/Live/set.flac".utf8))
+    }
+
+    /// touch, chmod and writing the same bytes again change nothing on the chain.
+    func testUnchangedContentChangesNothing() throws {
+        try write("same.txt", "same")
+        settle()
+        let (height, version) = (store.chain.height, store.chain.version)
+        let id = try XCTUnwrap(store.chain.files().first?.id)
+        XCTAssertEqual(chmod(folder + "/same.txt", 0o600), 0)
+        var times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, folder + "/same.txt", &times, 0), 0)
+        settle()
+        try write("same.txt", "same")
+        settle()
+        XCTAssertEqual(store.chain.height, height)
+        XCTAssertEqual(store.chain.version, version)
+        XCTAssertEqual(try store.chain.files().map(\.id), [id])
+    }
+
+    /// A rename of a file or a whole folder updates the records without reading the content;
+    /// IDs and hashes stay.
+    func testRenamesUpdateRecordsWithoutRehashing() throws {
+        for i in 0..<1_000 { try write("Photos/\(i).jpg", "photo \(i)") }
+        try write("one.txt", "one")
+        settle()
+        let before = Dictionary(uniqueKeysWithValues: try store.chain.files().map { ($0.id, $0.hash) })
+        XCTAssertEqual(before.count, 1_001)
+        XCTAssertEqual(rename(folder + "/Photos", folder + "/Holiday 2026"), 0)
+        XCTAssertEqual(rename(folder + "/one.txt", folder + "/Holiday 2026/uno.txt"), 0)
+        let summary = publisher.pass()
+        XCTAssertEqual(summary.renamed, 1_001)
+        XCTAssertEqual(summary.added + summary.replaced + summary.removed, 0)
+        let after = try store.chain.files()
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: after.map { ($0.id, $0.hash) }), before)
+        XCTAssertTrue(after.allSatisfy { $0.folder == "Holiday 2026" })
+        XCTAssertTrue(after.contains { $0.name == "uno.txt" })
+        XCTAssertLessThanOrEqual(store.chain.height, 8, "1,001 records in full blocks, not one block each")
+    }
+
+    /// Safe save (temp file, fsync, rename over the target): the target's record gets the new
+    /// content (same ID), the old content leaves the warehouse, the temp name is never published.
+    func testSafeSaveReplacesTheRecord() throws {
+        try write("doc.txt", "version 1")
+        settle()
+        let old = try XCTUnwrap(store.chain.files().first)
+        try write("tmpk2j4_x9q", "version 2")
+        XCTAssertEqual(rename(folder + "/tmpk2j4_x9q", folder + "/doc.txt"), 0)
+        settle()
+        let files = try store.chain.files()
+        XCTAssertEqual(files.map(\.name), ["doc.txt"])
+        XCTAssertEqual(files[0].id, old.id)
+        XCTAssertEqual(files[0].hash, Hash256.blake3(Array("version 2".utf8)))
+        XCTAssertFalse(store.warehouse.contains(old.hash))
+    }
+
+    /// Deleting unpublishes, and so does moving into the trash (an ignored folder).
+    func testDeleteAndTrashUnpublish() throws {
+        try write("a.txt", "a")
+        try write("b.txt", "b")
+        settle()
+        XCTAssertEqual(try published(), ["a.txt", "b.txt"])
+        XCTAssertEqual(unlink(folder + "/a.txt"), 0)
+        try FileManager.default.createDirectory(atPath: folder + "/.Trash-0/files", withIntermediateDirectories: true)
+        XCTAssertEqual(rename(folder + "/b.txt", folder + "/.Trash-0/files/b.txt"), 0)
+        publisher.pass()
+        XCTAssertEqual(try published(), [])
+        XCTAssertTrue(store.warehouse.allHashes().isEmpty)
+    }
+
+    /// A file with an open writer is not published, however quiet it is.
+    func testOpenWritersHoldPublishing() throws {
+        try write("slow.bin", "part one")
+        var st = stat()
+        XCTAssertEqual(stat(folder + "/slow.bin", &st), 0)
+        publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), 1)
+        usleep(400_000)
+        XCTAssertEqual(publisher.pass().pending, 1)
+        XCTAssertEqual(try published(), [])
+        publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), -1)
+        settle()
+        XCTAssertEqual(try published(), ["slow.bin"])
+    }
+
+    /// A node from before the share folder: its shares are written into the folder once, with
+    /// the same records, and nothing is hashed or republished.
+    func testExistingSharesMoveIntoTheFolder() throws {
+        publisher = nil
+        let source = data.file("old.txt").path
+        try Data("old content".utf8).write(to: URL(fileURLWithPath: source))
+        let shared = try store.share([LocalStore.ShareRequest(path: source, folder: "Docs")])
+        try FileManager.default.removeItem(atPath: data.file("share").path)
+        try store.db.run("DELETE FROM share_meta")
+        let version = store.chain.version
+        publisher = try makePublisher(settle: 0.3)
+        XCTAssertEqual(try String(contentsOfFile: folder + "/Docs/old.txt", encoding: .utf8), "old content")
+        settle()
+        XCTAssertEqual(try store.chain.files().map(\.id), shared.map(\.id))
+        XCTAssertEqual(store.chain.version, version)
+    }
+
+    /// Names are kept byte for byte: NFC/NFD twins and invalid UTF-8 are separate files.
+    func testNamesAreKeptByteForByte() throws {
+        let nfc = "caf\u{e9}.txt", nfd = "cafe\u{301}.txt"
+        try Data("nfc".utf8).write(to: URL(fileURLWithPath: folder + "/" + nfc))
+        try Data("nfd".utf8).write(to: URL(fileURLWithPath: folder + "/" + nfd))
+        let invalid: [UInt8] = Array(folder.utf8) + [UInt8(ascii: "/"), 0x66, 0xff, 0x2e, 0x74]
+        let fd = (invalid + [0]).withUnsafeBufferPointer { $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: invalid.count + 1) { open($0, O_WRONLY | O_CREAT, 0o644) } }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        _ = Glibc.write(fd, "x", 1)
+        close(fd)
+        usleep(400_000)
+        settle()
+        XCTAssertEqual(try store.chain.files().count, 3)
+        XCTAssertEqual(Set(try store.chain.files().map(\.hash)).count, 3)
+    }
+
+    /// Compaction: a chain grown one block per publish is packed when it passes the threshold.
+    func testLongChainsAreCompacted() throws {
+        for i in 0..<40 {
+            try write("f\(i).txt", "file \(i)")
+            publisher.pass(settled: [SharePath("f\(i).txt")])
+        }
+        XCTAssertLessThanOrEqual(store.chain.height, 33)
+        XCTAssertEqual(try store.chain.files().count, 40)
+        try store.chain.compactIfNeeded(threshold: 4)
+        XCTAssertEqual(store.chain.height, 1)
+        XCTAssertEqual(try store.chain.files().count, 40)
+    }
+}
