@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "PeernetExchange", dependencies: ["PeernetNode", "PeernetStore", "PeernetTransfer", "PeernetBlockchain",
                                                         "PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
         // The FUSE file system over the node: me/, peers/, search/, files/, .peernet/.
-        .target(name: "PeernetFS", dependencies: ["CFuse3", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain",
+        .target(name: "PeernetFS", dependencies: ["CFuse3", "CLinuxCalls", "PeernetSupport", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain",
                                                   "PeernetProtocol", "PeernetCrypto"]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),

@@ -2,6 +2,7 @@
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <linux/fs.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include "linux_calls.h"
 
@@ -22,4 +23,8 @@ int peernet_reflink(int src, int dest) {
 
 int peernet_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int peernet_fallocate(int fd, int mode, off_t offset, off_t length) {
+    return fallocate(fd, mode, offset, length);
 }

@@ -188,6 +188,10 @@ public final class FuseMount: @unchecked Sendable {
     }
 
     func replyEntry(_ req: fuse_req_t?, _ n: FSNode) {
+        if case .local(let key) = n {
+            // me/ itself (its entries come from localLookup).
+            do { return replyLocalEntry(req, key, try fs.share.stat(key)) } catch { return Self.fail(req, error) }
+        }
         do {
             let a = try fs.attributes(n)
             let ino = fs.inode(for: n)
@@ -217,6 +221,15 @@ public final class FuseMount: @unchecked Sendable {
         fuse_reply_err(req, errno)
     }
 
+    /// `.Trash-<uid>` (and `.Trash`) at the top of the mount, where GLib and file managers put
+    /// what is deleted from any folder of the mount: it is the folder of that name inside the
+    /// share folder, so a trashed file of me/ moves with one rename, is unpublished there (an
+    /// ignored folder), and can be restored.
+    static func isTrash(_ name: UnsafePointer<CChar>) -> Bool {
+        let text = String(cString: name)
+        return text == ".Trash" || (text.hasPrefix(".Trash-") && text.dropFirst(7).allSatisfy(\.isNumber) && text.count > 7)
+    }
+
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { _, conn in
@@ -224,12 +237,17 @@ public final class FuseMount: @unchecked Sendable {
             conn.pointee.max_readahead = UInt32(FuseMount.maxRead)
             conn.pointee.max_read = UInt32(FuseMount.maxRead)
             conn.pointee.max_write = 1 << 20
+            // Larger writes in one request (libfuse: needs max_pages in the kernel, 5.1+).
+            let bigWrites = UInt32(FUSE_CAP_SPLICE_READ)
+            _ = bigWrites
             // Content replies splice from the warehouse/cache files into the kernel.
             let splice = UInt32(FUSE_CAP_SPLICE_WRITE)
             if conn.pointee.capable & splice != 0 { conn.pointee.want |= splice }
         }
         ops.lookup = { req, parent, name in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(parent), let name { return m.localLookup(req, key, name) }
+            if parent == FUSE_ROOT_ID, let name, FuseMount.isTrash(name) { return m.localLookup(req, m.fs.share.rootKey, name) }
             guard let parentNode = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
             let n = String(cString: name)
             let r = Request(raw: req!)
@@ -239,8 +257,23 @@ public final class FuseMount: @unchecked Sendable {
             }
             do { m.replyEntry(req, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(req, error) }
         }
+        ops.forget = { req, ino, count in
+            let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { m.fs.share.forget(key, count) }
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, list in
+            let m = FuseMount.mount(req)
+            if let list {
+                for i in 0..<count {
+                    if let key = m.localKey(list[i].ino) { m.fs.share.forget(key, list[i].nlookup) }
+                }
+            }
+            fuse_reply_none(req)
+        }
         ops.getattr = { req, ino, _ in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localGetattr(req, key) }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             do {
                 var st = m.makeStat(for: ino, try m.fs.attributes(n))
@@ -249,32 +282,19 @@ public final class FuseMount: @unchecked Sendable {
         }
         ops.readlink = { req, ino in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localReadlink(req, key) }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             do { _ = fuse_reply_readlink(req, try m.fs.linkTarget(n)) } catch { FuseMount.fail(req, error) }
         }
         ops.setattr = { req, ino, attr, toSet, fi in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino), let attr {
+                return m.localSetattr(req, key, attr, toSet, fi.flatMap { FuseMount.localHandle($0.pointee.fh) })
+            }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            // Outside me/ nothing can be changed (remote content, status files, listings).
+            if toSet & (SetAttr.mode | SetAttr.uid | SetAttr.gid | SetAttr.size) != 0 { return FuseMount.reply(req, EROFS) }
             do {
-                if toSet & peernet_fuse_set_attr_size != 0, let attr {
-                    let target = fi.map { m.fs.node(for: $0.pointee.fh) ?? n } ?? n
-                    var attributes: FSAttributes
-                    if case .staged = target {
-                        // A file being written (through this or another handle): just resize it.
-                        try m.fs.truncate(target, size: UInt64(attr.pointee.st_size))
-                        attributes = try m.fs.attributes(target)
-                    } else {
-                        // truncate(1) on a published file: a new version, published at once.
-                        let staged = try m.fs.openForWriting(target, truncate: attr.pointee.st_size == 0)
-                        try m.fs.truncate(staged, size: UInt64(attr.pointee.st_size))
-                        attributes = try m.fs.attributes(staged)
-                        try m.fs.release(staged, wasWriter: true)
-                    }
-                    var st = m.makeStat(for: ino, attributes)
-                    fuse_reply_attr(req, &st, 1)
-                    return
-                }
-                // Times and modes are not stored: accept and report what is there.
                 var st = m.makeStat(for: ino, try m.fs.attributes(n))
                 fuse_reply_attr(req, &st, m.cacheTime(n))
             } catch { FuseMount.fail(req, error) }
@@ -291,7 +311,15 @@ public final class FuseMount: @unchecked Sendable {
         }
         ops.releasedir = { req, _, fi in
             let m = FuseMount.mount(req)
-            if let fi { _ = m.directoryHandles.withLock { $0.listings.removeValue(forKey: fi.pointee.fh) } }
+            if let fi {
+                _ = m.directoryHandles.withLock { $0.listings.removeValue(forKey: fi.pointee.fh) }
+                _ = FuseMount.localListings.withLock { $0.removeValue(forKey: fi.pointee.fh) }
+            }
+            FuseMount.reply(req, 0)
+        }
+        ops.fsyncdir = { req, ino, _, _ in
+            let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localFsyncdir(req, key) }
             FuseMount.reply(req, 0)
         }
         // The listing is computed once per open directory (at offset 0) and served from that
@@ -299,6 +327,7 @@ public final class FuseMount: @unchecked Sendable {
         // calls, and offsets must stay stable between them.
         ops.readdir = { req, ino, size, off, fi in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localReaddir(req, key, fi?.pointee.fh ?? 0, size, off) }
             guard let dir = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let r = Request(raw: req!)
             let handle = fi?.pointee.fh ?? 0
@@ -319,7 +348,7 @@ public final class FuseMount: @unchecked Sendable {
                     while index < entries.count {
                         let (name, n) = entries[index]
                         var st = Glibc.stat()
-                        st.st_ino = UInt(m.fs.inode(for: n))
+                        st.st_ino = UInt(m.fs.listingInode(for: n))
                         st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
                         if case .peerAlias = n { st.st_mode = S_IFLNK }
                         let needed = buffer.withUnsafeMutableBufferPointer { b in
@@ -338,45 +367,32 @@ public final class FuseMount: @unchecked Sendable {
         }
         ops.open = { req, ino, fi in
             let m = FuseMount.mount(req)
-            guard let n = m.fs.node(for: ino), let fi else { return FuseMount.reply(req, ENOENT) }
+            guard let fi else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(ino) { return m.localOpen(req, key, fi) }
+            guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let flags = fi.pointee.flags
-            do {
-                var target = n
-                if flags & O_ACCMODE != O_RDONLY {
-                    target = try m.fs.openForWriting(n, truncate: flags & O_TRUNC != 0)
-                    fi.pointee.direct_io = 1
-                } else if case .peerFile = n {
-                    fi.pointee.keep_cache = 1
-                } else if case .meFile = n {
-                    // Content under a record id never changes (replacing a file makes a new record).
-                    fi.pointee.keep_cache = 1
-                } else if case .hashFile = n {
-                    fi.pointee.keep_cache = 1
-                } else if case .statusFile = n {
-                    fi.pointee.direct_io = 1
-                }
-                fi.pointee.fh = m.fs.inode(for: target)
-                fuse_reply_open(req, fi)
-            } catch { FuseMount.fail(req, error) }
-        }
-        ops.create = { req, parent, name, _, fi in
-            let m = FuseMount.mount(req)
-            guard let p = m.fs.node(for: parent), let name, let fi else { return FuseMount.reply(req, ENOENT) }
-            do {
-                let n = try m.fs.create(in: p, name: String(cString: name))
-                let ino = m.fs.inode(for: n)
-                fi.pointee.fh = ino
+            guard flags & O_ACCMODE == O_RDONLY, flags & O_TRUNC == 0 else { return FuseMount.reply(req, EROFS) }
+            switch n {
+            case .peerFile, .meFile, .hashFile:
+                // Content under a hash never changes.
+                fi.pointee.keep_cache = 1
+            case .statusFile:
                 fi.pointee.direct_io = 1
-                var e = fuse_entry_param()
-                e.ino = ino
-                e.attr = m.makeStat(for: ino, try m.fs.attributes(n))
-                e.attr_timeout = 0
-                e.entry_timeout = 0
-                fuse_reply_create(req, &e, fi)
-            } catch { FuseMount.fail(req, error) }
+            default:
+                break
+            }
+            fi.pointee.fh = ino
+            fuse_reply_open(req, fi)
+        }
+        ops.create = { req, parent, name, mode, fi in
+            let m = FuseMount.mount(req)
+            guard let name, let fi else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localCreate(req, key, name, mode, fi) }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
         ops.read = { req, ino, size, off, fi in
             let m = FuseMount.mount(req)
+            if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localRead(req, fd, size, off) }
             let handle = fi?.pointee.fh ?? ino
             guard let n = m.fs.node(for: handle) ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let r = Request(raw: req!)
@@ -391,56 +407,93 @@ public final class FuseMount: @unchecked Sendable {
                 } catch { FuseMount.fail(r.raw, error) }
             }
         }
-        ops.write = { req, ino, buf, size, off, fi in
+        ops.write = { req, _, buf, size, off, fi in
             let m = FuseMount.mount(req)
-            guard let n = m.fs.node(for: fi?.pointee.fh ?? ino), let buf else { return FuseMount.reply(req, EBADF) }
-            do {
-                let written = try m.fs.write(n, offset: UInt64(off), data: UnsafeRawBufferPointer(start: buf, count: size))
-                fuse_reply_write(req, written)
-            } catch { FuseMount.fail(req, error) }
+            guard let buf, let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, EBADF) }
+            m.localWrite(req, fd, buf, size, off)
         }
-        ops.release = { req, ino, fi in
+        ops.flush = { req, _, fi in
             let m = FuseMount.mount(req)
-            guard let n = m.fs.node(for: fi?.pointee.fh ?? ino) else { return FuseMount.reply(req, 0) }
-            do {
-                let writer = (fi.map { $0.pointee.flags & O_ACCMODE } ?? O_RDONLY) != O_RDONLY
-                try m.fs.release(n, wasWriter: writer)
-                fuse_reply_err(req, 0)
-            } catch {
-                Log.shared.error("fs", "publishing a file written into me/ failed: \(error)")
-                FuseMount.fail(req, error)
-            }
+            if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localFlush(req, fd) }
+            FuseMount.reply(req, 0)
+        }
+        ops.release = { req, _, fi in
+            let m = FuseMount.mount(req)
+            if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localRelease(req, fd) }
+            FuseMount.reply(req, 0)
+        }
+        ops.fsync = { req, _, datasync, fi in
+            let m = FuseMount.mount(req)
+            if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localFsync(req, fd, dataOnly: datasync != 0) }
+            FuseMount.reply(req, 0)
+        }
+        ops.fallocate = { req, _, mode, offset, length, fi in
+            let m = FuseMount.mount(req)
+            guard let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, EROFS) }
+            m.localFallocate(req, fd, mode, offset, length)
+        }
+        ops.lseek = { req, _, offset, whence, fi in
+            let m = FuseMount.mount(req)
+            guard let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, ENOSYS) }
+            m.localLseek(req, fd, offset, whence)
         }
         ops.unlink = { req, parent, name in
             let m = FuseMount.mount(req)
-            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
-            do { try m.fs.unlink(p, String(cString: name)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
-        }
-        ops.mkdir = { req, parent, name, _ in
-            let m = FuseMount.mount(req)
-            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
-            do { m.replyEntry(req, try m.fs.mkdir(p, String(cString: name))) } catch { FuseMount.fail(req, error) }
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localUnlink(req, key, name, directory: false) }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
         ops.rmdir = { req, parent, name in
             let m = FuseMount.mount(req)
-            guard let p = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
-            do { try m.fs.rmdir(p, String(cString: name)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localUnlink(req, key, name, directory: true) }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
-        ops.rename = { req, parent, name, newParent, newName, _ in
+        ops.mkdir = { req, parent, name, mode in
             let m = FuseMount.mount(req)
-            guard let p = m.fs.node(for: parent), let np = m.fs.node(for: newParent), let name, let newName else { return FuseMount.reply(req, ENOENT) }
-            do { try m.fs.rename(p, String(cString: name), to: np, String(cString: newName)); fuse_reply_err(req, 0) } catch { FuseMount.fail(req, error) }
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localMake(req, key, name) { mkdirat($0, name, mode) } }
+            if parent == FUSE_ROOT_ID, FuseMount.isTrash(name) {
+                return m.localMake(req, m.fs.share.rootKey, name) { mkdirat($0, name, mode) }
+            }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
+        }
+        ops.mknod = { req, parent, name, mode, rdev in
+            let m = FuseMount.mount(req)
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localMake(req, key, name) { mknodat($0, name, mode, rdev) } }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
+        }
+        ops.symlink = { req, target, parent, name in
+            let m = FuseMount.mount(req)
+            guard let name, let target else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(parent) { return m.localMake(req, key, name) { symlinkat(target, $0, name) } }
+            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
+        }
+        ops.link = { req, ino, newParent, newName in
+            let m = FuseMount.mount(req)
+            guard let newName else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(ino), let parent = m.localKey(newParent) { return m.localLink(req, key, parent, newName) }
+            FuseMount.reply(req, m.localKey(ino) != nil || m.localKey(newParent) != nil ? EXDEV : EROFS)
+        }
+        ops.rename = { req, parent, name, newParent, newName, flags in
+            let m = FuseMount.mount(req)
+            guard let name, let newName else { return FuseMount.reply(req, EINVAL) }
+            if let from = m.localKey(parent), let to = m.localKey(newParent) { return m.localRename(req, from, name, to, newName, flags) }
+            // Between me/ and the rest: mv falls back to copy and delete, which gives EROFS where it must.
+            FuseMount.reply(req, m.localKey(parent) != nil || m.localKey(newParent) != nil ? EXDEV : EROFS)
         }
         ops.statfs = { req, _ in
             let m = FuseMount.mount(req)
-            // df reports the warehouse's file system.
+            // df reports the share folder's file system (where me/ writes go).
             var vfs = statvfs()
-            if statvfs(m.fs.store.warehouse.root.path, &vfs) != 0 { vfs = statvfs() }
+            if statvfs(m.fs.share.path, &vfs) != 0 { vfs = statvfs() }
             vfs.f_namemax = UInt(NameSanitizer.maxBytes)
             fuse_reply_statfs(req, &vfs)
         }
         ops.getxattr = { req, ino, name, size in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino), let name { return m.localGetxattr(req, key, name, size) }
             guard let n = m.fs.node(for: ino), let name else { return FuseMount.reply(req, ENOENT) }
             // ls -l asks every file for its security label and ACL. Namespaces other than
             // user.* are not supported (EOPNOTSUPP, as the kernel answers for a namespace without
@@ -453,8 +506,21 @@ public final class FuseMount: @unchecked Sendable {
             guard value.count <= size else { return FuseMount.reply(req, ERANGE) }
             value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         }
+        ops.setxattr = { req, ino, name, value, size, flags in
+            let m = FuseMount.mount(req)
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(ino) { return m.localSetxattr(req, key, name, value, size, flags) }
+            FuseMount.reply(req, String(cString: name).hasPrefix("user.") ? EROFS : EOPNOTSUPP)
+        }
+        ops.removexattr = { req, ino, name in
+            let m = FuseMount.mount(req)
+            guard let name else { return FuseMount.reply(req, EINVAL) }
+            if let key = m.localKey(ino) { return m.localRemovexattr(req, key, name) }
+            FuseMount.reply(req, String(cString: name).hasPrefix("user.") ? EROFS : EOPNOTSUPP)
+        }
         ops.listxattr = { req, ino, size in
             let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localListxattr(req, key, size) }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             var list: [UInt8] = []
             for key in m.fs.xattrs(n).keys.sorted() { list += Array(key.utf8) + [0] }

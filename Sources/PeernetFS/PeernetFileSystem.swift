@@ -14,7 +14,9 @@ import Glibc
 /// What an inode stands for. Directory contents are computed from the store when listed.
 public enum FSNode: Hashable, Sendable {
     case root
-    case me(path: [String])
+    /// A file or folder of me/, the share folder (its backing inode; see ShareFolderInodes).
+    case local(UInt64)
+    /// One of our own published files where it shows outside me/ (search results).
     case meFile(TransferID)
     case peers
     case peer(PublicKey, path: [String])
@@ -25,14 +27,12 @@ public enum FSNode: Hashable, Sendable {
     case hashFile(Hash256)
     case status
     case statusFile(String)
-    /// A file being written into me/ (published when closed).
-    case staged(UInt64)
     /// peers/<profile name>: a symbolic link to peers/<peer id>.
     case peerAlias(PublicKey)
 
     public var isDirectory: Bool {
         switch self {
-        case .root, .me, .peers, .peer, .search, .searchTerm, .files, .status: return true
+        case .root, .peers, .peer, .search, .searchTerm, .files, .status: return true
         default: return false
         }
     }
@@ -66,7 +66,7 @@ public struct FSAttributes: Sendable, Equatable {
 
 /// The Peernet network as a file tree (the model behind the FUSE mount; testable without it):
 ///
-///     me/            your shares (write a file in = publish; mkdir = folder; rm = unshare)
+///     me/            your share folder, a real local folder (the publisher publishes it)
 ///     peers/<id>/    every known peer's shares, from its (cached) blockchain
 ///     search/<term>/ the results of searching the network for <term>
 ///     files/<hash>   any file by its content hash
@@ -79,7 +79,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public let downloader: FileDownloader
     /// Bound on how long a read waits for the network (then EIO).
     public let readTimeout: Double
-    let stagingDirectory: URL
+    /// Publishes me/ (the share folder).
+    public let publisher: SharePublisher
+    /// The share folder's inodes.
+    let share: ShareFolderInodes
 
     struct Tables {
         var byNode: [FSNode: UInt64] = [.root: 1]
@@ -93,49 +96,33 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var peerListings: [FSNode: [(String, FSNode)]] = [:]
         /// Per search term: when the search started, the results so far, whether it still runs.
         var searchResults: [String: (time: Date, files: [CatalogEntry], running: Bool)] = [:]
-        var staged: [UInt64: Staged] = [:]
-        var nextStaged: UInt64 = 1
-        /// Staged id -> the file it was published as.
-        var published: [UInt64: FSNode] = [:]
-        /// Replaced record id -> the record that replaced it (overwrite, truncate).
-        var replaced: [TransferID: TransferID] = [:]
         /// Profile names of peers ("" for none), dropped when their chain changes.
         var profileNames: [PublicKey: String] = [:]
         /// Bumped whenever listings are invalidated (see `invalidateListings`).
         var namesGeneration: UInt64 = 0
     }
 
-    struct Staged {
-        let path: String
-        let folder: [String]
-        var name: String
-        let fd: Int32
-        var size: UInt64
-        /// The existing file it replaces (same name in the same folder).
-        var replaces: TransferID?
-        /// Open handles that may write; the last one to close publishes.
-        var writers = 1
-        /// Set once by the handle that publishes.
-        var publishing = false
-    }
-
     let tables = Mutex(Tables())
 
     public init(node: Node, store: LocalStore, exchange: BlockExchange, search: NetworkSearch, downloader: FileDownloader,
-                readTimeout: Double) throws {
+                publisher: SharePublisher, readTimeout: Double) throws {
         self.node = node
         self.store = store
         self.exchange = exchange
         self.search = search
         self.downloader = downloader
+        self.publisher = publisher
         self.readTimeout = readTimeout
-        stagingDirectory = store.dataDirectory.file("staging")
-        try FileManager.default.createDirectory(at: stagingDirectory, withIntermediateDirectories: true)
-        // Copies interrupted by a crash published nothing: their staging files go.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: stagingDirectory.path)) ?? [] {
-            try? FileManager.default.removeItem(at: stagingDirectory.appendingPathComponent(name))
-        }
+        share = try ShareFolderInodes(path: publisher.folder.path)
+        // Staging of the first drive design (files were published from there on close).
+        try? FileManager.default.removeItem(at: store.dataDirectory.file("staging"))
         exchange.observeCachedChains { [weak self] peer in self?.chainChanged(peer) }
+    }
+
+    /// The file system over a runtime (the composition root's parts).
+    public convenience init(runtime: PeernetRuntime, readTimeout: Double) throws {
+        try self.init(node: runtime.node, store: runtime.store, exchange: runtime.exchange, search: runtime.search,
+                      downloader: runtime.downloader, publisher: runtime.publisher, readTimeout: readTimeout)
     }
 
     /// A peer's profile name from its cached chain (remembered until the chain changes).
@@ -184,7 +171,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
     // MARK: Inodes
 
     public func inode(for node: FSNode) -> UInt64 {
-        tables.withLock { t in
+        if case .local(let key) = node { return ShareFolderInodes.localBit | key }
+        return tables.withLock { t in
             if let i = t.byNode[node] { return i }
             let i = t.next
             t.next += 1
@@ -194,19 +182,21 @@ public final class PeernetFileSystem: @unchecked Sendable {
         }
     }
 
-    /// The node behind an inode. A staged file's inode keeps working after it is published (the
-    /// kernel may still hold it, and `release` runs after `close` returns): it then stands for
-    /// the published file.
+    /// The node behind an inode.
     public func node(for inode: UInt64) -> FSNode? {
-        tables.withLock { t in
-            guard let n = t.byInode[inode] else { return nil }
-            if case .staged(let id) = n, t.staged[id] == nil, let published = t.published[id] { return published }
-            if case .meFile(var id) = n, t.replaced[id] != nil {
-                for _ in 0..<64 { guard let next = t.replaced[id] else { break }; id = next }
-                return .meFile(id)
-            }
-            return n
+        if inode & ShareFolderInodes.localBit != 0 {
+            let key = inode & ~ShareFolderInodes.localBit
+            return share.fd(key) == nil ? nil : .local(key)
         }
+        return tables.withLock { $0.byInode[inode] }
+    }
+
+    /// The inode of a node if the kernel may know it, else a stable number for a listing
+    /// (readdir does not count as a lookup: numbers handed out there would never be forgotten).
+    func listingInode(for node: FSNode) -> UInt64 {
+        if case .local(let key) = node { return ShareFolderInodes.localBit | key }
+        if let known = tables.withLock({ $0.byNode[node] }) { return known }
+        return UInt64(truncatingIfNeeded: node.hashValue) & ~ShareFolderInodes.localBit | (1 << 61)
     }
 
     // MARK: Listing
@@ -223,11 +213,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var list: [(String, FSNode)] = []
         switch dir {
         case .root:
-            list = [("me", .me(path: [])), ("peers", .peers), ("search", .search), ("files", .files), (".peernet", .status)]
-        case .me(let path):
-            list = folderListing(entries(of: me), path: path, owner: nil)
-            let staged = tables.withLock { t in t.staged.filter { $0.value.folder == path }.map { ($0.value.name, FSNode.staged($0.key)) } }
-            list += staged
+            list = [("me", .local(share.rootKey)), ("peers", .peers), ("search", .search), ("files", .files), (".peernet", .status)]
         case .peers:
             var owners = Set((try? store.cache.owners()) ?? [])
             for p in node.peers() where p.connected { if let k = try? PublicKey(hex: p.peerId) { owners.insert(k) } }
@@ -273,7 +259,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// Subfolders and files at `path` of a set of files (folders from the folder tag; virtual
     /// folder records make empty folders).
-    func folderListing(_ files: [CatalogEntry], path: [String], owner: PublicKey?) -> [(String, FSNode)] {
+    func folderListing(_ files: [CatalogEntry], path: [String], owner: PublicKey) -> [(String, FSNode)] {
         var folders = Set<String>()
         var list: [(String, FSNode)] = []
         for e in files {
@@ -283,12 +269,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
             if components.count > path.count {
                 folders.insert(components[path.count])
             } else if !e.file.isVirtualFolder {
-                list.append((e.file.name, owner.map { .peerFile($0, e.file.id) } ?? .meFile(e.file.id)))
+                list.append((e.file.name, .peerFile(owner, e.file.id)))
             }
         }
-        let dirs = folders.sorted().map { name -> (String, FSNode) in
-            (name, owner.map { .peer($0, path: path + [name]) } ?? .me(path: path + [name]))
-        }
+        let dirs = folders.sorted().map { name -> (String, FSNode) in (name, .peer(owner, path: path + [name])) }
         return dirs + list.sorted { $0.0 < $1.0 }
     }
 
@@ -371,11 +355,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public func attributes(_ n: FSNode) throws -> FSAttributes {
         let now = Int64(Date().timeIntervalSince1970)
         switch n {
-        case .me: return FSAttributes(size: 0, isDirectory: true, writable: true, modified: now)
         case _ where n.isDirectory: return FSAttributes(size: 0, isDirectory: true, writable: false, modified: now)
         case .meFile, .peerFile:
             guard let e = entry(n) else { throw FSError.notFound }
-            return FSAttributes(size: e.file.size, isDirectory: false, writable: n == .meFile(e.file.id), modified: e.file.dateShared ?? now)
+            return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now)
         case .hashFile(let hash):
             if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, writable: false, modified: now) }
             if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now) }
@@ -383,9 +366,6 @@ public final class PeernetFileSystem: @unchecked Sendable {
             throw FSError.notFound
         case .statusFile(let name):
             return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, writable: false, modified: now)
-        case .staged(let id):
-            guard let s = tables.withLock({ $0.staged[id] }) else { throw FSError.notFound }
-            return FSAttributes(size: s.size, isDirectory: false, writable: true, modified: now)
         case .peerAlias(let owner):
             var a = FSAttributes(size: UInt64(owner.hexString.utf8.count), isDirectory: false, writable: false, modified: now)
             a.isSymlink = true
@@ -466,19 +446,6 @@ public final class PeernetFileSystem: @unchecked Sendable {
             let bytes = Array(statusText(name).utf8)
             guard offset < UInt64(bytes.count) else { return [] }
             return Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + length)])
-        case .staged(let id):
-            // Under the lock: `release` closes the descriptor under it too, so a read can never
-            // use a closed (or reused) descriptor. Once published, the published file answers.
-            var out = [UInt8](repeating: 0, count: length)
-            let got: Int? = tables.withLock { t in
-                guard let s = t.staged[id] else { return nil }
-                return out.withUnsafeMutableBytes { pread(s.fd, $0.baseAddress, length, off_t(offset)) }
-            }
-            guard let got else {
-                if let published = tables.withLock({ $0.published[id] }) { return try await read(published, offset: offset, length: length) }
-                throw FSError.notFound
-            }
-            return Array(out.prefix(max(0, got)))
         case .meFile, .peerFile, .hashFile:
             switch try await readData(n, offset: offset, length: length) {
             case .bytes(let bytes): return bytes

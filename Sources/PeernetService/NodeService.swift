@@ -15,6 +15,9 @@ public final class NodeService: Sendable {
     public let exchange: BlockExchange
     public let search: NetworkSearch
     public let downloader: FileDownloader
+    public let publisher: SharePublisher
+    /// Everything above, wired once (the composition root).
+    public let runtime: PeernetRuntime
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
@@ -52,20 +55,22 @@ public final class NodeService: Sendable {
         self.dataDirectory = dataDirectory
         let startedAt = Date()
         let jobs = ShareJobs()
-        let searchBox = Mutex<NetworkSearch?>(nil)
-        let downloaderBox = Mutex<FileDownloader?>(nil)
         let searchJobs = SearchJobs()
         let downloadJobs = DownloadJobs()
-        control = try ControlServer(path: Self.controlPath(dataDirectory)) { [node, store] request in
-            try await NodeService.handle(request, node: node, store: store, jobs: jobs, searchJobs: searchJobs, downloadJobs: downloadJobs,
-                                         started: startedAt, search: searchBox.withLock { $0 }, downloader: downloaderBox.withLock { $0 })
+        var options = PeernetRuntime.Options()
+        options.shareFolder = config.shareFolderURL(dataDirectory)
+        options.publishing.settle = config.publishDelay
+        let runtime = try PeernetRuntime(store: store, node: node, options: options)
+        self.runtime = runtime
+        exchange = runtime.exchange
+        search = runtime.search
+        downloader = runtime.downloader
+        publisher = runtime.publisher
+        control = try ControlServer(path: Self.controlPath(dataDirectory)) { request in
+            try await NodeService.handle(request, runtime: runtime, jobs: jobs, searchJobs: searchJobs, downloadJobs: downloadJobs,
+                                         started: startedAt)
         }
-        exchange = BlockExchange(node: node, store: store)
-        search = NetworkSearch(exchange: exchange)
-        downloader = FileDownloader(exchange: exchange, search: search)
-        searchBox.withLock { [search] in $0 = search }
-        downloaderBox.withLock { [downloader] in $0 = downloader }
-        node.start()
+        runtime.start()
         // Keyword records of what we already share (they may have expired while we were away).
         Task { [search] in
             try? await Task.sleep(for: .seconds(5))
@@ -78,9 +83,7 @@ public final class NodeService: Sendable {
     public func stop() async {
         Log.shared.info("node", "stopping")
         control.stop()
-        search.stop()
-        exchange.stop()
-        await node.stop()
+        await runtime.stop()
     }
 
     /// The status document of `peernet status --json`.
@@ -96,9 +99,12 @@ public final class NodeService: Sendable {
         public let statistics: NodeStatistics
     }
 
-    static func handle(_ request: ControlRequest, node: Node, store: LocalStore, jobs: ShareJobs, searchJobs: SearchJobs,
-                       downloadJobs: DownloadJobs, started: Date, search: NetworkSearch?, downloader: FileDownloader?) async throws -> Data {
-        func publish() { search?.exchange.publishChainState() }
+    static func handle(_ request: ControlRequest, runtime: PeernetRuntime, jobs: ShareJobs, searchJobs: SearchJobs,
+                       downloadJobs: DownloadJobs, started: Date) async throws -> Data {
+        let node = runtime.node, store = runtime.store
+        let search: NetworkSearch? = runtime.search
+        let downloader: FileDownloader? = runtime.downloader
+        func publish() { runtime.exchange.publishChainState() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         switch request.command {
@@ -122,25 +128,17 @@ public final class NodeService: Sendable {
             let paths = (request.arguments["paths"] ?? "").split(separator: "\n").map(String.init)
             let job = request.arguments["job"] ?? ""
             defer { jobs.progress.withLock { $0[job] = nil } }
-            let shared = try StoreActions.share(store, paths: paths, folder: request.arguments["folder"] ?? "", name: request.arguments["name"],
-                                                description: request.arguments["description"] ?? "") { _, done, total in
+            // Copied into the share folder and published there (announced by the runtime).
+            let shared = try StoreActions.share(runtime.publisher, paths: paths, folder: request.arguments["folder"] ?? "",
+                                                name: request.arguments["name"], description: request.arguments["description"] ?? "") { done, total in
                 jobs.progress.withLock { $0[job] = [done, total] }
-            }
-            publish()
-            if let search, let records = try? shared.compactMap({ try store.chain.file(id: TransferID(uuidString: $0.id)!) }) {
-                Task { await search.publish(records) }
             }
             return try encoder.encode(shared)
         case "progress":
             let p = jobs.progress.withLock { $0[request.arguments["job"] ?? ""] } ?? []
             return try encoder.encode(p)
         case "unshare":
-            let before = try store.chain.files()
-            let removed = try StoreActions.unshare(store, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
-            publish()
-            let gone = Set(removed.map(\.id))
-            let records = before.filter { gone.contains($0.id.uuidString) }
-            if let search, !records.isEmpty { Task { await search.withdraw(records) } }
+            let removed = try StoreActions.unshare(runtime.publisher, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
             return try encoder.encode(removed)
         case "search.start":
             guard let search else { throw ControlError.remote("search is not ready") }

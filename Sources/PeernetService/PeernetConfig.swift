@@ -1,6 +1,7 @@
 import Foundation
 import PeernetCrypto
 import PeernetNode
+import PeernetSupport
 import Yams
 
 /// A configuration value that is present but wrong: names the key and what is allowed.
@@ -35,6 +36,10 @@ public struct PeernetConfig: Sendable, Equatable {
     public var readTimeout: Double = 30
     /// Ours: debug, info, warning or error.
     public var logLevel = "info"
+    /// Ours: the share folder, me/ of the drive (default: <data-dir>/share).
+    public var shareFolder: String? = nil
+    /// Ours: seconds a file in the share folder stays closed and unchanged before it is published.
+    public var publishDelay: Double = 2
     /// Reference keys we accept and keep (cache limits etc.).
     public var cacheMaxBlockSize: UInt64 = 50_096
     public var cacheMaxBlockCount: UInt64 = 256
@@ -71,7 +76,7 @@ public struct PeernetConfig: Sendable, Equatable {
         "APIListen", "APIUseSSL", "APICertificateFile", "APICertificateKey", "APITimeoutRead", "APITimeoutWrite",
         "APIKey", "SearchIndexCacheSize", "DataFolder",
     ]
-    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel"]
+    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel", "ShareFolder", "PublishDelay"]
 
     /// `$XDG_CONFIG_HOME/peernet/config.yaml`, else `~/.config/peernet/config.yaml`.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -168,7 +173,23 @@ public struct PeernetConfig: Sendable, Equatable {
         }
         if let v = try int("CacheMaxBlockSize", 0...Int.max) { config.cacheMaxBlockSize = UInt64(v) }
         if let v = try int("CacheMaxBlockCount", 0...Int.max) { config.cacheMaxBlockCount = UInt64(v) }
+        if let f = try string("ShareFolder"), !f.isEmpty { config.shareFolder = f }
+        if let v = map["PublishDelay"] {
+            guard let t = (v as? Double) ?? (v as? Int).map(Double.init), t >= 0, t <= 3600 else {
+                throw fail("PublishDelay", "expected seconds from 0 to 3600, got \(v)")
+            }
+            config.publishDelay = t
+        }
         return (config, warnings)
+    }
+
+    /// The share folder for a data directory (`~` expanded).
+    public func shareFolderURL(_ data: DataDirectory) -> URL {
+        guard var path = shareFolder else { return data.file("share") }
+        if path == "~" || path.hasPrefix("~/") {
+            path = (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + path.dropFirst(1)
+        }
+        return URL(fileURLWithPath: path).standardizedFileURL
     }
 
     /// The effective configuration as YAML (for `peernet config show`); the private key is
@@ -195,6 +216,8 @@ public struct PeernetConfig: Sendable, Equatable {
         lines.append("LogLevel: \(logLevel)")
         lines.append("CacheMaxBlockSize: \(cacheMaxBlockSize)")
         lines.append("CacheMaxBlockCount: \(cacheMaxBlockCount)")
+        lines.append("ShareFolder: \"\(shareFolder ?? "")\"  # empty: <data-dir>/share")
+        lines.append("PublishDelay: \(publishDelay)")
         return lines.joined(separator: "\n") + "\n"
     }
 

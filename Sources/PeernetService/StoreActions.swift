@@ -34,14 +34,16 @@ public struct SharedFileInfo: Codable, Sendable, Equatable {
 public enum StoreActions {
     public static let profileFields: [String: UInt16] = Dictionary(uniqueKeysWithValues: ProfileField.names().map { ($1, $0) })
 
-    public static func share(_ store: LocalStore, paths: [String], folder: String, name: String?, description: String,
-                             progress: ((String, UInt64, UInt64) -> Void)? = nil) throws -> [SharedFileInfo] {
-        let requests = paths.map { LocalStore.ShareRequest(path: $0, name: paths.count == 1 ? name : nil, folder: folder, description: description) }
-        return try store.share(requests, progress: progress).map(SharedFileInfo.init)
+    /// Copies files into the share folder and publishes them there at once.
+    public static func share(_ publisher: SharePublisher, paths: [String], folder: String, name: String?, description: String,
+                             progress: ((UInt64, UInt64) -> Void)? = nil) throws -> [SharedFileInfo] {
+        try publisher.share(paths: paths, folder: folder, name: name, description: description, progress: progress).map(SharedFileInfo.init)
     }
 
-    /// Unshares by file ID, or every own file whose content equals the given file's.
-    public static func unshare(_ store: LocalStore, targets: [String]) throws -> [SharedFileInfo] {
+    /// Unshares by file ID, or every own file whose content equals the given file's: the files
+    /// leave the share folder, which unpublishes them.
+    public static func unshare(_ publisher: SharePublisher, targets: [String]) throws -> [SharedFileInfo] {
+        let store = publisher.store
         var ids = Set<TransferID>()
         for t in targets {
             if let id = TransferID(uuidString: t) {
@@ -63,9 +65,7 @@ public enum StoreActions {
                 throw StoreError.noSuchFile("'\(t)' (give a file ID from 'peernet ls' or the path of a shared file)")
             }
         }
-        let removed = try store.chain.files().filter { ids.contains($0.id) }.map(SharedFileInfo.init)
-        try store.unshare(ids: ids)
-        return removed
+        return try publisher.unshare(ids: ids).map(SharedFileInfo.init)
     }
 
     public static func list(_ store: LocalStore, folder: String?) throws -> [SharedFileInfo] {

@@ -8,18 +8,20 @@ import PeernetStore
 import PeernetSupport
 import Synchronization
 
-/// A peer for the network benchmarks: store, node on 127.0.0.1, exchange and search.
+/// A peer for the network benchmarks: the runtime (store, node on 127.0.0.1, exchange,
+/// search, downloader, publisher) from the composition root.
 final class BenchPeer: @unchecked Sendable {
     let dir: URL
-    let store: LocalStore
-    let node: Node
-    let exchange: BlockExchange
-    let search: NetworkSearch
+    let runtime: PeernetRuntime
+    var store: LocalStore { runtime.store }
+    var node: Node { runtime.node }
+    var exchange: BlockExchange { runtime.exchange }
+    var search: NetworkSearch { runtime.search }
 
     init(root: BenchPeer?, autoSync: Bool, cacheLimits: CacheLimits = CacheLimits()) throws {
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pn-bench-\(UUID().uuidString.prefix(8))")
         let key = PrivateKey()
-        store = try LocalStore(dataDirectory: DataDirectory(url: dir), key: key, cacheLimits: cacheLimits)
+        let store = try LocalStore(dataDirectory: DataDirectory(url: dir), key: key, cacheLimits: cacheLimits)
         var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         if let root { config.rootPeers = [RootPeer(publicKey: root.node.publicKey, addresses: root.node.listenEndpoints)] }
         config.timings.pingInterval = 8
@@ -28,16 +30,16 @@ final class BenchPeer: @unchecked Sendable {
         config.timings.lookupTimeout = 10
         config.timings.tick = 0.5
         config.workers = 1
-        node = try Node(key: key, config: config)
-        exchange = BlockExchange(node: node, store: store, autoSync: autoSync)
-        search = NetworkSearch(exchange: exchange, recordLifetime: 3600, replication: 6)
-        node.start()
+        var options = PeernetRuntime.Options()
+        options.autoSync = autoSync
+        options.recordLifetime = 3600
+        options.replication = 6
+        runtime = try PeernetRuntime(store: store, node: try Node(key: key, config: config), options: options)
+        runtime.start()
     }
 
     func stop() async {
-        search.stop()
-        exchange.stop()
-        await node.stop()
+        await runtime.stop()
         try? FileManager.default.removeItem(at: dir)
     }
 }

@@ -73,11 +73,10 @@ enum FSBenchmarks {
         fsLimits.maxBlocksPerPeer = 100_000
         fsLimits.maxBlockSize = 1 << 20
         guard let holder = try? BenchPeer(root: nil, autoSync: false), let viewer = try? BenchPeer(root: holder, autoSync: true, cacheLimits: fsLimits) else { return }
-        let downloader = FileDownloader(exchange: viewer.exchange, search: viewer.search)
+        let downloader = viewer.runtime.downloader
         let mountpoint = viewer.dir.appendingPathComponent("mnt").path
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
-        guard let fs = try? PeernetFileSystem(node: viewer.node, store: viewer.store, exchange: viewer.exchange, search: viewer.search,
-                                              downloader: downloader, readTimeout: 60) else { return }
+        guard let fs = try? PeernetFileSystem(runtime: viewer.runtime, readTimeout: 60) else { return }
         let mount = FuseMount(fs: fs, mountpoint: mountpoint)
         do { try mount.mount() } catch {
             FileHandle.standardError.write(Data("fs: cannot mount: \(error)\n".utf8))

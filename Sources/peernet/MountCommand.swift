@@ -47,8 +47,7 @@ struct MountCommand: AsyncParsableCommand {
         let service = try global.startService(config)
         let fs: PeernetFileSystem
         do {
-            fs = try PeernetFileSystem(node: service.node, store: service.store, exchange: service.exchange, search: service.search,
-                                       downloader: service.downloader, readTimeout: config.readTimeout)
+            fs = try PeernetFileSystem(runtime: service.runtime, readTimeout: config.readTimeout)
         } catch {
             Output.error("\(error)")
             await service.stop()

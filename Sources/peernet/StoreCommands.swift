@@ -9,6 +9,20 @@ extension GlobalOptions {
     /// Runs `direct` on the data directory when no node owns it, else `viaNode` through the
     /// running node's control channel.
     func withStore<T>(direct: (LocalStore) throws -> T, viaNode: () throws -> T) throws -> T {
+        try withStore(direct: { store, _ in try direct(store) }, viaNode: viaNode)
+    }
+
+    /// The same with the share folder's publisher (not started: one pass per call).
+    func withPublisher<T>(direct: (SharePublisher) throws -> T, viaNode: () throws -> T) throws -> T {
+        try withStore(direct: { store, config in
+            var options = SharePublisher.Options()
+            options.watch = false
+            options.settle = config.publishDelay
+            return try direct(try SharePublisher(store: store, folder: config.shareFolderURL(dataDirectory), options: options))
+        }, viaNode: viaNode)
+    }
+
+    func withStore<T>(direct: (LocalStore, PeernetConfig) throws -> T, viaNode: () throws -> T) throws -> T {
         if FileManager.default.fileExists(atPath: controlPath), (try? ControlClient.call(path: controlPath, ControlRequest(command: "status"))) != nil {
             return try viaNode()
         }
@@ -17,7 +31,7 @@ extension GlobalOptions {
             let key = try config.privateKey.map { try PrivateKey(hex: $0) }
                 ?? IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
             let store = try LocalStore(dataDirectory: dataDirectory, key: key)
-            return try direct(store)
+            return try direct(store, config)
         } catch {
             Output.error("\(error)")
             throw ExitCode.failure
@@ -41,10 +55,12 @@ func printFiles(_ files: [SharedFileInfo], json: Bool) throws {
 struct ShareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "share",
-        abstract: "Publish files: store them in the warehouse and record them in your blockchain.",
+        abstract: "Publish files: copy them into your share folder (me/ of the drive) and publish them.",
         discussion: """
-        Each file is copied into the warehouse under its BLAKE3 hash (identical content is kept \
-        once) and recorded in one signed block append. Interrupting it publishes nothing partial.
+        Each file is copied into the share folder (ShareFolder, default <data-dir>/share; under \
+        --folder), hashed, stored under its BLAKE3 hash and recorded in your blockchain, at once \
+        (files you copy into the folder yourself are published after PublishDelay). A file whose \
+        name is taken gets "name (2).ext". Interrupting it publishes nothing partial.
         Prints each shared file's ID and hash. Works with or without a running node.
 
         Examples:
@@ -72,9 +88,9 @@ struct ShareCommand: AsyncParsableCommand {
     func run() async throws {
         let absolute = files.map { $0 == "-" ? $0 : URL(fileURLWithPath: $0).standardizedFileURL.path }
         let bar = ProgressBar(label: files.count == 1 ? (files[0] as NSString).lastPathComponent : "\(files.count) files")
-        let shared: [SharedFileInfo] = try global.withStore(direct: { store in
+        let shared: [SharedFileInfo] = try global.withPublisher(direct: { publisher in
             defer { bar.finish() }
-            return try StoreActions.share(store, paths: absolute, folder: folder, name: name, description: description) { _, done, total in
+            return try StoreActions.share(publisher, paths: absolute, folder: folder, name: name, description: description) { done, total in
                 bar.update(done: done, total: total)
             }
         }, viaNode: {
@@ -103,8 +119,9 @@ struct UnshareCommand: AsyncParsableCommand {
         commandName: "unshare",
         abstract: "Stop sharing files (by ID, or by the path of a shared file's content).",
         discussion: """
-        Removes the records from your blockchain (peers see the change at the next version) and \
-        the content from the warehouse when no other record needs it.
+        Deletes the file from your share folder, which removes its record from your blockchain \
+        (peers see the change at the next version) and the content from the warehouse when no \
+        other record needs it. The original you shared from is not touched.
 
         Examples:
           peernet unshare 5f0c1e9a-3b7d-4c2e-9a51-0d2f6b8e4c11
@@ -117,7 +134,7 @@ struct UnshareCommand: AsyncParsableCommand {
 
     func run() async throws {
         let absolute = targets.map { TransferIDLike.looksLikeID($0) ? $0 : URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let removed: [SharedFileInfo] = try global.withStore(direct: { try StoreActions.unshare($0, targets: absolute) },
+        let removed: [SharedFileInfo] = try global.withPublisher(direct: { try StoreActions.unshare($0, targets: absolute) },
                                                              viaNode: { try global.nodeCall([SharedFileInfo].self, "unshare", ["targets": absolute.joined(separator: "\n")]) })
         if json { try Output.json(removed); return }
         for f in removed { print("unshared \(f.id)  \(f.name)") }

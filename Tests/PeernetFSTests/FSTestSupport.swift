@@ -15,32 +15,37 @@ import XCTest
 final class MountedPeer: @unchecked Sendable {
     let dir: URL
     let key: PrivateKey
-    let store: LocalStore
-    let node: Node
-    let exchange: BlockExchange
-    let search: NetworkSearch
-    let downloader: FileDownloader
+    let runtime: PeernetRuntime
     let fs: PeernetFileSystem
     let mount: FuseMount
     let mountpoint: String
     private var thread: Thread?
+    var store: LocalStore { runtime.store }
+    var node: Node { runtime.node }
+    var exchange: BlockExchange { runtime.exchange }
+    var search: NetworkSearch { runtime.search }
+    var downloader: FileDownloader { runtime.downloader }
+    var publisher: SharePublisher { runtime.publisher }
+    /// The share folder behind me/.
+    var shareFolder: String { publisher.folder.path }
 
-    init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true) throws {
+    init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true, settle: Double = 0.3) throws {
         dir = URL(fileURLWithPath: "/tmp/pnfs-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("mnt"), withIntermediateDirectories: true)
         key = PrivateKey()
-        store = try LocalStore(dataDirectory: DataDirectory(url: dir.appendingPathComponent("data")), key: key)
+        let store = try LocalStore(dataDirectory: DataDirectory(url: dir.appendingPathComponent("data")), key: key)
         var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         config.rootPeers = roots.map { RootPeer(publicKey: $0.node.publicKey, addresses: $0.node.listenEndpoints) }
         config.timings = .fastForTests
-        node = try Node(key: key, config: config)
-        exchange = BlockExchange(node: node, store: store)
-        search = NetworkSearch(exchange: exchange, recordLifetime: 600, replication: 6)
-        downloader = FileDownloader(exchange: exchange, search: search)
-        fs = try PeernetFileSystem(node: node, store: store, exchange: exchange, search: search, downloader: downloader, readTimeout: readTimeout)
+        var options = PeernetRuntime.Options()
+        options.recordLifetime = 600
+        options.replication = 6
+        options.publishing.settle = settle
+        runtime = try PeernetRuntime(store: store, node: try Node(key: key, config: config), options: options)
+        fs = try PeernetFileSystem(runtime: runtime, readTimeout: readTimeout)
         mountpoint = dir.appendingPathComponent("mnt").path
         mount = FuseMount(fs: fs, mountpoint: mountpoint)
-        node.start()
+        runtime.start()
         if mountIt {
             try mount.mount()
             let m = mount
@@ -53,12 +58,15 @@ final class MountedPeer: @unchecked Sendable {
     var publicKey: PublicKey { key.publicKey }
     func path(_ p: String) -> String { mountpoint + "/" + p }
 
+    /// Own published files by name (folder/name).
+    func published() -> [String] {
+        ((try? store.chain.files()) ?? []).filter { !$0.isVirtualFolder }.map { $0.folder.isEmpty ? $0.name : $0.folder + "/" + $0.name }.sorted()
+    }
+
     func stop() async {
         mount.stop()
         usleep(200_000)
-        search.stop()
-        exchange.stop()
-        await node.stop()
+        await runtime.stop()
         try? FileManager.default.removeItem(at: dir)
     }
 }

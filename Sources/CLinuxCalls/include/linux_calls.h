@@ -16,6 +16,9 @@ int peernet_renameat2(int olddirfd, const char *oldpath, int newdirfd, const cha
 /// (btrfs, XFS); -1 with errno (EOPNOTSUPP, EXDEV, ...) elsewhere.
 int peernet_reflink(int src, int dest);
 
+/// fallocate(2), declared only under _GNU_SOURCE.
+int peernet_fallocate(int fd, int mode, off_t offset, off_t length);
+
 /// syncfs(2) is declared only under _GNU_SOURCE.
 int peernet_syncfs(int fd);
 #endif

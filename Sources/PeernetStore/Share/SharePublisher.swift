@@ -66,7 +66,7 @@ public final class SharePublisher: @unchecked Sendable {
 
     public let folder: URL
     public let options: Options
-    let store: LocalStore
+    public let store: LocalStore
     let index: ShareIndex
     let root: [UInt8]
     let scanner: ShareScanner
@@ -86,6 +86,9 @@ public final class SharePublisher: @unchecked Sendable {
         var stopped = false
         var nextWake: Double? = nil
         var passes = 0
+        /// Passes started, and the start number of the last pass that finished.
+        var starts = 0
+        var lastFinishedStart = 0
         var lastSummary = PassSummary()
     }
 
@@ -212,15 +215,16 @@ public final class SharePublisher: @unchecked Sendable {
     public var lastSummary: PassSummary { state.withLock { $0.lastSummary } }
     public var passCount: Int { state.withLock { $0.passes } }
 
-    /// Waits (bounded) until a pass has run after this call and nothing is pending. For the
-    /// CLI and tests.
+    /// Waits (bounded) until a pass that started after this call has finished with nothing
+    /// pending. For the CLI and tests.
     public func waitUntilSettled(timeout: Double) -> Bool {
         let deadline = monotonicNow() + timeout
-        let start = passCount
+        let startsBefore = state.withLock { $0.starts }
         poke()
         while monotonicNow() < deadline {
-            let (passes, pending, dirty) = state.withLock { ($0.passes, $0.pending.count, $0.dirty) }
-            if passes > start && pending == 0 && !dirty { return true }
+            let (finishedStart, pending) = state.withLock { ($0.lastFinishedStart, $0.pending.count) }
+            if finishedStart > startsBefore && pending == 0 { return true }
+            if finishedStart > startsBefore { poke() }
             usleep(20_000)
         }
         return false
@@ -240,6 +244,7 @@ public final class SharePublisher: @unchecked Sendable {
     public func pass(settled forced: Set<SharePath> = []) -> PassSummary {
         passLock.lock()
         defer { passLock.unlock() }
+        let startNumber = state.withLock { s -> Int in s.starts += 1; return s.starts }
         let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
         let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -380,6 +385,7 @@ public final class SharePublisher: @unchecked Sendable {
             s.ignore = scan.ignore
             s.nextWake = wake
             s.passes += 1
+            s.lastFinishedStart = startNumber
             s.lastSummary = summary
             return before
         }
@@ -425,7 +431,8 @@ public final class SharePublisher: @unchecked Sendable {
 
     /// Copies files into the share folder (under `folder`, keeping their names unless `name`
     /// is given) and publishes them at once. Returns their records.
-    public func share(paths: [String], folder: String, name: String?, description: String) throws -> [FileRecord] {
+    public func share(paths: [String], folder: String, name: String?, description: String,
+                      progress: ((UInt64, UInt64) -> Void)? = nil) throws -> [FileRecord] {
         var targets: [SharePath] = []
         let dir = SharePath(folder.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/"))
         if !dir.bytes.isEmpty {
@@ -444,7 +451,7 @@ public final class SharePublisher: @unchecked Sendable {
                 target = dir.appending(Array((ext.isEmpty ? "\(stem) (\(n))" : "\(stem) (\(n)).\(ext)").utf8))
                 n += 1
             }
-            try copyIn(source, to: target)
+            try copyIn(source, to: target, progress: progress)
             targets.append(target)
         }
         if !description.isEmpty {
@@ -477,7 +484,7 @@ public final class SharePublisher: @unchecked Sendable {
 
     /// Copies a file (or standard input for "-") into the folder through a hidden temp name
     /// (ignored, so never published half-way), fsynced, then renamed into place.
-    private func copyIn(_ source: String, to target: SharePath) throws {
+    private func copyIn(_ source: String, to target: SharePath, progress: ((UInt64, UInt64) -> Void)?) throws {
         let input = source == "-" ? dup(0) : open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw WarehouseError.io(source, String(cString: strerror(errno))) }
         defer { close(input) }
@@ -499,10 +506,13 @@ public final class SharePublisher: @unchecked Sendable {
         }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
+        var copied: UInt64 = 0
         while true {
             let n = read(input, buffer.baseAddress!, buffer.count)
             if n < 0 { if errno == EINTR { continue }; throw WarehouseError.io(source, String(cString: strerror(errno))) }
             if n == 0 { break }
+            copied += UInt64(n)
+            progress?(copied, type == S_IFREG ? UInt64(st.st_size) : copied)
             var done = 0
             while done < n {
                 let m = write(out, buffer.baseAddress! + done, n - done)

@@ -1,0 +1,377 @@
+import CFuse3
+import CLinuxCalls
+import Foundation
+import PeernetStore
+import PeernetSupport
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// me/: every operation passes through to the share folder with the local file system's own
+/// semantics (rename over a name, links, modes, times, fsync, locks, sparse files, xattrs).
+/// What a call returned is what the disk did: a write that succeeded is in the folder whatever
+/// happens to publishing, and ENOSPC or EIO reach the call that caused them.
+///
+/// Open files are real descriptors; their handle is the descriptor with the top bit set.
+/// Locks are left to the kernel (no lock handlers: it keeps POSIX and flock locks itself).
+extension FuseMount {
+    static let localTimeout = 1.0
+
+    /// FUSE_SET_ATTR_* (macros in the C header).
+    enum SetAttr {
+        static let mode: Int32 = 1 << 0, uid: Int32 = 1 << 1, gid: Int32 = 1 << 2, size: Int32 = 1 << 3
+        static let atime: Int32 = 1 << 4, mtime: Int32 = 1 << 5, atimeNow: Int32 = 1 << 7, mtimeNow: Int32 = 1 << 8
+    }
+
+    func localKey(_ ino: fuse_ino_t) -> UInt64? {
+        ino & ShareFolderInodes.localBit != 0 ? ino & ~ShareFolderInodes.localBit : nil
+    }
+
+    static func localHandle(_ fh: UInt64) -> Int32? {
+        fh & ShareFolderInodes.localBit != 0 ? Int32(truncatingIfNeeded: fh & 0xffff_ffff) : nil
+    }
+
+    /// The stat the kernel sees: the backing file's, under the node number.
+    func localStat(_ key: UInt64, _ st: stat) -> stat {
+        var out = st
+        out.st_ino = UInt(ShareFolderInodes.localBit | key)
+        return out
+    }
+
+    func replyLocalEntry(_ req: fuse_req_t?, _ key: UInt64, _ st: stat) {
+        var e = fuse_entry_param()
+        e.ino = ShareFolderInodes.localBit | key
+        e.attr = localStat(key, st)
+        e.attr_timeout = Self.localTimeout
+        e.entry_timeout = Self.localTimeout
+        fuse_reply_entry(req, &e)
+    }
+
+    /// Created files and folders belong to the caller, not to a node running as root.
+    func giveToCaller(_ req: fuse_req_t?, dir: Int32, name: UnsafePointer<CChar>) {
+        guard geteuid() == 0, let ctx = fuse_req_ctx(req), ctx.pointee.uid != 0 || ctx.pointee.gid != 0 else { return }
+        _ = fchownat(dir, name, ctx.pointee.uid, ctx.pointee.gid, AT_SYMLINK_NOFOLLOW)
+    }
+
+    // MARK: Names
+
+    func localLookup(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>) {
+        do {
+            let (key, st) = try fs.share.lookup(parent: parent, name: name)
+            replyLocalEntry(req, key, st)
+        } catch { Self.fail(req, error) }
+    }
+
+    /// Makes something in a folder with `make(dirfd)`, then answers with its entry.
+    func localMake(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ make: (Int32) -> Int32) {
+        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        guard make(dir) == 0 else { return Self.reply(req, errno) }
+        giveToCaller(req, dir: dir, name: name)
+        localLookup(req, parent, name)
+        fs.publisher.poke()
+    }
+
+    func localUnlink(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, directory: Bool) {
+        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        let rc = unlinkat(dir, name, directory ? AT_REMOVEDIR : 0)
+        Self.reply(req, rc == 0 ? 0 : errno)
+        if rc == 0 { fs.publisher.poke() }
+    }
+
+    func localRename(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ newParent: UInt64,
+                     _ newName: UnsafePointer<CChar>, _ flags: UInt32) {
+        guard let from = fs.share.fd(parent), let to = fs.share.fd(newParent) else { return Self.reply(req, ENOENT) }
+        let rc = flags == 0 ? renameat(from, name, to, newName) : peernet_renameat2(from, name, to, newName, flags)
+        Self.reply(req, rc == 0 ? 0 : errno)
+        if rc == 0 { fs.publisher.poke() }
+    }
+
+    func localLink(_ req: fuse_req_t?, _ key: UInt64, _ newParent: UInt64, _ newName: UnsafePointer<CChar>) {
+        guard let fd = fs.share.fd(key), let to = fs.share.fd(newParent) else { return Self.reply(req, ENOENT) }
+        var rc = linkat(fd, "", to, newName, AT_EMPTY_PATH)
+        if rc != 0 && (errno == ENOENT || errno == EPERM) {
+            // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link works for everyone.
+            rc = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", to, newName, AT_SYMLINK_FOLLOW)
+        }
+        guard rc == 0 else { return Self.reply(req, errno) }
+        localLookup(req, newParent, newName)
+    }
+
+    func localReadlink(_ req: fuse_req_t?, _ key: UInt64) {
+        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlinkat(fd, "", &buffer, Int(PATH_MAX))
+        guard n >= 0 else { return Self.reply(req, errno) }
+        buffer[n] = 0
+        _ = fuse_reply_readlink(req, buffer)
+    }
+
+    // MARK: Attributes
+
+    func localGetattr(_ req: fuse_req_t?, _ key: UInt64) {
+        do {
+            var st = localStat(key, try fs.share.stat(key))
+            fuse_reply_attr(req, &st, Self.localTimeout)
+        } catch { Self.fail(req, error) }
+    }
+
+    func localSetattr(_ req: fuse_req_t?, _ key: UInt64, _ attr: UnsafeMutablePointer<stat>, _ toSet: Int32, _ handle: Int32?) {
+        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+        let proc = "/proc/self/fd/\(fd)"
+        var current = Glibc.stat()
+        guard fstatat(fd, "", &current, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { return Self.reply(req, errno) }
+        let isLink = current.st_mode & S_IFMT == S_IFLNK
+        if toSet & SetAttr.mode != 0 {
+            // A symbolic link has no mode of its own (chmod through the /proc link would change its target).
+            let rc = isLink ? 0 : (handle.map { fchmod($0, attr.pointee.st_mode) } ?? chmod(proc, attr.pointee.st_mode))
+            guard rc == 0 else { return Self.reply(req, errno) }
+        }
+        if toSet & (SetAttr.uid | SetAttr.gid) != 0 {
+            let uid = toSet & SetAttr.uid != 0 ? attr.pointee.st_uid : uid_t.max
+            let gid = toSet & SetAttr.gid != 0 ? attr.pointee.st_gid : gid_t.max
+            guard fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { return Self.reply(req, errno) }
+        }
+        if toSet & SetAttr.size != 0 {
+            let size = attr.pointee.st_size
+            let rc = handle.map { ftruncate($0, size) } ?? truncate(proc, size)
+            guard rc == 0 else { return Self.reply(req, errno) }
+        }
+        if toSet & (SetAttr.atime | SetAttr.mtime) != 0 {
+            var times = [timespec(tv_sec: 0, tv_nsec: Int(UTIME_OMIT)), timespec(tv_sec: 0, tv_nsec: Int(UTIME_OMIT))]
+            if toSet & SetAttr.atime != 0 { times[0] = toSet & SetAttr.atimeNow != 0 ? timespec(tv_sec: 0, tv_nsec: Int(UTIME_NOW)) : attr.pointee.st_atim }
+            if toSet & SetAttr.mtime != 0 { times[1] = toSet & SetAttr.mtimeNow != 0 ? timespec(tv_sec: 0, tv_nsec: Int(UTIME_NOW)) : attr.pointee.st_mtim }
+            let rc: Int32
+            if let handle { rc = futimens(handle, &times) }
+            else if isLink { rc = 0 }  // times of a link itself: not reachable through its descriptor; the kernel keeps its own
+            else { rc = utimensat(AT_FDCWD, proc, &times, 0) }
+            guard rc == 0 else { return Self.reply(req, errno) }
+        }
+        localGetattr(req, key)
+        fs.publisher.poke()
+    }
+
+    // MARK: Files
+
+    /// Open descriptors of me/ files: whether each may write, and its inode for the publisher.
+    static let openFiles = Mutex<[Int32: (writer: Bool, device: UInt64, inode: UInt64)]>([:])
+
+    func registerOpen(_ fd: Int32, flags: Int32) -> UInt64 {
+        var st = Glibc.stat()
+        fstat(fd, &st)
+        let writer = flags & O_ACCMODE != O_RDONLY
+        Self.openFiles.withLock { $0[fd] = (writer, UInt64(st.st_dev), UInt64(st.st_ino)) }
+        if writer { fs.publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), 1) }
+        return ShareFolderInodes.localBit | UInt64(UInt32(bitPattern: fd))
+    }
+
+    func localOpen(_ req: fuse_req_t?, _ key: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>) {
+        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+        // O_NOFOLLOW would refuse the /proc link itself; the kernel resolved links already.
+        let flags = fi.pointee.flags & ~O_NOFOLLOW & ~O_CREAT & ~O_EXCL
+        let file = open("/proc/self/fd/\(fd)", flags | O_CLOEXEC)
+        guard file >= 0 else { return Self.reply(req, errno) }
+        fi.pointee.fh = registerOpen(file, flags: flags)
+        fi.pointee.keep_cache = 0
+        fuse_reply_open(req, fi)
+    }
+
+    func localCreate(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ mode: mode_t,
+                     _ fi: UnsafeMutablePointer<fuse_file_info>) {
+        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        let flags = (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW
+        let file = openat(dir, name, flags | O_CLOEXEC, mode)
+        guard file >= 0 else { return Self.reply(req, errno) }
+        giveToCaller(req, dir: dir, name: name)
+        do {
+            let (key, st) = try fs.share.lookup(parent: parent, name: name)
+            fi.pointee.fh = registerOpen(file, flags: flags)
+            var e = fuse_entry_param()
+            e.ino = ShareFolderInodes.localBit | key
+            e.attr = localStat(key, st)
+            e.attr_timeout = Self.localTimeout
+            e.entry_timeout = Self.localTimeout
+            fuse_reply_create(req, &e, fi)
+        } catch {
+            close(file)
+            Self.fail(req, error)
+        }
+    }
+
+    func localRead(_ req: fuse_req_t?, _ fd: Int32, _ size: Int, _ offset: off_t) {
+        _ = peernet_fuse_reply_fd(req, fd, offset, size)
+    }
+
+    func localWrite(_ req: fuse_req_t?, _ fd: Int32, _ buf: UnsafePointer<CChar>, _ size: Int, _ offset: off_t) {
+        var done = 0
+        while done < size {
+            let n = pwrite(fd, buf + done, size - done, offset + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                // The error of the first byte goes to the writer; after a partial write, its count.
+                if done == 0 { return Self.reply(req, errno) }
+                break
+            }
+            if n == 0 { break }
+            done += n
+        }
+        fuse_reply_write(req, done)
+    }
+
+    /// close(2) of the caller: the error a close of the real file would give reaches it here
+    /// (the kernel ignores what RELEASE answers).
+    func localFlush(_ req: fuse_req_t?, _ fd: Int32) {
+        let copy = dup(fd)
+        guard copy >= 0 else { return Self.reply(req, errno) }
+        Self.reply(req, close(copy) == 0 ? 0 : errno)
+    }
+
+    func localRelease(_ req: fuse_req_t?, _ fd: Int32) {
+        let entry = Self.openFiles.withLock { $0.removeValue(forKey: fd) }
+        close(fd)
+        if let entry, entry.writer { fs.publisher.writing(device: entry.device, inode: entry.inode, -1) }
+        Self.reply(req, 0)
+    }
+
+    func localFsync(_ req: fuse_req_t?, _ fd: Int32, dataOnly: Bool) {
+        Self.reply(req, (dataOnly ? fdatasync(fd) : fsync(fd)) == 0 ? 0 : errno)
+    }
+
+    func localFallocate(_ req: fuse_req_t?, _ fd: Int32, _ mode: Int32, _ offset: off_t, _ length: off_t) {
+        Self.reply(req, peernet_fallocate(fd, mode, offset, length) == 0 ? 0 : errno)
+    }
+
+    func localLseek(_ req: fuse_req_t?, _ fd: Int32, _ offset: off_t, _ whence: Int32) {
+        let r = lseek(fd, offset, whence)
+        if r < 0 { return Self.reply(req, errno) }
+        fuse_reply_lseek(req, r)
+    }
+
+    // MARK: Directories
+
+    /// Listings of open me/ directories by handle: names as bytes (they need not be UTF-8).
+    static let localListings = Mutex<[UInt64: [(name: [CChar], inode: UInt64, type: UInt8)]]>([:])
+
+    func localReaddir(_ req: fuse_req_t?, _ key: UInt64, _ handle: UInt64, _ size: Int, _ offset: off_t) {
+        var entries = Self.localListings.withLock { $0[handle] }
+        if entries == nil || offset == 0 {
+            guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+            let dirFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dirFD >= 0, let dir = fdopendir(dirFD) else {
+                let e = errno
+                if dirFD >= 0 { close(dirFD) }
+                return Self.reply(req, e)
+            }
+            var list: [(name: [CChar], inode: UInt64, type: UInt8)] = []
+            while let d = readdir(dir) {
+                let name = withUnsafePointer(to: d.pointee.d_name) { p in
+                    p.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
+                }
+                let isDot = name == [46, 0] || name == [46, 46, 0]
+                let inode = isDot ? ShareFolderInodes.localBit | key : ShareFolderInodes.localBit | fs.share.key(device: fs.share.rootDevice, inode: UInt64(d.pointee.d_ino))
+                list.append((name, inode, d.pointee.d_type))
+            }
+            closedir(dir)
+            entries = list
+            if handle != 0 { Self.localListings.withLock { $0[handle] = list } }
+        }
+        guard let entries else { return Self.reply(req, EIO) }
+        var buffer = [CChar](repeating: 0, count: size)
+        var used = 0
+        var index = Int(offset)
+        while index < entries.count {
+            let e = entries[index]
+            var st = Glibc.stat()
+            st.st_ino = UInt(e.inode)
+            st.st_mode = mode_t(e.type) << 12
+            let needed = buffer.withUnsafeMutableBufferPointer { b in
+                e.name.withUnsafeBufferPointer { n in fuse_add_direntry(req, b.baseAddress! + used, size - used, n.baseAddress, &st, off_t(index + 1)) }
+            }
+            if needed > size - used { break }
+            used += needed
+            index += 1
+        }
+        buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(req, $0.baseAddress, used) }
+    }
+
+    func localFsyncdir(_ req: fuse_req_t?, _ key: UInt64) {
+        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+        let dirFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirFD >= 0 else { return Self.reply(req, errno) }
+        defer { close(dirFD) }
+        Self.reply(req, fsync(dirFD) == 0 ? 0 : errno)
+    }
+
+    // MARK: Extended attributes
+
+    /// user.peernet.* of a me/ file: its publishing state, and hash and ID once published.
+    func localPeernetAttributes(_ key: UInt64) -> [String: [UInt8]] {
+        guard let st = try? fs.share.stat(key), let path = fs.share.relativePath(key) else { return [:] }
+        let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+        guard isDirectory || st.st_mode & S_IFMT == S_IFREG else { return [:] }
+        let state = fs.publisher.state(of: path, isDirectory: isDirectory, signature: isDirectory ? nil : FileSignature(st))
+        var out = ["user.peernet.state": Array(state.description.utf8)]
+        if state == .published, !isDirectory, let record = fs.publisher.record(of: path) {
+            out["user.peernet.hash"] = Array(record.hash.hex.utf8)
+            out["user.peernet.id"] = Array(record.id.uuidString.utf8)
+        }
+        return out
+    }
+
+    func localGetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ size: Int) {
+        let text = String(cString: name)
+        // Only user.*: ls then stops asking every file for labels and ACLs (see getxattr).
+        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        if text.hasPrefix("user.peernet.") {
+            guard let value = localPeernetAttributes(key)[text] else { return Self.reply(req, ENODATA) }
+            return Self.replyXattr(req, value, size)
+        }
+        let isLink = (try? fs.share.stat(key)).map { $0.st_mode & S_IFMT == S_IFLNK } ?? true
+        guard !isLink, let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENODATA) }
+        var value = [UInt8](repeating: 0, count: max(size, 1))
+        let n = value.withUnsafeMutableBytes { getxattr(proc, name, size == 0 ? nil : $0.baseAddress, size) }
+        guard n >= 0 else { return Self.reply(req, errno) }
+        if size == 0 { fuse_reply_xattr(req, n); return }
+        value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), n) }
+    }
+
+    func localListxattr(_ req: fuse_req_t?, _ key: UInt64, _ size: Int) {
+        var list: [UInt8] = []
+        if let proc = try? fs.share.procPath(key), (try? fs.share.stat(key)).map({ $0.st_mode & S_IFMT != S_IFLNK }) == true {
+            let n = listxattr(proc, nil, 0)
+            if n > 0 {
+                var raw = [CChar](repeating: 0, count: n)
+                let got = listxattr(proc, &raw, n)
+                if got > 0 {
+                    for name in raw.prefix(got).split(separator: 0) where String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("user.") {
+                        list += name.map { UInt8(bitPattern: $0) } + [0]
+                    }
+                }
+            }
+        }
+        for name in localPeernetAttributes(key).keys.sorted() { list += Array(name.utf8) + [0] }
+        Self.replyXattr(req, list, size)
+    }
+
+    func localSetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32) {
+        let text = String(cString: name)
+        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
+        guard let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENOENT) }
+        Self.reply(req, setxattr(proc, name, value, size, flags) == 0 ? 0 : errno)
+    }
+
+    func localRemovexattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>) {
+        let text = String(cString: name)
+        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
+        guard let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENOENT) }
+        Self.reply(req, removexattr(proc, name) == 0 ? 0 : errno)
+    }
+
+    static func replyXattr(_ req: fuse_req_t?, _ value: [UInt8], _ size: Int) {
+        if size == 0 { fuse_reply_xattr(req, value.count); return }
+        guard value.count <= size else { return reply(req, ERANGE) }
+        value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+@testable import PeernetFS
+import PeernetNode
+import PeernetProtocol
+@testable import PeernetStore
+import TestSupport
+import XCTest
+
+/// me/ used by the programs people save files with, on a real mount (see
+/// shared/notes/how-programs-save.md): each round-trips its data, and a second peer sees
+/// exactly the intended files, never a temp, swap, journal or lock file.
+final class DriveProgramTests: XCTestCase {
+    var a: MountedPeer!
+    var me: String { a.path("me") }
+
+    override func setUp() async throws {
+        try fuseAvailable()
+        a = try MountedPeer()
+    }
+
+    override func tearDown() async throws {
+        await a?.stop()
+        a = nil
+    }
+
+    func run(_ command: String, timeout: Double = 60, file: StaticString = #filePath, line: UInt = #line) -> String {
+        let r = sh(command, timeout: timeout)
+        XCTAssertEqual(r.status, 0, "\(command)\n\(r.out)\n\(r.err)", file: file, line: line)
+        return r.out + r.err
+    }
+
+    /// Waits until the publisher has nothing pending, then returns what is published.
+    func settled() -> [String] {
+        XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 20), "pending: \(a.publisher.backlog())")
+        return a.published()
+    }
+
+    func content(_ relative: String) -> String { (try? String(contentsOfFile: me + "/" + relative, encoding: .utf8)) ?? "<missing>" }
+
+    func testVimSavesTwiceWithoutWarnings() throws {
+        for (round, text) in ["first line", "second line"].enumerated() {
+            // Debian's defaults: swap file beside the file, a backup while writing.
+            let out = run("cd \(me) && HOME=\(a.dir.path) vim -Nu NONE -i NONE -es -c 'set swapfile directory=. writebackup' "
+                          + "-c 'normal Go\(text)' -c 'w' -c 'normal Go\(text) again' -c 'w' -c 'q' notes.txt < /dev/null")
+            XCTAssertFalse(out.contains("changed since"), "round \(round): \(out)")
+            XCTAssertFalse(out.contains("W11") || out.contains("WARNING"), "round \(round): \(out)")
+        }
+        XCTAssertEqual(content("notes.txt"), "\nfirst line\nfirst line again\nsecond line\nsecond line again\n")
+        XCTAssertEqual(settled(), ["notes.txt"])
+        XCTAssertEqual(a.publisher.state(of: SharePath("notes.txt"), isDirectory: false, signature: nil), .published)
+    }
+
+    /// GLib's safe save: the old file kept open without O_TRUNC, a .goutputstream temp written,
+    /// fsynced and renamed over it, then the first handle closed.
+    func testGioSave() throws {
+        run("echo 'version 1' | gio save \(me)/doc.txt")
+        run("echo 'version 2' | gio save \(me)/doc.txt")
+        XCTAssertEqual(content("doc.txt"), "version 2\n")
+        XCTAssertEqual(settled(), ["doc.txt"])
+        let record = try XCTUnwrap(a.store.chain.files().first)
+        XCTAssertEqual(record.hash, Hash256.blake3(Array("version 2\n".utf8)))
+        XCTAssertEqual(run("ls -A \(me)"), "doc.txt\n")
+    }
+
+    func testPythonTempfileAndReplace() throws {
+        let script = """
+        import os, tempfile
+        for text in ["edit 1", "edit 2", "edit 3"]:
+            fd, tmp = tempfile.mkstemp(dir="\(me)")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, "\(me)/config.json")
+        """
+        try script.write(toFile: a.dir.path + "/save.py", atomically: true, encoding: .utf8)
+        run("/usr/bin/python3 \(a.dir.path)/save.py")
+        XCTAssertEqual(content("config.json"), "edit 3")
+        XCTAssertEqual(settled(), ["config.json"])
+        XCTAssertEqual(try a.store.chain.files().first?.hash, Hash256.blake3(Array("edit 3".utf8)))
+    }
+
+    func testRsyncTwiceTransfersNothingTheSecondTime() throws {
+        let source = a.dir.path + "/src"
+        run("mkdir -p \(source)/sub && for i in $(seq 1 50); do head -c $((i * 997)) /dev/urandom > \(source)/f_$i.dat; done && echo x > \(source)/sub/y.txt")
+        run("rsync -a \(source)/ \(me)/")
+        let second = run("rsync -a --stats \(source)/ \(me)/")
+        XCTAssertTrue(second.contains("Number of regular files transferred: 0"), second)
+        run("diff -r \(source) \(me)")
+        let published = settled()
+        XCTAssertEqual(published.count, 51, "\(published.prefix(5))")
+        XCTAssertTrue(published.allSatisfy { !$0.contains("/.") && !$0.hasPrefix(".") }, "temp names leaked: \(published.filter { $0.contains("/.") || $0.hasPrefix(".") }.prefix(5))")
+        // A third run after a change copies that one file.
+        run("echo changed > \(source)/f_7.dat")
+        let third = run("rsync -a --stats \(source)/ \(me)/")
+        XCTAssertTrue(third.contains("Number of regular files transferred: 1"), third)
+    }
+
+    func testSqliteTransactionsAndIntegrity() throws {
+        let db = me + "/app.db"
+        run("sqlite3 \(db) 'CREATE TABLE t(a INTEGER, b TEXT);'")
+        for i in 0..<5 {
+            run("sqlite3 \(db) \"BEGIN; INSERT INTO t VALUES (\(i), hex(randomblob(2000))); INSERT INTO t SELECT a+100, b FROM t; COMMIT;\"")
+        }
+        run("sqlite3 \(db) 'PRAGMA journal_mode=WAL; INSERT INTO t VALUES (999, 1);'")
+        XCTAssertEqual(run("sqlite3 \(db) 'PRAGMA integrity_check;'"), "ok\n")
+        XCTAssertEqual(run("sqlite3 \(db) 'SELECT count(*) FROM t;'"), "63\n")
+        let published = settled()
+        XCTAssertEqual(published, ["app.db"], "journals are never published")
+    }
+
+    func testGitInitAddCommit() throws {
+        run("mkdir \(me)/project && cd \(me)/project && git init -q && echo hello > README && git add README "
+            + "&& git -c user.name=t -c user.email=t@example.org commit -qm first && echo more >> README && git commit -qam second "
+            + "-c user.name=t -c user.email=t@example.org 2>/dev/null || git -c user.name=t -c user.email=t@example.org commit -qam second")
+        XCTAssertEqual(run("cd \(me)/project && git log --format=%s"), "second\nfirst\n")
+        run("cd \(me)/project && git fsck --no-progress 2>&1")
+        XCTAssertEqual(settled(), ["project/README"], ".git/ is never published")
+    }
+
+    /// Folders: mv of a folder is one rename (records follow without re-hashing), cp -r over an
+    /// existing tree updates in place, rm -r of 2,000 files empties it.
+    func testFolderMoveCopyOverAndRemove() throws {
+        let source = a.dir.path + "/tree"
+        run("mkdir -p \(source)/inner && for i in $(seq 1 300); do echo \"v1 $i\" > \(source)/inner/file$i.txt; done")
+        run("cp -r \(source) \(me)/Tree")
+        XCTAssertEqual(settled().count, 300, "a peer's 300-file cp -r is all there")
+        XCTAssertLessThanOrEqual(a.store.chain.height, 3, "300 records in a few full blocks")
+        let ids = Set(try a.store.chain.files().map(\.id))
+        run("mv \(me)/Tree \(me)/Renamed")
+        let after = settled()
+        XCTAssertTrue(after.allSatisfy { $0.hasPrefix("Renamed/inner/") } && after.count == 300, "\(after.count) files, e.g. \(after.prefix(3))")
+        XCTAssertEqual(Set(try a.store.chain.files().map(\.id)), ids, "a rename keeps the records")
+        // cp -r over an existing tree: every file updated, no duplicates.
+        run("for i in $(seq 1 300); do echo \"v2 $i\" > \(source)/inner/file$i.txt; done && cp -r \(source)/. \(me)/Renamed/")
+        let updated = settled()
+        XCTAssertEqual(updated.count, 300)
+        XCTAssertEqual(content("Renamed/inner/file17.txt"), "v2 17\n")
+        XCTAssertTrue(try a.store.chain.files().allSatisfy { f in
+            (try? a.store.warehouse.read(f.hash, offset: 0, length: 3)) == Array("v2 ".utf8)
+        })
+        run("mkdir \(me)/Many && cd \(me)/Many && seq 1 2000 | xargs touch")
+        XCTAssertEqual(settled().count, 2300)
+        run("rm -r \(me)/Many \(me)/Renamed", timeout: 120)
+        XCTAssertEqual(settled().count, 0)
+        XCTAssertEqual(run("ls -A \(me)"), "")
+    }
+
+    /// The file manager's Delete: gio trash moves the file into .Trash-<uid>/ on the same
+    /// file system; it is unpublished there and can be restored.
+    func testGioTrashUnpublishes() throws {
+        run("echo keep > \(me)/keep.txt && echo bin > \(me)/bin.txt")
+        XCTAssertEqual(settled(), ["bin.txt", "keep.txt"])
+        let trash = sh("gio trash \(me)/bin.txt")
+        XCTAssertEqual(trash.status, 0, trash.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: me + "/bin.txt"))
+        XCTAssertEqual(settled(), ["keep.txt"])
+        XCTAssertEqual(content(".Trash-0/files/bin.txt"), "bin\n", "in the trash, inside the share folder")
+        XCTAssertEqual(a.publisher.state(of: SharePath(".Trash-0/files/bin.txt"), isDirectory: false, signature: nil), .ignored)
+        // Restored: published again.
+        run("mv \(a.path(".Trash-0/files/bin.txt")) \(me)/bin.txt")
+        XCTAssertEqual(settled(), ["bin.txt", "keep.txt"])
+    }
+
+    /// Local semantics the drive passes through: links, modes, times, sparse files, xattrs,
+    /// fifos, rename over a name and with RENAME_NOREPLACE, O_APPEND, fsync, locks.
+    func testLocalSemantics() throws {
+        run("cd \(me) && echo one > a && ln a hard && ln -s a soft && chmod 600 a && touch -d '2001-02-03 04:05:06' a")
+        XCTAssertEqual(run("cd \(me) && stat -c '%h %a %Y' a && readlink soft && cat soft"), "2 600 981173106\na\none\n")
+        run("cd \(me) && truncate -s 1G sparse && echo end >> sparse && echo more >> a")
+        XCTAssertEqual(run("cd \(me) && stat -c '%s' sparse && du -k sparse | cut -f1"), "1073741828\n4\n")
+        XCTAssertEqual(run("cd \(me) && cat hard"), "one\nmore\n")
+        run("cd \(me) && setfattr -n user.color -v blue a 2>/dev/null || /usr/bin/python3 -c \"import os; os.setxattr('a', 'user.color', b'blue')\"")
+        XCTAssertEqual(xattr(me + "/a", "user.color"), Array("blue".utf8))
+        run("cd \(me) && mkfifo pipe && test -p pipe")
+        run("cd \(me) && echo new > b && mv -f b a && cat a")
+        XCTAssertEqual(content("a"), "new\n")
+        XCTAssertNotEqual(sh("cd \(me) && echo x > c && mv --no-clobber c a 2>&1; test -e c").status, 1, "no-clobber leaves c")
+        run("cd \(me) && flock a -c true && /usr/bin/python3 -c \"import fcntl; f=open('a','r+'); fcntl.lockf(f, fcntl.LOCK_EX); f.write('z'); f.flush(); import os; os.fsync(f.fileno())\"")
+        XCTAssertEqual(content("a"), "zew\n")
+        // Names are bytes: a newline, a backslash and a tab can be created and opened again.
+        run("cd \(me) && printf x > \"$(printf 'new\\nline')\" && printf y > 'back\\slash' && printf z > \"$(printf 'tab\\tbed')\"")
+        XCTAssertEqual(run("cd \(me) && cat \"$(printf 'new\\nline')\" 'back\\slash' \"$(printf 'tab\\tbed')\""), "xyz")
+        // NFC and NFD twins are two files.
+        run("cd \(me) && printf 1 > \"$(printf 'caf\\303\\251')\" && printf 2 > \"$(printf 'cafe\\314\\201')\"")
+        XCTAssertEqual(run("cd \(me) && cat \"$(printf 'caf\\303\\251')\" \"$(printf 'cafe\\314\\201')\""), "12")
+        // Outside me/ nothing is writable, with honest errors.
+        XCTAssertTrue(sh("touch \(a.path("peers/x")) 2>&1").out.contains("Read-only file system"))
+        XCTAssertTrue(sh("ln -s x \(a.path("search/y")) 2>&1").out.contains("Read-only file system"))
+        XCTAssertTrue(sh("mv \(me)/a \(a.path("peers/a")) 2>&1").out.contains("Read-only file system"))
+    }
+
+    /// A second peer sees exactly the intended files after all of the above kinds of saves.
+    func testAPeerSeesExactlyTheIntendedFiles() async throws {
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        run("echo 'v1' | gio save \(me)/doc.txt && echo 'v2' | gio save \(me)/doc.txt")
+        run("cd \(me) && HOME=\(a.dir.path) vim -Nu NONE -i NONE -es -c 'set swapfile directory=.' -c 'normal Gonote' -c 'w' -c 'q' notes.txt < /dev/null")
+        run("sqlite3 \(me)/app.db 'CREATE TABLE t(a); INSERT INTO t VALUES (1);'")
+        run("mkdir \(me)/Photos && for i in $(seq 1 300); do echo $i > \(me)/Photos/p$i.jpg; done")
+        run("echo partial > \(me)/movie.mkv.part && echo lock > '\(me)/.~lock.doc.odt#' && echo t > \(me)/x.tmp")
+        let expected = settled()
+        XCTAssertEqual(expected.count, 303, "\(expected.filter { !$0.hasPrefix("Photos/") })")
+        await eventually(20, "B has A's 303 files") { b.store.catalog.files(owner: a.publicKey).count == 303 }
+        let seen = ((try? b.store.catalog.files(owner: a.publicKey)) ?? []).map { $0.file.folder.isEmpty ? $0.file.name : $0.file.folder + "/" + $0.file.name }.sorted()
+        XCTAssertEqual(seen, expected)
+        XCTAssertEqual(sh("cat \(b.path("peers/\(a.publicKey.hexString)/doc.txt"))").out, "v2\n", "the final content of the save")
+        await b.stop()
+    }
+}
+
+extension FileCatalog {
+    func files(owner: PublicKey) -> [CatalogEntry] { (try? files(owner: owner, folder: nil)) ?? [] }
+}
