@@ -237,7 +237,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .files:
             list = []
         case .status:
-            list = ["identity", "peers", "transfers", "cache"].map { ($0, FSNode.statusFile($0)) }
+            list = ["identity", "peers", "transfers", "cache", "publishing"].map { ($0, FSNode.statusFile($0)) }
         default:
             throw FSError.notDirectory
         }
@@ -504,6 +504,16 @@ public final class PeernetFileSystem: @unchecked Sendable {
             return node.peers().map { "\($0.connected ? "connected" : "gone     ") \($0.peerId) \($0.userAgent)" }.joined(separator: "\n") + "\n"
         case "transfers":
             return exchange.transferSummaries().joined(separator: "\n") + "\n"
+        case "publishing":
+            let (pending, failed) = publisher.backlog()
+            let s = publisher.lastSummary
+            var lines = ["share folder: \(publisher.folder.path)",
+                         "published: \((try? store.chain.files().count) ?? 0) files; last pass: \(s.added) new, \(s.replaced) changed, \(s.renamed) renamed, \(s.removed) withdrawn",
+                         "pending: \(pending.count) (published once closed and unchanged for \(publisher.options.settle) s)"]
+            lines += pending.prefix(1000).map { "  \($0)" }
+            lines.append("failed: \(failed.count)")
+            lines += failed.prefix(1000).map { "  \($0.0): \($0.1)" }
+            return lines.joined(separator: "\n") + "\n"
         case "cache":
             return "downloads: \(store.downloads.totalBytes) bytes of \(store.downloads.maxBytes)\nchains cached: \((try? store.cache.owners().count) ?? 0)\n"
         default:

@@ -97,6 +97,11 @@ public final class NodeService: Sendable {
         public let routingTableSize: Int
         public let uptimeSeconds: Int
         public let statistics: NodeStatistics
+        /// The share folder and its publishing backlog.
+        public let shareFolder: String?
+        public let publishedFiles: Int?
+        public let pending: [String]?
+        public let failed: [String: String]?
     }
 
     static func handle(_ request: ControlRequest, runtime: PeernetRuntime, jobs: ShareJobs, searchJobs: SearchJobs,
@@ -110,11 +115,15 @@ public final class NodeService: Sendable {
         switch request.command {
         case "status":
             let peers = node.peers()
+            let backlog = runtime.publisher.backlog()
             return try encoder.encode(Status(
                 peerId: node.publicKey.hexString, nodeId: node.nodeID.hex, userAgent: node.config.userAgent,
                 listen: node.listenEndpoints.map(\.description), peersConnected: peers.filter(\.connected).count,
                 peersKnown: peers.count, routingTableSize: node.routingTableSize,
-                uptimeSeconds: Int(Date().timeIntervalSince(started)), statistics: node.statistics))
+                uptimeSeconds: Int(Date().timeIntervalSince(started)), statistics: node.statistics,
+                shareFolder: runtime.publisher.folder.path, publishedFiles: (try? store.chain.files().count) ?? 0,
+                pending: backlog.pending.prefix(100).map(\.description),
+                failed: Dictionary(backlog.failed.prefix(100).map { ($0.0.description, $0.1) }, uniquingKeysWith: { a, _ in a })))
         case "peers":
             return try encoder.encode(node.peers())
         case "contact":

@@ -170,6 +170,12 @@ struct StatusCommand: AsyncParsableCommand {
         print("DHT table:     \(s.routingTableSize) nodes")
         print("Uptime:        \(s.uptimeSeconds) s")
         print("Packets:       \(s.statistics.datagramsIn) in, \(s.statistics.packetsOut) out, \(s.statistics.invalidPackets) invalid")
+        if let folder = s.shareFolder {
+            let pending = s.pending ?? [], failed = s.failed ?? [:]
+            print("Share folder:  \(folder): \(s.publishedFiles ?? 0) published, \(pending.count) pending, \(failed.count) failed")
+            for p in pending.prefix(10) { print("  pending  \(p)") }
+            for (p, why) in failed.sorted(by: { $0.key < $1.key }).prefix(10) { print("  failed   \(p): \(why)") }
+        }
     }
 }
 

@@ -39,9 +39,11 @@ final class MountCLITests: XCTestCase {
             .contains { $0.split(separator: " ").dropFirst().first.map(String.init) == mountpoint }
     }
 
-    /// kill -9 of the mount during a `cp`: the dead mount is cleared by the next `peernet mount`,
-    /// and nothing partial was published; a later copy publishes and survives a clean restart.
-    func testKillDuringCopyPublishesNothingAndTheStaleMountIsCleared() throws {
+    /// kill -9 of the mount: during a `cp` the copy fails with the mount and what was written
+    /// stays in the share folder (as on a local disk); right after a `cp` returned, before the
+    /// settle time let it be published, the file is there after the next mount and is then
+    /// published. The dead mount is cleared by the next `peernet mount`.
+    func testKillDuringAndAfterCopyKeepsTheFileAndTheStaleMountIsCleared() throws {
         let source = dir.appendingPathComponent("big.bin").path
         XCTAssertEqual(sh("head -c 400000000 /dev/zero > \(source)").status, 0)
         let first = try mount()
@@ -50,44 +52,64 @@ final class MountCLITests: XCTestCase {
         copy.executableURL = URL(fileURLWithPath: "/bin/sh")
         copy.arguments = ["-c", "dd if=\(source) of=\(mountpoint)/me/big.bin bs=4k 2>/dev/null"]
         try copy.run()
-        let staging = data + "/staging"
+        let backing = data + "/share/big.bin"
         let deadline = Date().addingTimeInterval(20)
-        var staged: UInt64 = 0
+        var written: UInt64 = 0
         while Date() < deadline {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []
-            staged = files.compactMap { (try? FileManager.default.attributesOfItem(atPath: staging + "/" + $0))?[.size] as? UInt64 }.max() ?? 0
-            if staged > 20_000_000 { break }
+            written = (try? FileManager.default.attributesOfItem(atPath: backing))?[.size] as? UInt64 ?? 0
+            if written > 20_000_000 { break }
             usleep(20_000)
         }
-        XCTAssertGreaterThan(staged, 20_000_000, "the copy was under way")
+        XCTAssertGreaterThan(written, 20_000_000, "the copy was under way")
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         copy.waitUntilExit()
         XCTAssertNotEqual(copy.terminationStatus, 0, "the copy failed with the mount")
         // The mount point is dead ("Transport endpoint is not connected") until cleared.
         XCTAssertNotEqual(access(mountpoint + "/me", F_OK), 0)
+        let kept = (try? FileManager.default.attributesOfItem(atPath: backing))?[.size] as? UInt64 ?? 0
+        XCTAssertGreaterThanOrEqual(kept, written, "what was written is in the folder")
 
         let second = try mount()
         XCTAssertEqual(sh("grep -c ' \(mountpoint) ' /proc/mounts").out, "1\n", "one mount, the dead one cleared")
-        XCTAssertEqual(sh("ls -A \(mountpoint)/me").out, "", "no partial record after the crash")
-        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: staging))?.count ?? 0, 0, "staging cleared")
-        let listed = sh("\(CLITests.binary.path) ls --data-dir \(data)")
-        XCTAssertFalse(listed.out.contains("big.bin"), listed.out)
+        XCTAssertEqual(sh("ls -A \(mountpoint)/me").out, "big.bin\n")
+        XCTAssertEqual(sh("rm \(mountpoint)/me/big.bin").status, 0)
+        // A copy that returned, then kill -9 at once (inside the 2 s settle time).
+        XCTAssertEqual(sh("head -c 1000000 /dev/urandom > \(dir.path)/fresh.bin && cp \(dir.path)/fresh.bin \(mountpoint)/me/").status, 0)
+        kill(second.processIdentifier, SIGKILL)
+        second.waitUntilExit()
+        let third = try mount()
+        XCTAssertEqual(sh("cmp \(dir.path)/fresh.bin \(mountpoint)/me/fresh.bin").status, 0, "the file survived kill -9")
+        let published = Date().addingTimeInterval(20)
+        var listing = ""
+        while Date() < published {
+            listing = sh("\(CLITests.binary.path) ls --data-dir \(data)").out
+            if listing.contains("fresh.bin") && !listing.contains("big.bin") { break }
+            usleep(200_000)
+        }
+        XCTAssertTrue(listing.contains("fresh.bin") && !listing.contains("big.bin"), "published after the restart: \(listing)")
+        XCTAssertEqual(sh("getfattr --only-values -n user.peernet.state \(mountpoint)/me/fresh.bin 2>/dev/null || "
+                          + "python3 -c \"import os; print(os.getxattr('\(mountpoint)/me/fresh.bin', 'user.peernet.state').decode(), end='')\"").out,
+                       "published")
+        third.terminate()
+        third.waitUntilExit()
+        XCTAssertTrue(waitUnmounted())
+        let again = try mount()
 
         // A complete copy publishes; SIGTERM unmounts cleanly; it is there after the next mount.
         XCTAssertEqual(sh("head -c 1000000 /dev/urandom > \(dir.path)/small.bin && cp \(dir.path)/small.bin \(mountpoint)/me/").status, 0)
         XCTAssertEqual(sh("cmp \(dir.path)/small.bin \(mountpoint)/me/small.bin").status, 0)
-        second.terminate()
-        second.waitUntilExit()
-        XCTAssertEqual(second.terminationStatus, 0, "clean exit on SIGTERM")
+        again.terminate()
+        again.waitUntilExit()
+        XCTAssertEqual(again.terminationStatus, 0, "clean exit on SIGTERM")
         XCTAssertFalse(isMounted(), "unmounted on SIGTERM: " + sh("grep \(mountpoint) /proc/mounts; cat \(dir.path)/*.log").out)
-        let third = try mount()
+        let fourth = try mount()
         XCTAssertEqual(sh("cmp \(dir.path)/small.bin \(mountpoint)/me/small.bin").status, 0, "published file survives a restart")
         // `peernet unmount` ends the foreground mount too.
         XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
         let until = Date().addingTimeInterval(10)
-        while third.isRunning && Date() < until { usleep(50_000) }
-        XCTAssertFalse(third.isRunning, "the mount process ends when unmounted")
+        while fourth.isRunning && Date() < until { usleep(50_000) }
+        XCTAssertFalse(fourth.isRunning, "the mount process ends when unmounted")
         XCTAssertFalse(isMounted())
     }
 

@@ -107,7 +107,10 @@ final class SearchIndexTests: XCTestCase {
         let start = Date()
         try store.chain.addFiles(files, date: 1_700_000_000)
         XCTAssertLessThan(Date().timeIntervalSince(start), 120)
-        XCTAssertGreaterThan(store.chain.height, 100, "packed into many 4 KiB blocks")
+        XCTAssertLessThanOrEqual(store.chain.height, 40, "packed into full blocks (435 of 4 KiB before)")
+        for n in 0..<store.chain.height {
+            XCTAssertLessThanOrEqual(try XCTUnwrap(store.chain.block(n)).count, 50_096, "every block within what readers fetch")
+        }
         XCTAssertEqual(try store.chain.files().count, 10_000)
         XCTAssertEqual(try store.chain.files(folder: "set3").count, 1000)
         let holiday = try store.catalog.search(SearchText.parseTerm("holiday"), limit: 100_000)

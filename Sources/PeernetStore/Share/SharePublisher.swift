@@ -351,6 +351,8 @@ public final class SharePublisher: @unchecked Sendable {
             add.append(record(for: c.path, result, id: row.id, modifiedNs: c.found.signature.modifiedNs, description: description))
             newRows[c.path] = row
         }
+        removeLeftovers(scan.leftovers)
+        if !add.isEmpty || !remove.isEmpty { CrashPoint.hit("share-before-record") }
         do {
             try store.db.transaction {
                 try store.chain.update(removing: remove, adding: add)
@@ -399,6 +401,15 @@ public final class SharePublisher: @unchecked Sendable {
         return summary
     }
 
+    /// Deletes temp files of `peernet share` copies whose process is gone (killed mid-copy).
+    private func removeLeftovers(_ paths: [SharePath]) {
+        for p in paths {
+            let parts = p.name.split(separator: "-")   // .peernet, share, <pid>, <n>
+            guard parts.count == 4, let pid = Int32(parts[2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = withCPath(root + [UInt8(ascii: "/")] + p.bytes) { Glibc.unlink($0) }
+        }
+    }
+
     /// Hashes a file into the warehouse, or nil if it changed while it was read.
     private func importStable(_ c: Candidate) throws -> Warehouse.Imported? {
         let full = root + [UInt8(ascii: "/")] + c.path.bytes
@@ -445,6 +456,11 @@ public final class SharePublisher: @unchecked Sendable {
             if fileName.isEmpty || fileName == "." || fileName == ".." { fileName = "file" }
             var target = dir.appending(Array(fileName.utf8))
             var n = 2
+            // The same content already there (a share repeated after an interruption): reused.
+            if sameContent(source, root + [UInt8(ascii: "/")] + target.bytes) {
+                targets.append(target)
+                continue
+            }
             while access(String(decoding: root + [UInt8(ascii: "/")] + target.bytes, as: UTF8.self), F_OK) == 0 && n < 10_000 {
                 let ext = (fileName as NSString).pathExtension
                 let stem = (fileName as NSString).deletingPathExtension
@@ -480,6 +496,24 @@ public final class SharePublisher: @unchecked Sendable {
         pass()
         if !direct.isEmpty { try store.unshare(ids: direct) }
         return records
+    }
+
+    /// Whether `source` is a regular file with exactly the bytes of the file at `target`.
+    private func sameContent(_ source: String, _ target: [UInt8]) -> Bool {
+        guard source != "-" else { return false }
+        var a = stat(), b = stat()
+        guard stat(source, &a) == 0, withCPath(target, { lstat($0, &b) }) == 0, a.st_mode & S_IFMT == S_IFREG,
+              b.st_mode & S_IFMT == S_IFREG, a.st_size == b.st_size else { return false }
+        let fa = open(source, O_RDONLY | O_CLOEXEC), fb = withCPath(target) { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        defer { if fa >= 0 { close(fa) }; if fb >= 0 { close(fb) } }
+        guard fa >= 0, fb >= 0 else { return false }
+        var x = [UInt8](repeating: 0, count: 1 << 20), y = x
+        while true {
+            let n = x.withUnsafeMutableBytes { read(fa, $0.baseAddress, $0.count) }
+            let m = y.withUnsafeMutableBytes { read(fb, $0.baseAddress, n > 0 ? n : 1) }
+            if n <= 0 || m <= 0 { return n == 0 && m == 0 }
+            if n != m || x[..<n] != y[..<m] { return false }
+        }
     }
 
     /// Copies a file (or standard input for "-") into the folder through a hidden temp name

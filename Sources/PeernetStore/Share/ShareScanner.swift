@@ -24,6 +24,8 @@ struct ShareScanner {
         /// The rules in force, with every .peernetignore found.
         var ignore = ShareIgnore.defaults
         var directories: [SharePath] = []
+        /// Temp files of `peernet share` copies (`.peernet-share-<pid>-<n>`).
+        var leftovers: [SharePath] = []
         var truncated = false
     }
 
@@ -70,6 +72,7 @@ struct ShareScanner {
             let type = st.st_mode & S_IFMT
             let isDirectory = type == S_IFDIR
             guard isDirectory || type == S_IFREG else { continue }
+            if !isDirectory && name.starts(with: Array(".peernet-share-".utf8)) { result.leftovers.append(path) }
             if result.ignore.isIgnored(path.textComponents, isDirectory: isDirectory) {
                 result.ignoredCount += 1
                 continue
