@@ -435,7 +435,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
     func localRegion(_ hash: Hash256, offset: UInt64, length: Int) -> ReadData? {
         guard let size = store.warehouse.size(of: hash) else { return nil }
         guard offset < size else { return .bytes([]) }
-        let region = FileRegion(path: store.warehouse.path(for: hash), offset: offset, length: Int(min(UInt64(length), size - offset)))
+        guard let source = store.warehouse.contentPath(hash) else { return nil }
+        let region = FileRegion(path: source, offset: offset, length: Int(min(UInt64(length), size - offset)))
         return region.map { .file($0) }
     }
 

@@ -29,7 +29,7 @@ final class DownloadJobs: Sendable {
                 jobs.withLock { $0[id]?.total = target.size }
                 if store.warehouse.contains(target.hash) {
                     // Our own content: nothing to download.
-                    if let output { try FileManager.default.copyItem(atPath: store.warehouse.path(for: target.hash), toPath: output) }
+                    if let output, let source = store.warehouse.contentPath(target.hash) { try FileManager.default.copyItem(atPath: source, toPath: output) }
                 } else {
                     try await downloader.download(target) { [weak self] done, total in
                         self?.jobs.withLock { $0[id]?.received = done; $0[id]?.total = total }

@@ -11,6 +11,8 @@ public enum WarehouseError: Error, CustomStringConvertible, Equatable {
     case notFound(Hash256)
     case corruptCompanion(Hash256)
     case outOfRange(Hash256, offset: UInt64, size: UInt64)
+    /// A file changed while it was being read (it is hashed again once it is quiet).
+    case changed(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum WarehouseError: Error, CustomStringConvertible, Equatable {
         case .notFound(let h): return "no content with hash \(h.hex) in the warehouse"
         case .corruptCompanion(let h): return "the Merkle companion of \(h.hex) is corrupt"
         case .outOfRange(let h, let o, let s): return "offset \(o) is beyond the \(s) bytes of \(h.hex)"
+        case .changed(let what): return "\(what) changed while it was read"
         }
     }
 }
@@ -55,12 +58,23 @@ public final class Warehouse: @unchecked Sendable {
         return root.path + "/" + hex[..<a] + "/" + hex[a..<b] + "/" + hex[b...]
     }
 
-    public func contains(_ hash: Hash256) -> Bool { FileManager.default.fileExists(atPath: path(for: hash)) }
+    /// Whether the content can be served (stored, or linked and unchanged).
+    public func contains(_ hash: Hash256) -> Bool { contentPath(hash) != nil }
 
     public func size(of hash: Hash256) -> UInt64? {
+        guard let p = contentPath(hash) else { return nil }
         var st = stat()
-        guard stat(path(for: hash), &st) == 0 else { return nil }
+        guard stat(p, &st) == 0 else { return nil }
         return UInt64(st.st_size)
+    }
+
+    /// Where the bytes of `hash` can be read: the stored file, or the linked share-folder file
+    /// while it is unchanged (nil once it changed or went: it is not offered any more).
+    public func contentPath(_ hash: Hash256) -> String? {
+        let stored = path(for: hash)
+        if access(stored, F_OK) == 0 { return stored }
+        guard let link = ContentLink.read(stored + ".link"), link.isCurrent else { return nil }
+        return link.pathString
     }
 
     // MARK: Import
@@ -85,6 +99,18 @@ public final class Warehouse: @unchecked Sendable {
         return try importStream(descriptor, expectedSize: UInt64(st.st_size), label: label, progress: nil)
     }
 
+    /// Records an open regular file of the share folder as the content of its hash without
+    /// copying it: the warehouse keeps a link (path and signature) and serves the file from
+    /// where it is, for as long as it is unchanged (content is stored once). `path` is the
+    /// file's absolute path as bytes.
+    public func importLinked(descriptor: Int32, path: [UInt8], label: String) throws -> Imported {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw WarehouseError.io(label, "not a regular file") }
+        guard lseek(descriptor, 0, SEEK_SET) == 0 else { throw WarehouseError.io(label, String(cString: strerror(errno))) }
+        return try importStream(descriptor, expectedSize: UInt64(st.st_size), label: label, progress: nil,
+                                link: ContentLink(path: path, st))
+    }
+
     /// Imports bytes held in memory.
     public func importData(_ data: [UInt8]) throws -> Imported {
         var fds: [Int32] = [0, 0]
@@ -106,9 +132,11 @@ public final class Warehouse: @unchecked Sendable {
         return try importStream(fds[0], expectedSize: UInt64(data.count), label: "data", progress: nil)
     }
 
-    private func importStream(_ input: Int32, expectedSize: UInt64?, label: String, progress: ((UInt64) -> Void)?) throws -> Imported {
+    private func importStream(_ input: Int32, expectedSize: UInt64?, label: String, progress: ((UInt64) -> Void)?,
+                              link: ContentLink? = nil) throws -> Imported {
         let tempPath = tempDirectory.path + "/import-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let out = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Linked content is only read (hashed); the bytes stay where they are.
+        let out = link == nil ? open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) : open("/dev/null", O_WRONLY | O_CLOEXEC)
         guard out >= 0 else { throw WarehouseError.io(tempPath, String(cString: strerror(errno))) }
         var keepTemp = false
         defer { if !keepTemp { unlink(tempPath) } }
@@ -137,7 +165,7 @@ public final class Warehouse: @unchecked Sendable {
             }
             whole = w
             leaves = l
-            var written = 0
+            var written = link == nil ? 0 : n
             while written < n {
                 let m = write(out, buffer.baseAddress! + written, n - written)
                 if m < 0 {
@@ -151,13 +179,14 @@ public final class Warehouse: @unchecked Sendable {
             total += UInt64(n)
             progress?(total)
         }
-        guard fsync(out) == 0 else {
+        guard link != nil || fsync(out) == 0 else {
             close(out)
             throw WarehouseError.io(tempPath, String(cString: strerror(errno)))
         }
         close(out)
         CrashPoint.hit("warehouse-temp-written")
 
+        if let link, total != link.size { throw WarehouseError.changed(label) }
         let hash = Hash256(whole.finalize())!
         let fragment = MerkleTree.fragmentSize(forFileSize: total)
         var leafHashes = leaves.finish()
@@ -178,6 +207,12 @@ public final class Warehouse: @unchecked Sendable {
             try writeAtomically(tree.export(), to: target + ".merkle")
         }
         CrashPoint.hit("warehouse-companion-written")
+        if let link {
+            try writeAtomically(link.encoded, to: target + ".link")
+            syncDirectory(directory)
+            CrashPoint.hit("warehouse-renamed")
+            return Imported(hash: hash, size: total, merkle: tree, isNew: true)
+        }
         guard rename(tempPath, target) == 0 else { throw WarehouseError.io(target, String(cString: strerror(errno))) }
         keepTemp = true
         syncDirectory(directory)
@@ -222,11 +257,16 @@ public final class Warehouse: @unchecked Sendable {
 
     /// Reads `length` bytes at `offset` (fewer at the end of the file).
     public func read(_ hash: Hash256, offset: UInt64, length: Int) throws -> [UInt8] {
-        let fd = open(path(for: hash), O_RDONLY | O_CLOEXEC)
+        guard let source = contentPath(hash) else { throw WarehouseError.notFound(hash) }
+        let fd = open(source, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw WarehouseError.notFound(hash) }
         defer { close(fd) }
         var st = stat()
         fstat(fd, &st)
+        // A linked file replaced between the check and the open is not served.
+        if source != path(for: hash), let link = ContentLink.read(path(for: hash) + ".link"), !link.matches(st) {
+            throw WarehouseError.notFound(hash)
+        }
         let size = UInt64(st.st_size)
         guard offset <= size else { throw WarehouseError.outOfRange(hash, offset: offset, size: size) }
         let n = Int(min(UInt64(length), size - offset))
@@ -263,6 +303,7 @@ public final class Warehouse: @unchecked Sendable {
         let p = path(for: hash)
         unlink(p)
         unlink(p + ".merkle")
+        unlink(p + ".link")
         // Drop the two directory levels when they became empty (rmdir refuses otherwise).
         let level2 = (p as NSString).deletingLastPathComponent
         rmdir(level2)
@@ -275,8 +316,8 @@ public final class Warehouse: @unchecked Sendable {
         var out: [Hash256] = []
         for a in (try? fm.contentsOfDirectory(atPath: root.path)) ?? [] where a.count == 4 {
             for b in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a)) ?? [] where b.count == 4 {
-                for c in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a + "/" + b)) ?? [] where c.count == 56 {
-                    if let h = Hash256(hex: a + b + c) { out.append(h) }
+                for c in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a + "/" + b)) ?? [] where c.count == 56 || c.hasSuffix(".link") {
+                    if let h = Hash256(hex: a + b + String(c.prefix(56))) { out.append(h) }
                 }
             }
         }
@@ -293,8 +334,8 @@ public final class Warehouse: @unchecked Sendable {
             for b in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a)) ?? [] where b.count == 4 {
                 for c in (try? fm.contentsOfDirectory(atPath: root.path + "/" + a + "/" + b)) ?? [] where c.count >= 56 {
                     guard let hash = Hash256(hex: a + b + String(c.prefix(56))) else { continue }
-                    let isContent = c.count == 56
-                    if !keep.contains(hash) || (!isContent && !contains(hash)) {
+                    let isContent = c.count == 56 || c.hasSuffix(".link")
+                    if !keep.contains(hash) || (!isContent && !contains(hash) && !FileManager.default.fileExists(atPath: path(for: hash) + ".link")) {
                         if isContent { removed += 1 }
                         delete(hash)
                     }
@@ -302,5 +343,51 @@ public final class Warehouse: @unchecked Sendable {
             }
         }
         return removed
+    }
+}
+
+/// A warehouse entry that points at a file of the share folder instead of holding a copy: its
+/// absolute path and the signature it had when it was hashed (device, inode, size, modification
+/// and change times). Any change, including an in-place rewrite that restores the old mtime
+/// (rsync --inplace -t), changes the change time, and the content is no longer served.
+struct ContentLink: Equatable {
+    let path: [UInt8]
+    let device: UInt64, inode: UInt64, size: UInt64
+    let modifiedNs: Int64, changedNs: Int64
+
+    init(path: [UInt8], _ st: stat) {
+        self.path = path
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        size = UInt64(st.st_size)
+        modifiedNs = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        changedNs = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+    }
+
+    init?(path: [UInt8], fields: [Substring]) {
+        guard fields.count == 5, let d = UInt64(fields[0]), let i = UInt64(fields[1]), let s = UInt64(fields[2]),
+              let m = Int64(fields[3]), let c = Int64(fields[4]) else { return nil }
+        self.path = path
+        device = d; inode = i; size = s; modifiedNs = m; changedNs = c
+    }
+
+    /// "device inode size mtime ctime\n" then the path bytes.
+    var encoded: [UInt8] { Array("\(device) \(inode) \(size) \(modifiedNs) \(changedNs)\n".utf8) + path }
+
+    static func read(_ file: String) -> ContentLink? {
+        guard let data = FileManager.default.contents(atPath: file), let newline = data.firstIndex(of: 10) else { return nil }
+        let header = String(decoding: data[..<newline], as: UTF8.self)
+        return ContentLink(path: Array(data[(newline + 1)...]), fields: header.split(separator: " "))
+    }
+
+    var pathString: String { String(decoding: path, as: UTF8.self) }
+
+    func matches(_ st: stat) -> Bool { ContentLink(path: path, st) == self }
+
+    /// The file is still there, unchanged.
+    var isCurrent: Bool {
+        var st = stat()
+        let rc = (path + [0]).withUnsafeBufferPointer { $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: path.count + 1) { lstat($0, &st) } }
+        return rc == 0 && (st.st_mode & S_IFMT) == S_IFREG && matches(st)
     }
 }

@@ -101,7 +101,7 @@ enum FSBenchmarks {
             // the first half second after sharing were sometimes served by the node again,
             // the kernel having dropped the pages, so the two used to blur into one figure
             // that alternated between 0.5x and 1.0x; no invalidation of ours is involved.)
-            let direct = bestRead(viewer.store.warehouse.path(for: record.hash))
+            let direct = bestRead(viewer.store.warehouse.contentPath(record.hash) ?? viewer.store.warehouse.path(for: record.hash))
             dropKernelPages(mountpoint + "/me/own.bin")
             let first = bestRead(mountpoint + "/me/own.bin", rounds: 1)
             usleep(1_000_000)

@@ -206,7 +206,10 @@ final class DriveProgramTests: XCTestCase {
         await eventually(20, "B has A's 303 files") { b.store.catalog.files(owner: a.publicKey).count == 303 }
         let seen = ((try? b.store.catalog.files(owner: a.publicKey)) ?? []).map { $0.file.folder.isEmpty ? $0.file.name : $0.file.folder + "/" + $0.file.name }.sorted()
         XCTAssertEqual(seen, expected)
-        XCTAssertEqual(sh("cat \(b.path("peers/\(a.publicKey.hexString)/doc.txt"))").out, "v2\n", "the final content of the save")
+        let doc = try XCTUnwrap(a.store.chain.files().first { $0.name == "doc.txt" })
+        XCTAssertTrue(a.store.warehouse.contains(doc.hash), "A serves the saved content: \(String(describing: a.store.warehouse.contentPath(doc.hash)))")
+        let read = sh("cat \(b.path("peers/\(a.publicKey.hexString)/doc.txt"))")
+        XCTAssertEqual(read.out, "v2\n", "the final content of the save: \(read.err)")
         await b.stop()
     }
 }

@@ -33,10 +33,18 @@ final class MountedPeer: @unchecked Sendable {
         dir = URL(fileURLWithPath: "/tmp/pnfs-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("mnt"), withIntermediateDirectories: true)
         key = PrivateKey()
+        if let log = ProcessInfo.processInfo.environment["PEERNET_TEST_LOG"] {
+            Log.shared.configure(file: URL(fileURLWithPath: log), level: .debug)
+        }
         let store = try LocalStore(dataDirectory: DataDirectory(url: dir.appendingPathComponent("data")), key: key)
         var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         config.rootPeers = roots.map { RootPeer(publicKey: $0.node.publicKey, addresses: $0.node.listenEndpoints) }
         config.timings = .fastForTests
+        // A mounted peer hashes, serves FUSE and runs programs on the same two cores: a
+        // connection is not dropped for a pause shorter than 3 s (0.6 s dropped it under load).
+        config.timings.invalidateAfter = 3
+        config.timings.removeInactiveAfter = 5
+        config.timings.forgetPeerAfter = 10
         var options = PeernetRuntime.Options()
         options.recordLifetime = 600
         options.replication = 6

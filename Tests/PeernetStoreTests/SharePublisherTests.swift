@@ -49,7 +49,10 @@ final class SharePublisherTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         repeat {
             publisher.pass()
-            if publisher.lastSummary.pending == 0 { return }
+            if publisher.lastSummary.pending == 0 {
+                XCTAssertEqual(publisher.backlog().failed.map { "\($0.0): \($0.1)" }, [], "nothing failed")
+                return
+            }
             usleep(100_000)
         } while Date() < deadline
         XCTFail("files stayed pending")
@@ -211,5 +214,37 @@ final class SharePublisherTests: XCTestCase {
         try store.chain.compactIfNeeded(threshold: 4)
         XCTAssertEqual(store.chain.height, 1)
         XCTAssertEqual(try store.chain.files().count, 40)
+    }
+
+    /// Content is stored once: the warehouse links to the share-folder file (a few hundred
+    /// bytes of link and Merkle companion, no copy), and stops serving it the moment it changes,
+    /// even when the change keeps size and mtime (rsync --inplace -t); the next pass re-hashes it.
+    func testContentIsStoredOnceAndNeverServedStale() throws {
+        let size = 8 << 20
+        var bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        try Data(bytes).write(to: URL(fileURLWithPath: folder + "/big.bin"))
+        settle()
+        let record = try XCTUnwrap(store.chain.files().first)
+        let warehouseBytes = Int(sh("du -sk --apparent-size \(data.file("warehouse").path)").out.split(separator: "\t").first ?? "") ?? -1
+        XCTAssertGreaterThanOrEqual(warehouseBytes, 0)
+        XCTAssertLessThan(warehouseBytes * 1024, size / 20, "the warehouse holds no copy (\(warehouseBytes) KiB)")
+        XCTAssertEqual(try store.warehouse.read(record.hash, offset: 1_000_000, length: 1000), Array(bytes[1_000_000..<1_001_000]))
+        // Rewritten in place with the old mtime put back.
+        var st = stat()
+        XCTAssertEqual(stat(folder + "/big.bin", &st), 0)
+        bytes[5] ^= 0xff
+        let fd = open(folder + "/big.bin", O_WRONLY)
+        XCTAssertEqual(bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + 5, 1, 5) }, 1)
+        var times = [st.st_atim, st.st_mtim]
+        XCTAssertEqual(futimens(fd, &times), 0)
+        close(fd)
+        XCTAssertFalse(store.warehouse.contains(record.hash), "changed content is not offered")
+        XCTAssertThrowsError(try store.warehouse.read(record.hash, offset: 0, length: 10))
+        usleep(400_000)
+        settle()
+        let updated = try XCTUnwrap(store.chain.files().first)
+        XCTAssertEqual(updated.id, record.id)
+        XCTAssertEqual(updated.hash, Hash256.blake3(bytes))
+        XCTAssertEqual(try store.warehouse.read(updated.hash, offset: 0, length: 10), Array(bytes[0..<10]))
     }
 }

@@ -12,6 +12,8 @@ struct ShareIndex {
         var id: TransferID
         /// The description given with `peernet share --description` (kept across republishing).
         var description: String
+        /// The change time when it was last hashed or checked.
+        var ctimeNs: Int64 = 0
     }
 
     let db: SQLiteDatabase
@@ -21,27 +23,28 @@ struct ShareIndex {
         try db.execute("""
         CREATE TABLE IF NOT EXISTS share_index (
             path BLOB PRIMARY KEY, device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL,
-            mtime INTEGER NOT NULL, hash BLOB NOT NULL, id BLOB NOT NULL, description TEXT NOT NULL DEFAULT '');
+            mtime INTEGER NOT NULL, hash BLOB NOT NULL, id BLOB NOT NULL, description TEXT NOT NULL DEFAULT '',
+            ctime INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE IF NOT EXISTS share_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """)
     }
 
     func all() throws -> [SharePath: Row] {
         var out: [SharePath: Row] = [:]
-        for r in try db.query("SELECT path, device, inode, size, mtime, hash, id, description FROM share_index") {
+        for r in try db.query("SELECT path, device, inode, size, mtime, hash, id, description, ctime FROM share_index") {
             guard let hash = Hash256(r[5].bytes), let id = TransferID(r[6].bytes) else { continue }
             out[SharePath(r[0].bytes)] = Row(signature: FileSignature(device: UInt64(bitPattern: r[1].int), inode: UInt64(bitPattern: r[2].int),
                                                                       size: UInt64(bitPattern: r[3].int), modifiedNs: r[4].int),
-                                             hash: hash, id: id, description: r[7].string)
+                                             hash: hash, id: id, description: r[7].string, ctimeNs: r[8].int)
         }
         return out
     }
 
     func put(_ path: SharePath, _ row: Row) throws {
-        try db.run("INSERT OR REPLACE INTO share_index VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        try db.run("INSERT OR REPLACE INTO share_index VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             .blob(path.bytes), .integer(Int64(bitPattern: row.signature.device)), .integer(Int64(bitPattern: row.signature.inode)),
             .integer(Int64(bitPattern: row.signature.size)), .integer(row.signature.modifiedNs), .blob(row.hash.bytes),
-            .blob(row.id.bytes), .text(row.description),
+            .blob(row.id.bytes), .text(row.description), .integer(row.ctimeNs),
         ])
     }
 

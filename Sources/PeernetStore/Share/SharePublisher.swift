@@ -256,11 +256,23 @@ public final class SharePublisher: @unchecked Sendable {
         for p in vanished { let s = rows[p]!.signature; vanishedByInode[FileKey(device: s.device, inode: s.inode)] = p }
 
         var candidates: [Candidate] = []
+        var ctimeUpdates: [SharePath: Int64] = [:]
         var renames: [(from: SharePath, to: SharePath, row: ShareIndex.Row)] = []
         for (path, found) in scan.files.sorted(by: { $0.key < $1.key }) {
             let key = FileKey(device: found.signature.device, inode: found.signature.inode)
             if let row = rows[path] {
-                if row.signature == found.signature { summary.unchanged += 1; continue }
+                if row.signature == found.signature {
+                    // chmod, or a rewrite in place that set the old mtime back (rsync --inplace -t):
+                    // only the change time tells. Content stored in the warehouse is still good;
+                    // linked content is checked by hashing it again.
+                    if row.ctimeNs != found.ctimeNs && !store.warehouse.contains(row.hash) {
+                        candidates.append(Candidate(path: path, found: found, row: row))
+                    } else {
+                        summary.unchanged += 1
+                        if row.ctimeNs != found.ctimeNs { ctimeUpdates[path] = found.ctimeNs }
+                    }
+                    continue
+                }
                 candidates.append(Candidate(path: path, found: found, row: row))
             } else if let old = vanishedByInode[key], let row = rows[old], row.signature == found.signature {
                 renames.append((old, path, row))
@@ -298,6 +310,10 @@ public final class SharePublisher: @unchecked Sendable {
                     continue
                 }
                 imported.append((c, result))
+            } catch WarehouseError.changed {
+                pending.insert(c.path)
+                newFirstSeen[c.path] = (c.found.signature, mono)
+                wake = min(wake ?? mono + options.settle, mono + options.settle)
             } catch {
                 failed[c.path] = "\(error)"
             }
@@ -308,6 +324,7 @@ public final class SharePublisher: @unchecked Sendable {
         var add: [FileRecord] = []
         var change = Change()
         var newRows = rows
+        for (p, ctime) in ctimeUpdates { newRows[p]?.ctimeNs = ctime }
         for p in vanished {
             let row = rows[p]!
             remove.insert(row.id)
@@ -317,7 +334,9 @@ public final class SharePublisher: @unchecked Sendable {
         }
         for r in renames {
             newRows[r.from] = nil
-            newRows[r.to] = r.row
+            var moved = r.row
+            moved.ctimeNs = scan.files[r.to]?.ctimeNs ?? moved.ctimeNs
+            newRows[r.to] = moved
             guard let old = try? store.chain.file(id: r.row.id) else { continue }
             var record = old
             record.tags.removeAll { $0.type == FileTag.name || $0.type == FileTag.folder || $0.isVirtual }
@@ -333,7 +352,8 @@ public final class SharePublisher: @unchecked Sendable {
         }
         for (c, result) in imported {
             let description = descriptions[c.path] ?? c.row?.description ?? ""
-            var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? .random(), description: description)
+            var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? .random(), description: description,
+                                     ctimeNs: c.found.ctimeNs)
             if let old = c.row, old.hash == result.hash, (try? store.chain.file(id: old.id)) != nil {
                 // touch, or the same bytes written again: the chain stays as it is.
                 row.id = old.id
@@ -421,7 +441,11 @@ public final class SharePublisher: @unchecked Sendable {
         defer { close(fd) }
         var before = stat()
         guard fstat(fd, &before) == 0, FileSignature(before) == c.found.signature else { return nil }
-        let result = try store.warehouse.importFile(descriptor: fd, label: c.path.description)
+        // Stored once: the warehouse links to the file instead of copying it (paths that are
+        // not UTF-8 are copied: the link is read back as text).
+        let result = String(validating: full, as: UTF8.self) != nil
+            ? try store.warehouse.importLinked(descriptor: fd, path: full, label: c.path.description)
+            : try store.warehouse.importFile(descriptor: fd, label: c.path.description)
         var after = stat()
         guard fstat(fd, &after) == 0, FileSignature(after) == c.found.signature, result.size == c.found.signature.size else { return nil }
         return result
@@ -582,7 +606,7 @@ public final class SharePublisher: @unchecked Sendable {
             if state.withLock({ $0.rows[path] != nil }) { path = path.parent.appending(Array("\(file.id.uuidString)-\(name)".utf8)) }
             let dir = String(decoding: root + (path.parent.bytes.isEmpty ? [] : [UInt8(ascii: "/")] + path.parent.bytes), as: UTF8.self)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let source = store.warehouse.path(for: file.hash)
+            guard let source = store.warehouse.contentPath(file.hash) else { continue }
             let full = root + [UInt8(ascii: "/")] + path.bytes
             let input = open(source, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { continue }  // content missing: the record stays as it is
@@ -602,7 +626,8 @@ public final class SharePublisher: @unchecked Sendable {
             var st = stat()
             fstat(out, &st)
             close(out)
-            let row = ShareIndex.Row(signature: FileSignature(st), hash: file.hash, id: file.id, description: file.fileDescription)
+            let row = ShareIndex.Row(signature: FileSignature(st), hash: file.hash, id: file.id, description: file.fileDescription,
+                                     ctimeNs: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
             try index.put(path, row)
             state.withLock { $0.rows[path] = row }
             written += 1

@@ -15,6 +15,8 @@ struct ShareScanner {
         let signature: FileSignature
         /// Last change of content or metadata (ns since the epoch): a file settles after it.
         let changedNs: Int64
+        /// The inode's change time (chmod, rename and writes set it; nothing can set it back).
+        let ctimeNs: Int64
     }
 
     struct Result {
@@ -81,9 +83,9 @@ struct ShareScanner {
                 result.directories.append(path)
                 walk(path, depth: depth + 1, result: &result, entries: &entries, onDirectory: onDirectory)
             } else {
-                let changed = max(Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                  Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec))
-                result.files[path] = Found(signature: FileSignature(st), changedNs: changed)
+                let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+                let changed = max(Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), ctime)
+                result.files[path] = Found(signature: FileSignature(st), changedNs: changed, ctimeNs: ctime)
             }
         }
     }
