@@ -47,6 +47,20 @@ static inline int peernet_fuse_reply_fd(fuse_req_t req, int fd, off_t pos, size_
     return fuse_reply_data(req, &bufv, 0);
 }
 
+// Writes a request's data (possibly still in the kernel's pipe, when libfuse spliced it from
+// /dev/fuse) into file `fd` at `pos`: spliced from the pipe into the file where it can be,
+// no copy through a user buffer. Replies with the count written or the error (as
+// passthrough_ll's write_buf does).
+static inline void peernet_fuse_write_buf_to_fd(fuse_req_t req, struct fuse_bufvec *in_buf, int fd, off_t pos) {
+    struct fuse_bufvec out_buf = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+    out_buf.buf[0].flags = (enum fuse_buf_flags)(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out_buf.buf[0].fd = fd;
+    out_buf.buf[0].pos = pos;
+    ssize_t res = fuse_buf_copy(&out_buf, in_buf, (enum fuse_buf_copy_flags)0);
+    if (res < 0) fuse_reply_err(req, (int)-res);
+    else fuse_reply_write(req, (size_t)res);
+}
+
 // FUSE_SET_ATTR_* are macros; give Swift typed constants.
 static const int peernet_fuse_set_attr_size = FUSE_SET_ATTR_SIZE;
 #endif

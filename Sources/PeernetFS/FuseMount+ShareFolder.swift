@@ -252,7 +252,10 @@ extension FuseMount {
     /// Listings of open me/ directories by handle: names as bytes (they need not be UTF-8).
     static let localListings = Mutex<[UInt64: [(name: [CChar], inode: UInt64, type: UInt8)]]>([:])
 
-    func localReaddir(_ req: fuse_req_t?, _ key: UInt64, _ handle: UInt64, _ size: Int, _ offset: off_t) {
+    /// Lists a me/ directory. With `plus` (READDIRPLUS) every entry comes with its attributes
+    /// and counts as a lookup: `rm -r` and `ls -l` of a folder then need no LOOKUP round trip
+    /// per file.
+    func localReaddir(_ req: fuse_req_t?, _ key: UInt64, _ handle: UInt64, _ size: Int, _ offset: off_t, plus: Bool = false) {
         var entries = Self.localListings.withLock { $0[handle] }
         if entries == nil || offset == 0 {
             guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
@@ -263,7 +266,7 @@ extension FuseMount {
                 return Self.reply(req, e)
             }
             var list: [(name: [CChar], inode: UInt64, type: UInt8)] = []
-            while let d = readdir(dir) {
+            while let d = Glibc.readdir(dir) {
                 let name = withUnsafePointer(to: d.pointee.d_name) { p in
                     p.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
                 }
@@ -284,8 +287,28 @@ extension FuseMount {
             var st = Glibc.stat()
             st.st_ino = UInt(e.inode)
             st.st_mode = mode_t(e.type) << 12
-            let needed = buffer.withUnsafeMutableBufferPointer { b in
-                e.name.withUnsafeBufferPointer { n in fuse_add_direntry(req, b.baseAddress! + used, size - used, n.baseAddress, &st, off_t(index + 1)) }
+            let needed: Int
+            if plus {
+                var entry = fuse_entry_param()
+                entry.attr = st
+                let isDot = e.name == [46, 0] || e.name == [46, 46, 0]
+                var counted: UInt64? = nil
+                if !isDot, let found = e.name.withUnsafeBufferPointer({ n in try? fs.share.lookup(parent: key, name: n.baseAddress!) }) {
+                    entry.ino = ShareFolderInodes.localBit | found.key
+                    entry.attr = localStat(found.key, found.stat)
+                    entry.attr_timeout = Self.localTimeout
+                    entry.entry_timeout = Self.localTimeout
+                    counted = found.key
+                }
+                needed = buffer.withUnsafeMutableBufferPointer { b in
+                    e.name.withUnsafeBufferPointer { n in fuse_add_direntry_plus(req, b.baseAddress! + used, size - used, n.baseAddress, &entry, off_t(index + 1)) }
+                }
+                // An entry that did not fit was not handed to the kernel: its lookup is undone.
+                if needed > size - used, let counted { fs.share.forget(counted, 1) }
+            } else {
+                needed = buffer.withUnsafeMutableBufferPointer { b in
+                    e.name.withUnsafeBufferPointer { n in fuse_add_direntry(req, b.baseAddress! + used, size - used, n.baseAddress, &st, off_t(index + 1)) }
+                }
             }
             if needed > size - used { break }
             used += needed

@@ -230,6 +230,57 @@ public final class FuseMount: @unchecked Sendable {
         return text == ".Trash" || (text.hasPrefix(".Trash-") && text.dropFirst(7).allSatisfy(\.isNumber) && text.count > 7)
     }
 
+    /// Lists a directory outside me/ (snapshot per open handle; see readdir). With `plus`, the
+    /// entries carry no node (ino 0): the kernel looks them up as after a plain readdir.
+    func readdir(_ req: fuse_req_t?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) {
+        let m = self
+        guard let dir = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            let r = Request(raw: req!)
+            let handle = fi?.pointee.fh ?? 0
+            let work: @Sendable () -> Void = {
+                do {
+                    var entries: [(String, FSNode)]
+                    if off > 0, let snapshot = m.directoryHandles.withLock({ $0.listings[handle] }) {
+                        entries = snapshot
+                    } else {
+                        entries = [(".", dir), ("..", dir)]
+                        entries += try m.fs.children(of: dir)
+                        let listing = entries
+                        if handle != 0 { m.directoryHandles.withLock { $0.listings[handle] = listing } }
+                    }
+                    var buffer = [CChar](repeating: 0, count: size)
+                    var used = 0
+                    var index = Int(off)
+                    while index < entries.count {
+                        let (name, n) = entries[index]
+                        var st = Glibc.stat()
+                        st.st_ino = UInt(m.fs.listingInode(for: n))
+                        st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
+                        if case .peerAlias = n { st.st_mode = S_IFLNK }
+                        let needed: Int
+                        if plus {
+                            var entry = fuse_entry_param()
+                            entry.attr = st
+                            needed = buffer.withUnsafeMutableBufferPointer { b in
+                                fuse_add_direntry_plus(r.raw, b.baseAddress! + used, size - used, name, &entry, off_t(index + 1))
+                            }
+                        } else {
+                            needed = buffer.withUnsafeMutableBufferPointer { b in
+                                fuse_add_direntry(r.raw, b.baseAddress! + used, size - used, name, &st, off_t(index + 1))
+                            }
+                        }
+                        if needed > size - used { break }
+                        used += needed
+                        index += 1
+                    }
+                    buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(r.raw, $0.baseAddress, used) }
+                } catch { FuseMount.fail(r.raw, error) }
+            }
+            // A search listing may wait (bounded) for results: off the FUSE thread, and off the
+            // Swift pool too, whose few threads the search itself needs.
+            if case .searchTerm = dir { DispatchQueue.global().async { work() } } else { work() }
+            }
+
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { _, conn in
@@ -237,9 +288,10 @@ public final class FuseMount: @unchecked Sendable {
             conn.pointee.max_readahead = UInt32(FuseMount.maxRead)
             conn.pointee.max_read = UInt32(FuseMount.maxRead)
             conn.pointee.max_write = 1 << 20
-            // Larger writes in one request (libfuse: needs max_pages in the kernel, 5.1+).
-            let bigWrites = UInt32(FUSE_CAP_SPLICE_READ)
-            _ = bigWrites
+            // Write requests are read from /dev/fuse by splice and moved into the file (write_buf).
+            let spliceRead = UInt32(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_MOVE)
+            conn.pointee.want |= conn.pointee.capable & spliceRead
+
             // Content replies splice from the warehouse/cache files into the kernel.
             let splice = UInt32(FUSE_CAP_SPLICE_WRITE)
             if conn.pointee.capable & splice != 0 { conn.pointee.want |= splice }
@@ -325,45 +377,17 @@ public final class FuseMount: @unchecked Sendable {
         // The listing is computed once per open directory (at offset 0) and served from that
         // snapshot for the following chunks: a 10,000-file directory is read in hundreds of
         // calls, and offsets must stay stable between them.
+        // READDIRPLUS: me/ answers with attributes (each entry a lookup); elsewhere entries carry
+        // no node (ino 0), so the kernel looks them up as after a plain readdir.
+        ops.readdirplus = { req, ino, size, off, fi in
+            let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localReaddir(req, key, fi?.pointee.fh ?? 0, size, off, plus: true) }
+            m.readdir(req, ino, size, off, fi, plus: true)
+        }
         ops.readdir = { req, ino, size, off, fi in
             let m = FuseMount.mount(req)
             if let key = m.localKey(ino) { return m.localReaddir(req, key, fi?.pointee.fh ?? 0, size, off) }
-            guard let dir = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
-            let r = Request(raw: req!)
-            let handle = fi?.pointee.fh ?? 0
-            let work: @Sendable () -> Void = {
-                do {
-                    var entries: [(String, FSNode)]
-                    if off > 0, let snapshot = m.directoryHandles.withLock({ $0.listings[handle] }) {
-                        entries = snapshot
-                    } else {
-                        entries = [(".", dir), ("..", dir)]
-                        entries += try m.fs.children(of: dir)
-                        let listing = entries
-                        if handle != 0 { m.directoryHandles.withLock { $0.listings[handle] = listing } }
-                    }
-                    var buffer = [CChar](repeating: 0, count: size)
-                    var used = 0
-                    var index = Int(off)
-                    while index < entries.count {
-                        let (name, n) = entries[index]
-                        var st = Glibc.stat()
-                        st.st_ino = UInt(m.fs.listingInode(for: n))
-                        st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
-                        if case .peerAlias = n { st.st_mode = S_IFLNK }
-                        let needed = buffer.withUnsafeMutableBufferPointer { b in
-                            fuse_add_direntry(r.raw, b.baseAddress! + used, size - used, name, &st, off_t(index + 1))
-                        }
-                        if needed > size - used { break }
-                        used += needed
-                        index += 1
-                    }
-                    buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(r.raw, $0.baseAddress, used) }
-                } catch { FuseMount.fail(r.raw, error) }
-            }
-            // A search listing may wait (bounded) for results: off the FUSE thread, and off the
-            // Swift pool too, whose few threads the search itself needs.
-            if case .searchTerm = dir { DispatchQueue.global().async { work() } } else { work() }
+            m.readdir(req, ino, size, off, fi, plus: false)
         }
         ops.open = { req, ino, fi in
             let m = FuseMount.mount(req)
@@ -411,6 +435,12 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             guard let buf, let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, EBADF) }
             m.localWrite(req, fd, buf, size, off)
+        }
+        // Writes as buffers: spliced from the kernel's pipe into the file when libfuse read the
+        // request by splice (one copy fewer than write's buffer, then pwrite).
+        ops.write_buf = { req, _, bufv, off, fi in
+            guard let bufv, let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, EBADF) }
+            peernet_fuse_write_buf_to_fd(req, bufv, fd, off)
         }
         ops.flush = { req, _, fi in
             let m = FuseMount.mount(req)

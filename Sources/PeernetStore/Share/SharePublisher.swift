@@ -64,6 +64,9 @@ public final class SharePublisher: @unchecked Sendable {
         public var chainChanged: Bool { added + replaced + renamed + removed > 0 }
     }
 
+    /// Changes must stop this long before a pass starts (bounded by the settle time).
+    static let quietPeriod = 0.2
+
     public let folder: URL
     public let options: Options
     public let store: LocalStore
@@ -83,6 +86,8 @@ public final class SharePublisher: @unchecked Sendable {
         /// Descriptions for files `share` is about to publish.
         var descriptions: [SharePath: String] = [:]
         var dirty = true
+        /// When the last change was reported (monotonic), to let a burst end before a pass.
+        var lastPoke = 0.0
         var stopped = false
         var nextWake: Double? = nil
         var passes = 0
@@ -152,7 +157,7 @@ public final class SharePublisher: @unchecked Sendable {
     /// Something changed in the folder: a pass runs soon.
     public func poke() {
         wakeup.lock()
-        state.withLock { $0.dirty = true }
+        state.withLock { $0.dirty = true; $0.lastPoke = monotonicNow() }
         wakeup.signal()
         wakeup.unlock()
     }
@@ -170,11 +175,21 @@ public final class SharePublisher: @unchecked Sendable {
                 _ = wakeup.wait(until: Date(timeIntervalSinceNow: max(0.01, min(until - now, 5))))
             }
             wakeup.unlock()
-            // Let a burst of events (cp -r, a save) arrive, so it is one pass.
-            Thread.sleep(forTimeInterval: 0.05)
+            // Let a burst of events (cp -r, rm -r, a save) end first, so it is one pass and the
+            // scans do not take the CPU the burst needs: until changes stop for a moment, at
+            // most the settle time (nothing in a burst can settle before it ends anyway).
+            let burst = monotonicNow()
+            while !state.withLock({ $0.stopped }) {
+                Thread.sleep(forTimeInterval: Self.quietPeriod)
+                let last = state.withLock { $0.lastPoke }
+                if monotonicNow() - last >= Self.quietPeriod || monotonicNow() - burst >= max(options.settle, 1) { break }
+            }
             state.withLock { $0.dirty = false }
             lastScan = monotonicNow()
             pass()
+            // A pass over a large folder is not repeated back to back: at least as long again.
+            let took = monotonicNow() - lastScan
+            if took > 0.05 { Thread.sleep(forTimeInterval: min(took, 5)) }
         }
     }
 
@@ -245,6 +260,7 @@ public final class SharePublisher: @unchecked Sendable {
         passLock.lock()
         defer { passLock.unlock() }
         let startNumber = state.withLock { s -> Int in s.starts += 1; return s.starts }
+        let checkContent = startNumber == 1
         let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
         let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -261,6 +277,12 @@ public final class SharePublisher: @unchecked Sendable {
         for (path, found) in scan.files.sorted(by: { $0.key < $1.key }) {
             let key = FileKey(device: found.signature.device, inode: found.signature.inode)
             if let row = rows[path] {
+                if row.signature == found.signature && checkContent && !store.warehouse.contains(row.hash) {
+                    // The first pass after a start checks that published content is still
+                    // there (a link lost in a crash, a warehouse cleared by hand).
+                    candidates.append(Candidate(path: path, found: found, row: row))
+                    continue
+                }
                 if row.signature == found.signature {
                     // chmod, or a rewrite in place that set the old mtime back (rsync --inplace -t):
                     // only the change time tells. Content stored in the warehouse is still good;

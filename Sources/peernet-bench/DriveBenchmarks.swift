@@ -1,0 +1,115 @@
+import Foundation
+import PeernetExchange
+import PeernetFS
+import PeernetStore
+
+/// `drive`: the write side of me/ against the share folder used directly, in one run: the
+/// sequential write and read of a large file, `cp -r` and `rm -r` of 10,000 small files, the
+/// time from the copy's end to "published", and the disk a published file costs.
+/// Size: PEERNET_BENCH_DRIVE_MB (default 1024). Rounds are interleaved, best of three.
+enum DriveBenchmarks {
+    static func run(into table: BenchTable) {
+        guard FileManager.default.fileExists(atPath: "/dev/fuse") else {
+            FileHandle.standardError.write(Data("drive: skipped (no /dev/fuse)\n".utf8))
+            return
+        }
+        let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MB"] ?? "") ?? 1024
+        guard let peer = try? BenchPeer(root: nil, autoSync: false) else { return }
+        let mountpoint = peer.dir.appendingPathComponent("mnt").path
+        let plain = peer.dir.appendingPathComponent("plain").path
+        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
+        guard let fs = try? PeernetFileSystem(runtime: peer.runtime, readTimeout: 60) else { return }
+        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        do { try mount.mount() } catch {
+            FileHandle.standardError.write(Data("drive: cannot mount: \(error)\n".utf8))
+            return
+        }
+        let loop = Thread { mount.run() }
+        loop.start()
+        defer {
+            mount.stop()
+            usleep(300_000)
+            runBlocking { await peer.stop() }
+        }
+        let me = mountpoint + "/me"
+        let publisher = peer.runtime.publisher
+        func settle() { _ = publisher.waitUntilSettled(timeout: 600) }
+        func sh(_ command: String) -> Double? { Timer.bestCommandSeconds("/bin/sh", ["-c", command], rounds: 1) }
+        let mb = Double(megabytes) * 1.048576
+
+        // 1. Sequential write (with fsync) and cold read of a large file.
+        var best: [String: Double] = [:]
+        func record(_ key: String, _ seconds: Double?) { if let s = seconds, s < best[key, default: .infinity] { best[key] = s } }
+        for round in 0..<3 {
+            for (key, dir) in (round % 2 == 0 ? [("me", me), ("plain", plain)] : [("plain", plain), ("me", me)]) {
+                _ = sh("rm -f \(dir)/big.bin")
+                settle()
+                record("write-" + key, sh("dd if=/dev/zero of=\(dir)/big.bin bs=1M count=\(megabytes) conv=fsync status=none"))
+                settle()
+                FSBenchmarks.dropKernelPages(plain + "/big.bin")
+                FSBenchmarks.dropKernelPages(publisher.folder.path + "/big.bin")
+                record("read-" + key, FSBenchmarks.bestRead(dir + "/big.bin", rounds: 1))
+            }
+        }
+        if let a = best["write-me"], let b = best["write-plain"] {
+            table.add(BenchRow(group: "drive", name: "sequential write of \(megabytes) MiB into me/ (dd, fsync)", value: mb / a, unit: "MB/s",
+                               baselineName: "the same into the share folder directly", baselineValue: mb / b))
+        }
+        if let a = best["read-me"], let b = best["read-plain"] {
+            table.add(BenchRow(group: "drive", name: "cold sequential read of it through me/", value: mb / a, unit: "MB/s",
+                               baselineName: "the same from the share folder directly", baselineValue: mb / b))
+        }
+        // Disk: what the published file costs in all (share folder + warehouse).
+        _ = sh("dd if=/dev/urandom of=\(me)/big.bin bs=1M count=\(megabytes) conv=fsync status=none")
+        settle()
+        func kilobytes(_ path: String) -> Double {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/du")
+            p.arguments = ["-sk", path]
+            let out = Pipe()
+            p.standardOutput = out
+            guard (try? p.run()) != nil else { return 0 }
+            p.waitUntilExit()
+            return Double(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\t").first ?? "") ?? 0
+        }
+        let stored = kilobytes(publisher.folder.path) + kilobytes(peer.store.warehouse.root.path)
+        table.add(BenchRow(group: "drive", name: "disk used by a published \(megabytes) MiB file (share folder + warehouse)",
+                           value: stored / 1024, unit: "MiB", baselineName: "the file alone", baselineValue: Double(megabytes)))
+        _ = sh("rm -f \(me)/big.bin \(plain)/big.bin")
+        settle()
+
+        // 2. cp -r and rm -r of 10,000 small files; the time from the copy's end to published.
+        let source = peer.dir.appendingPathComponent("small").path
+        _ = sh("mkdir -p \(source) && cd \(source) && for i in $(seq 1 10000); do echo \"small file $i\" > f$i.txt; done")
+        var copyBest: [String: Double] = [:], removeBest: [String: Double] = [:]
+        var publishTimes: [Double] = []
+        for round in 0..<3 {
+            for (key, dir) in (round % 2 == 0 ? [("me", me), ("plain", plain)] : [("plain", plain), ("me", me)]) {
+                let start = Timer.now()
+                guard sh("cp -r \(source) \(dir)/small") != nil else { continue }
+                let copied = Timer.now()
+                copyBest[key] = min(copyBest[key, default: .infinity], copied - start)
+                if key == "me" {
+                    let deadline = Date().addingTimeInterval(120)
+                    while ((try? peer.store.chain.files().count) ?? 0) < 10_000 && Date() < deadline { usleep(20_000) }
+                    publishTimes.append(Timer.now() - copied)
+                }
+                if let r = sh("rm -r \(dir)/small") { removeBest[key] = min(removeBest[key, default: .infinity], r) }
+                settle()
+            }
+        }
+        if let a = copyBest["me"], let b = copyBest["plain"] {
+            table.add(BenchRow(group: "drive", name: "cp -r of 10,000 small files into me/", value: a * 1000, unit: "ms",
+                               baselineName: "the same into the share folder directly", baselineValue: b * 1000))
+        }
+        if let a = removeBest["me"], let b = removeBest["plain"] {
+            table.add(BenchRow(group: "drive", name: "rm -r of them in me/", value: a * 1000, unit: "ms",
+                               baselineName: "the same in the share folder directly", baselineValue: b * 1000))
+        }
+        if let fastest = publishTimes.min() {
+            table.add(BenchRow(group: "drive", name: "from the copy's end to all 10,000 published (best of \(publishTimes.count))", value: fastest, unit: "s",
+                               baselineName: "the settle time (PublishDelay)", baselineValue: publisher.options.settle))
+        }
+    }
+}
