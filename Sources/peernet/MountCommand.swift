@@ -13,11 +13,15 @@ struct MountCommand: AsyncParsableCommand {
         abstract: "Mount the Peernet network as a drive (runs the node too).",
         discussion: """
         Layout:
-          me/             your shares: copy a file in to publish it, mkdir for folders, rm to unshare
+          me/             your share folder (ShareFolder, default <data-dir>/share), a real
+                          folder: what is in it is published once closed and unchanged for
+                          PublishDelay (2 s); rm unshares; hidden, temp, swap and journal
+                          files and .peernetignore patterns are never published
+                          (getfattr -n user.peernet.state FILE says which applies)
           peers/<id>/     every known peer's shares (cached chains stay browsable offline)
           search/<words>/ cd or ls here to search the network
           files/<hash>    any file by its BLAKE3 hash
-          .peernet/       status: identity, peers, transfers, cache
+          .peernet/       status: identity, peers, transfers, cache, publishing
 
         Runs in the foreground until Ctrl-C, SIGTERM or 'peernet unmount'; --background detaches \
         (logs go to <data-dir>/peernet.log). Other commands talk to the mounted node as to the \
