@@ -391,7 +391,10 @@ public final class BlockExchange: Sendable {
               case .download(let from, let count) = assessment else { return 0 }
         let limits = store.cache.limits
         guard let items = try? await fetchBlocks(owner: peer, from: peer, ranges: [BlockRange(offset: from, count: count)],
-                                                 limit: count, maxBlockSize: limits.maxBlockSize) else { return 0 }
+                                                 limit: count, maxBlockSize: limits.maxBlockSize) else {
+            if let header = try? store.cache.header(peer), header.blocks == 0 { try? store.cache.drop(peer) }
+            return 0
+        }
         // One transaction for the whole batch; each block is its own savepoint, so a rejected
         // block leaves no trace and does not undo the others.
         var stored = 0, rejected = 0
@@ -406,6 +409,10 @@ public final class BlockExchange: Sendable {
             }
         }
         if rejected > 0 { rejectedBlocks.withLock { $0 += rejected } }
+        if stored == 0, let header = try? store.cache.header(peer), header.blocks == 0 {
+            // Nothing arrived for an announced chain: no header stays behind (retries make it again).
+            try? store.cache.drop(peer)
+        }
         for observer in chainObservers.withLock({ $0 }) { observer(peer) }
         return stored
     }

@@ -34,8 +34,10 @@ public final class ChainCache: @unchecked Sendable {
         case upToDate
         /// Download `count` blocks starting at `from`.
         case download(from: UInt64, count: UInt64)
-        /// The peer went back in version or height: its cached chain was dropped.
-        case invalidRemote
+        /// The peer offers an older version, or fewer blocks of the same version, than the cache
+        /// holds (a restored backup of the owner, or a replay): ignored, the cached chain stays.
+        /// Accepting it brought deleted files back.
+        case olderThanCached
         /// Empty chain, or the cache is full.
         case nothing
     }
@@ -91,8 +93,7 @@ public final class ChainCache: @unchecked Sendable {
                 return .upToDate
             }
             if cached.version > version || (cached.version == version && cached.height > height) {
-                try drop(owner)
-                return .invalidRemote
+                return .olderThanCached
             }
             if version > cached.version {
                 try drop(owner)
@@ -139,6 +140,18 @@ public final class ChainCache: @unchecked Sendable {
             try db.run("INSERT OR REPLACE INTO cache_blocks VALUES (?, ?, ?, ?)",
                        [.blob(owner.compressed), .integer(Int64(bitPattern: number)), .integer(Int64(bitPattern: cached.version)), .blob(raw)])
             try catalog.add(try decoded.block.files(), owner: owner, version: cached.version, block: number)
+        }
+    }
+
+    /// Forgets headers that never got a block: every identity that announces a chain gets a
+    /// header when its fetch starts, and one that never delivers (a fake announcement, a peer
+    /// gone mid-fetch) must not stay as an empty folder in peers/ forever. Returns how many went.
+    @discardableResult
+    public func dropEmptyHeaders() throws -> Int {
+        try db.transaction {
+            let owners = try db.query("SELECT owner FROM cache_headers WHERE owner NOT IN (SELECT DISTINCT owner FROM cache_blocks)")
+            for row in owners { try catalog.removeAll(owner: (try? PublicKey(bytes: row[0].bytes)) ?? PrivateKey().publicKey) }
+            return try db.run("DELETE FROM cache_headers WHERE owner NOT IN (SELECT DISTINCT owner FROM cache_blocks)")
         }
     }
 

@@ -53,6 +53,7 @@ public final class LocalStore: @unchecked Sendable {
         cache = try ChainCache(db: db, catalog: catalog, limits: cacheLimits)
         downloads = try DownloadCache(db: db, root: dataDirectory.file("cache"), maxBytes: downloadCacheBytes)
         warehouse.collectGarbage(keep: try catalog.hashes(owner: key.publicKey))
+        try cache.dropEmptyHeaders()
     }
 
     deinit {

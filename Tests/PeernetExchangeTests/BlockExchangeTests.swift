@@ -181,4 +181,20 @@ final class BlockExchangeTests: XCTestCase {
         await b.stop()
         await c.stop()
     }
+
+    /// A peer that announces a chain it never serves leaves no cache header behind (each fake
+    /// identity used to stay as an empty directory in peers/, across restarts).
+    func testAnnouncedChainsThatNeverArriveLeaveNoHeader() async throws {
+        let a = try TestPeer()
+        let b = try TestPeer()
+        a.node.setBlockchain(height: 5, version: 0)   // claims five blocks, holds none
+        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        await eventually(10, "B tried A's chain") { b.node.peer(a.publicKey)?.blockchainHeight == 5 }
+        await b.exchange.sync(peer: a.publicKey, height: 5, version: 0)
+        XCTAssertNil(try b.store.cache.header(a.publicKey))
+        XCTAssertFalse(try b.store.cache.owners().contains(a.publicKey))
+        await a.stop()
+        await b.stop()
+    }
 }
