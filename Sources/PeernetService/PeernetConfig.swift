@@ -87,12 +87,46 @@ public struct PeernetConfig: Sendable, Equatable {
 
     /// Loads `path`; a missing file gives the defaults. Returns warnings for unknown keys.
     public static func load(path: String) throws -> (config: PeernetConfig, warnings: [String]) {
-        guard FileManager.default.fileExists(atPath: path) else { return (PeernetConfig(), []) }
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return (PeernetConfig(), []) }
+        if isDirectory.boolValue {
+            throw ConfigError(file: path, key: "(file)", problem: "is a directory; give the path of a YAML file, e.g. \(path)/config.yaml")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: "(file)", problem: "cannot be read (\(String(cString: strerror(errno)))); check its permissions")
+        }
+        guard data.count <= maxFileBytes else {
+            throw ConfigError(file: path, key: "(file)", problem: "is \(data.count) bytes; a configuration is at most \(maxFileBytes) bytes")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: path, key: "(file)", problem: "is not UTF-8 text")
+        }
         return try parse(text, file: path)
     }
 
+    /// A configuration is a few hundred bytes; these bound what a hostile or broken file costs
+    /// (a 400-byte YAML alias bomb took 2 GB and 20 s to load).
+    static let maxFileBytes = 64 << 10
+    static let maxAliases = 16
+
     public static func parse(_ text: String, file: String = "config.yaml") throws -> (config: PeernetConfig, warnings: [String]) {
+        guard text.utf8.count <= maxFileBytes else {
+            throw ConfigError(file: file, key: "(file)", problem: "is \(text.utf8.count) bytes; a configuration is at most \(maxFileBytes) bytes")
+        }
+        // YAML aliases (*name) can expand exponentially; a configuration needs none.
+        let aliases = text.split(separator: "\n").reduce(0) { count, line in
+            let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            var n = 0
+            var previous: Character = " "
+            for c in code {
+                if c == "*" && (previous == " " || previous == "[" || previous == "," || previous == "{" || previous == ":" || previous == "-") { n += 1 }
+                previous = c
+            }
+            return count + n
+        }
+        guard aliases <= maxAliases else {
+            throw ConfigError(file: file, key: "(file)", problem: "uses \(aliases) YAML aliases; at most \(maxAliases) are accepted (a configuration needs none)")
+        }
         let loaded: Any?
         do { loaded = try Yams.load(yaml: text) } catch {
             throw ConfigError(file: file, key: "(file)", problem: "not valid YAML: \(error)")

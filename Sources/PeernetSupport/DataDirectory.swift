@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a node keeps its files: identity, databases, warehouse, logs, control socket.
 ///
@@ -33,10 +36,29 @@ public struct DataDirectory: Sendable, Equatable {
         return path
     }
 
-    /// Creates the directory (mode 0700: it holds the private key) if it does not exist.
+    /// Creates the directory (mode 0700: it holds the private key, the database and the
+    /// caches) if it does not exist. An existing one that others may read or enter is made
+    /// 0700, and that is said once on stderr (a 0755 directory left peernet.sqlite and cache/
+    /// readable by every user).
     public func create() throws {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { throw SupportError.dataDirectoryNotADirectory(path: path) }
+            tighten()
+            return
+        }
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Makes an existing data directory of ours 0700 if others could read or enter it.
+    public func tighten() {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_mode & 0o077 != 0, st.st_uid == geteuid() else { return }
+        if chmod(path, 0o700) == 0 {
+            let note = "peernet: the data directory \(path) was readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))); it is now 0700\n"
+            _ = note.withCString { Glibc.write(2, $0, strlen($0)) }
+        }
     }
 
     public func file(_ name: String) -> URL { url.appendingPathComponent(name) }

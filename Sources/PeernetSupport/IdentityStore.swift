@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import PeernetCrypto
 
 /// The node's private key, kept as 64 hex digits in `identity.key` (mode 0600) in the data
@@ -16,6 +19,12 @@ public struct IdentityStore: Sendable {
     public func load() throws -> PrivateKey? {
         let path = keyURL.path
         guard FileManager.default.fileExists(atPath: path) else { return nil }
+        dataDirectory.tighten()
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o077 != 0 {
+            let warning = "peernet: warning: the identity key \(path) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))); anyone who reads it can act as you. Fix: chmod 600 \(path)\n"
+            _ = warning.withCString { Glibc.write(2, $0, strlen($0)) }
+        }
         let text: String
         do {
             text = try String(contentsOf: keyURL, encoding: .utf8)

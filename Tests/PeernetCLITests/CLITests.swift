@@ -176,6 +176,54 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(u.stdout.contains("ReadTimeout: 12"), u.stdout)
     }
 
+    /// Odd local input (issue 14 item 9): a 0755 data directory is made 0700 and said so; a
+    /// key file others can read is warned about; a data directory that is a file, a config
+    /// path that is a directory, a YAML alias bomb and an oversized config get a clear error,
+    /// never raw Foundation text, and the bomb costs nothing.
+    func testPermissionsAndOddLocalInput() throws {
+        let data = dir.appendingPathComponent("open")
+        XCTAssertEqual(try run(["identity", "--data-dir", data.path]).status, 0)
+        XCTAssertEqual(chmod(data.path, 0o755), 0)
+        XCTAssertEqual(chmod(data.appendingPathComponent("identity.key").path, 0o644), 0)
+        let r = try run(["identity", "--data-dir", data.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("now 0700"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("readable by other users") && r.stderr.contains("chmod 600"), r.stderr)
+        let mode = (try FileManager.default.attributesOfItem(atPath: data.path)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o700)
+
+        let file = dir.appendingPathComponent("afile")
+        try "x".write(to: file, atomically: true, encoding: .utf8)
+        let f = try run(["identity", "--data-dir", file.path])
+        XCTAssertNotEqual(f.status, 0)
+        XCTAssertTrue(f.stderr.contains("is a file") && f.stderr.contains("--data-dir"), f.stderr)
+        XCTAssertFalse(f.stderr.contains("NSCocoaErrorDomain"), f.stderr)
+
+        let c = try run(["config", "show", "--config", dir.path])
+        XCTAssertEqual(c.status, 2)
+        XCTAssertTrue(c.stderr.contains("is a directory"), c.stderr)
+        XCTAssertFalse(c.stderr.contains("NSCocoaErrorDomain"), c.stderr)
+
+        let bomb = dir.appendingPathComponent("bomb.yaml")
+        var text = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+        for (i, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].enumerated() {
+            let prev = i == 0 ? "a" : ["b", "c", "d", "e", "f", "g", "h"][i - 1]
+            text += "\(name): &\(name) [" + Array(repeating: "*\(prev)", count: 9).joined(separator: ",") + "]\n"
+        }
+        try text.write(to: bomb, atomically: true, encoding: .utf8)
+        let start = Date()
+        let b = try run(["config", "show", "--config", bomb.path])
+        XCTAssertEqual(b.status, 2)
+        XCTAssertTrue(b.stderr.contains("aliases"), b.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+
+        let big = dir.appendingPathComponent("big.yaml")
+        try String(repeating: "# comment\n", count: 10_000).write(to: big, atomically: true, encoding: .utf8)
+        let g = try run(["config", "show", "--config", big.path])
+        XCTAssertEqual(g.status, 2)
+        XCTAssertTrue(g.stderr.contains("at most"), g.stderr)
+    }
+
     func testMissingConfigFileIsAValidationError() throws {
         let r = try run(["identity", "--data-dir", dir.path, "--config", dir.appendingPathComponent("none.yaml").path])
         XCTAssertNotEqual(r.status, 0)
