@@ -70,6 +70,13 @@ public final class ControlServer: Sendable {
         self.fd = fd
     }
 
+    /// Clients served at once; more are answered "busy" at once and closed.
+    static let maxClients = 32
+    /// A client must send its whole request line within this time (a client dripping a byte
+    /// every few seconds gets no longer).
+    static let requestDeadline = 5.0
+    private let clients = Atomic(0)
+
     public func start() {
         done.enter()
         let thread = Thread { [self] in
@@ -79,7 +86,21 @@ public final class ControlServer: Sendable {
                     if errno == EINTR { continue }
                     break
                 }
-                Task { await serve(client) }
+                guard clients.add(1, ordering: .relaxed).newValue <= Self.maxClients else {
+                    clients.subtract(1, ordering: .relaxed)
+                    ControlClient.writeAll(client, Data("{\"ok\":false,\"error\":\"the node is busy; try again\"}\n".utf8))
+                    Glibc.close(client)
+                    continue
+                }
+                // Each client on a thread of its own: reading the request and writing the reply
+                // block, and must never hold a thread of Swift's cooperative pool (two idle
+                // clients used to delay every other request of the node by 5 s).
+                let worker = Thread { [self] in
+                    serve(client)
+                    clients.subtract(1, ordering: .relaxed)
+                }
+                worker.name = "peernet-control-client"
+                worker.start()
             }
             done.leave()
         }
@@ -87,21 +108,29 @@ public final class ControlServer: Sendable {
         thread.start()
     }
 
-    private func serve(_ client: Int32) async {
+    private func serve(_ client: Int32) {
         defer { Glibc.close(client) }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard let line = ControlClient.readLine(client, limit: 1 << 20) else { return }
-        var reply: Data
-        do {
-            let request = try JSONDecoder().decode(ControlRequest.self, from: line)
-            let result = try await handler(request)
-            reply = Data("{\"ok\":true,\"result\":".utf8) + result + Data("}\n".utf8)
-        } catch {
-            let message = (try? JSONEncoder().encode("\(error)")) ?? Data("\"error\"".utf8)
-            reply = Data("{\"ok\":false,\"error\":".utf8) + message + Data("}\n".utf8)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard let line = ControlClient.readLine(client, limit: 1 << 20, deadline: Self.requestDeadline) else { return }
+        let handler = self.handler
+        let result = Mutex<Data?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            var reply: Data
+            do {
+                let request = try JSONDecoder().decode(ControlRequest.self, from: line)
+                let value = try await handler(request)
+                reply = Data("{\"ok\":true,\"result\":".utf8) + value + Data("}\n".utf8)
+            } catch {
+                let message = (try? JSONEncoder().encode("\(error)")) ?? Data("\"error\"".utf8)
+                reply = Data("{\"ok\":false,\"error\":".utf8) + message + Data("}\n".utf8)
+            }
+            result.withLock { $0 = reply }
+            finished.signal()
         }
-        ControlClient.writeAll(client, reply)
+        finished.wait()
+        if let reply = result.withLock({ $0 }) { ControlClient.writeAll(client, reply) }
     }
 
     /// Stops accepting and removes the socket file.
@@ -158,10 +187,18 @@ public enum ControlClient {
         }
     }
 
-    static func readLine(_ fd: Int32, limit: Int) -> Data? {
+    /// Reads one line (without its newline). With a deadline, the whole line must arrive
+    /// within it (poll before each read), however the sender paces its bytes.
+    static func readLine(_ fd: Int32, limit: Int, deadline: Double? = nil) -> Data? {
         var data = Data()
         var byte = [UInt8](repeating: 0, count: 65536)
+        let end = deadline.map { Date().addingTimeInterval($0) }
         while data.count < limit {
+            if let end {
+                let left = Int32(max(0, end.timeIntervalSinceNow * 1000))
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if left == 0 || poll(&p, 1, left) <= 0 { return nil }
+            }
             let n = read(fd, &byte, byte.count)
             if n <= 0 { break }
             data.append(contentsOf: byte[0..<n])

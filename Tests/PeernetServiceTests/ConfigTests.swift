@@ -99,4 +99,49 @@ final class ControlChannelTests: XCTestCase {
             XCTAssertEqual($0 as? ControlError, .notRunning(path: path))
         }
     }
+
+    /// Idle and dripping clients do not stall the node: each client has a thread of its own
+    /// (two idle connections used to hold the cooperative pool for 5 s, delaying every other
+    /// request and the node's own work), a request must arrive whole within the deadline, and
+    /// past the client cap the answer is "busy" at once.
+    func testIdleClientsDoNotStallOtherRequestsOrTheNode() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pn-ctl-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("control.sock").path
+        let server = try ControlServer(path: path) { request in
+            try await Task.sleep(for: .milliseconds(10))   // handlers are async work on the pool
+            return try JSONEncoder().encode(request.command)
+        }
+        server.start()
+        defer { server.stop() }
+        var idle: [Int32] = []
+        for i in 0..<(ControlServer.maxClients - 2) {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            _ = try ControlClient.withAddress(path) { connect(fd, $0, $1) }
+            if i % 2 == 0 { _ = send(fd, "{", 1, 0) }   // half of them drip a first byte and stop
+            idle.append(fd)
+        }
+        defer { idle.forEach { close($0) } }
+        usleep(200_000)
+        // The pool is free: async work and a request both finish long before the 5 s the idle
+        // clients may take.
+        let start = Date()
+        try await Task.sleep(for: .milliseconds(5))
+        let reply = try ControlClient.call(path: path, ControlRequest(command: "status"))
+        XCTAssertEqual(String(decoding: reply, as: UTF8.self), "\"status\"")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "a request waited for idle clients")
+        // Past the cap: busy at once.
+        var extra: [Int32] = []
+        for _ in 0..<4 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            _ = try ControlClient.withAddress(path) { connect(fd, $0, $1) }
+            extra.append(fd)
+        }
+        defer { extra.forEach { close($0) } }
+        usleep(200_000)
+        XCTAssertThrowsError(try ControlClient.call(path: path, ControlRequest(command: "status"))) {
+            XCTAssertTrue("\($0)".contains("busy"), "\($0)")
+        }
+    }
 }
