@@ -18,23 +18,28 @@ final class DatagramQueue: @unchecked Sendable {
     private var head = 0
     private var closed = false
     let capacity: Int
+    /// Bound in bytes as well as in datagrams: memory is what a flood exhausts.
+    let capacityBytes: Int
+    private(set) var queuedBytes = 0
     private(set) var dropped = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, capacityBytes: Int = Int.max) {
         self.capacity = capacity
-        items.reserveCapacity(capacity)
+        self.capacityBytes = capacityBytes
+        items.reserveCapacity(min(capacity, 1024))
     }
 
-    /// Returns false (and drops) when the queue is full or closed.
+    /// Returns false (and drops) when the queue is full (in datagrams or bytes) or closed.
     @discardableResult
     func push(_ item: InboundDatagram) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !closed, items.count - head < capacity else {
+        guard !closed, items.count - head < capacity, item.bytes.count <= capacityBytes - queuedBytes else {
             dropped += 1
             return false
         }
         items.append(item)
+        queuedBytes += item.bytes.count
         condition.signal()
         return true
     }
@@ -46,7 +51,9 @@ final class DatagramQueue: @unchecked Sendable {
         while head == items.count && !closed { condition.wait() }
         guard head < items.count else { return nil }
         let item = items[head]
+        items[head] = InboundDatagram(bytes: [], source: item.source, network: 0, discovery: false)  // its bytes go now
         head += 1
+        queuedBytes -= item.bytes.count
         if head > 1024 && head * 2 > items.count {
             items.removeFirst(head)
             head = 0
@@ -90,6 +97,41 @@ struct SourceRateLimiter {
             if buckets.count >= maxSources { return ok }
         }
         buckets[source] = bucket
+        return ok
+    }
+}
+
+/// Budgets per host (IP address, whatever the port), in datagrams and in bytes: a host with
+/// many ports gets one budget, not one per port. Bounded in size like `SourceRateLimiter`.
+struct HostLimiter {
+    let rate: Double, burst: Double
+    let byteRate: Double, byteBurst: Double
+    let maxHosts: Int
+    private var buckets: [IPAddress: (datagrams: Double, bytes: Double, last: Double)] = [:]
+
+    init(rate: Double, burst: Double, byteRate: Double, byteBurst: Double, maxHosts: Int = 65536) {
+        self.rate = rate
+        self.burst = burst
+        self.byteRate = byteRate
+        self.byteBurst = byteBurst
+        self.maxHosts = maxHosts
+    }
+
+    mutating func allow(_ host: IPAddress, bytes: Int, now: Double) -> Bool {
+        var bucket = buckets[host] ?? (burst, byteBurst, now)
+        bucket.datagrams = min(burst, bucket.datagrams + (now - bucket.last) * rate)
+        bucket.bytes = min(byteBurst, bucket.bytes + (now - bucket.last) * byteRate)
+        bucket.last = now
+        let ok = bucket.datagrams >= 1 && bucket.bytes >= Double(bytes)
+        if ok {
+            bucket.datagrams -= 1
+            bucket.bytes -= Double(bytes)
+        }
+        if buckets.count >= maxHosts && buckets[host] == nil {
+            buckets = buckets.filter { now - $0.value.last < 1 }
+            if buckets.count >= maxHosts { return ok }
+        }
+        buckets[host] = bucket
         return ok
     }
 }

@@ -121,7 +121,7 @@ public final class Node: Sendable {
             }
         }
         discoverySockets = discovery
-        queue = DatagramQueue(capacity: config.queueCapacity)
+        queue = DatagramQueue(capacity: config.queueCapacity, capacityBytes: config.queueCapacityBytes)
         state = Mutex(NodeState(routing: RoutingTable(own: Hash256.nodeID(of: key.publicKey), bucketSize: config.bucketSize),
                                 values: ValueStore(maxValues: config.maxStoredValues, maxValueSize: config.maxValueSize)))
     }
@@ -197,6 +197,8 @@ public final class Node: Sendable {
         threadsDone.enter()
         let thread = Thread { [self] in
             var limiter = SourceRateLimiter(rate: config.perSourceRate, burst: config.perSourceBurst)
+            var hosts = HostLimiter(rate: config.perHostRate, burst: config.perHostBurst,
+                                    byteRate: config.perHostByteRate, byteBurst: config.perHostByteBurst)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
             defer { buffer.deallocate() }
             while isRunning {
@@ -210,7 +212,8 @@ public final class Node: Sendable {
                 }
                 guard n >= WireLimits.packetMinimum else { continue }
                 if config.simulateFirewallForTesting && !firewallHoles.withLock({ $0.contains(from) }) { continue }
-                guard limiter.allow(from, now: monotonicNow()) else {
+                let now = monotonicNow()
+                guard limiter.allow(from, now: now), hosts.allow(from.ip, bytes: n, now: now) else {
                     state.withLock { $0.stats.rateLimited += 1 }
                     continue
                 }

@@ -96,8 +96,19 @@ public struct NodeConfig: Sendable {
     public var workers: Int = 2
     /// Inbound queue size and per-source rate limit (datagrams/s, burst).
     public var queueCapacity: Int = 8192
+    /// Bytes the inbound queue may hold (8,192 datagrams of up to 64 KiB were 512 MiB).
+    public var queueCapacityBytes: Int = 16 << 20
     public var perSourceRate: Double = 5000
     public var perSourceBurst: Double = 10000
+    /// What one host (IP address, all its ports together) may send outside transfer sessions,
+    /// per second and in a burst, in datagrams and in bytes: one host with 256 ports had 256
+    /// budgets. Generous for honest traffic (control messages are small, and transfers travel in
+    /// lite packets of known sessions, which are not counted), and for the many nodes a test
+    /// runs on 127.0.0.1.
+    public var perHostRate: Double = 20_000
+    public var perHostBurst: Double = 40_000
+    public var perHostByteRate: Double = 33_554_432
+    public var perHostByteBurst: Double = 67_108_864
     /// Records per hash in our Responses to reference nodes (they send 5, sized for 508-byte
     /// packets, and take at most 3 from a reply).
     public var responseClosestCount: Int = 5

@@ -98,3 +98,40 @@ final class HostilePeerTests: XCTestCase {
         await b.stop()
     }
 }
+
+/// The inbound path's memory and work bounds (issue 14 item 3).
+final class InboundBoundsTests: XCTestCase {
+    /// The queue is bounded in bytes: 8,192 datagrams of 64 KiB were 512 MiB.
+    func testQueueIsBoundedInBytes() {
+        let queue = DatagramQueue(capacity: 8192, capacityBytes: 1 << 20)
+        var accepted = 0
+        for _ in 0..<100 where queue.push(InboundDatagram(bytes: [UInt8](repeating: 1, count: 60_000), source: Endpoint("127.0.0.1:1")!, network: 0, discovery: false)) {
+            accepted += 1
+        }
+        XCTAssertEqual(accepted, 17)
+        XCTAssertLessThanOrEqual(queue.queuedBytes, 1 << 20)
+        XCTAssertNotNil(queue.pop())
+        XCTAssertEqual(queue.queuedBytes, 16 * 60_000, "popped bytes leave the budget")
+        XCTAssertTrue(queue.push(InboundDatagram(bytes: [1, 2, 3], source: Endpoint("127.0.0.1:1")!, network: 0, discovery: false)))
+    }
+
+    /// One host with 256 ports has one budget, not 256.
+    func testOneHostWithManyPortsHasOneBudget() {
+        var perPort = SourceRateLimiter(rate: 5000, burst: 10_000)
+        var hosts = HostLimiter(rate: 20_000, burst: 40_000, byteRate: 33_554_432, byteBurst: 67_108_864)
+        var passedPorts = 0, passedBoth = 0
+        let now = 100.0
+        for port in 0..<256 {
+            let source = Endpoint(ip: IPAddress("10.1.2.3")!, port: UInt16(1000 + port))
+            for _ in 0..<100 {   // 100 datagrams of 60 KB from each port, at one instant
+                let a = perPort.allow(source, now: now)
+                if a { passedPorts += 1 }
+                if a && hosts.allow(source.ip, bytes: 60_000, now: now) { passedBoth += 1 }
+            }
+        }
+        XCTAssertEqual(passedPorts, 25_600, "per port, each of the 256 ports has its own budget")
+        XCTAssertLessThanOrEqual(passedBoth * 60_000, 64 << 20, "per host: at most the byte burst")
+        // Another host is not affected.
+        XCTAssertTrue(hosts.allow(IPAddress("10.9.9.9")!, bytes: 60_000, now: now))
+    }
+}
