@@ -65,7 +65,7 @@ let package = Package(
 
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
-            "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
+            "CLinuxCalls", "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
             "PeernetExchange", "PeernetFS", .product(name: "Yams", package: "Yams"),
         ]),
 

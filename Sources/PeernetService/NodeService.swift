@@ -1,3 +1,4 @@
+import CLinuxCalls
 import Foundation
 import PeernetCrypto
 import PeernetExchange
@@ -36,6 +37,8 @@ public final class NodeService: Sendable {
             key = try IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
         }
         Log.shared.configure(file: dataDirectory.file("peernet.log"), level: LogLevel(name: config.logLevel) ?? .info)
+        peernet_install_crash_log(dataDirectory.file("peernet.log").path)
+        CrashPoint.trap("node-started")
         var limits = CacheLimits()
         limits.maxBlockSize = config.cacheMaxBlockSize
         limits.maxBlocksPerPeer = config.cacheMaxBlockCount

@@ -8,4 +8,9 @@ public enum CrashPoint {
     public static func hit(_ name: String) {
         if let target, target == name { _exit(99) }
     }
+
+    /// A crash by a trap (as a failed precondition crashes), for tests of crash reporting.
+    public static func trap(_ name: String) {
+        if let target, target == name { fatalError("crash requested by PEERNET_CRASH_AT=\(name)") }
+    }
 }

@@ -33,6 +33,9 @@ public final class LocalStore: @unchecked Sendable {
     public let chain: UserBlockchain
     public let cache: ChainCache
     public let downloads: DownloadCache
+    /// What is wrong with the stored blockchain, found at open (empty when it is sound), each
+    /// with what to do. Logged as errors; `peernet status` and `peernet repair` show them.
+    public let chainProblems: [String]
     private let lockFD: Int32
 
     public init(dataDirectory: DataDirectory, key: PrivateKey, cacheLimits: CacheLimits = CacheLimits(),
@@ -46,14 +49,34 @@ public final class LocalStore: @unchecked Sendable {
             throw StoreError.inUse(dataDirectory.path)
         }
         lockFD = fd
-        db = try SQLiteDatabase(path: dataDirectory.file("peernet.sqlite").path)
+        let databasePath = dataDirectory.file("peernet.sqlite").path
+        var problems: [String] = []
+        var st = stat()
+        // A database file that exists but is empty (truncated, or a failed copy) must not pass
+        // for a new node: the chain would restart at version 0, and peers that cached ours
+        // would ignore it as older. It restarts at a version above any it can have had.
+        let lostDatabase = stat(databasePath, &st) == 0 && st.st_size == 0
+        if lostDatabase {
+            problems.append("peernet.sqlite was empty (0 bytes): your blockchain was lost and starts again, under a new version so peers take it; "
+                            + "the files in your share folder are published again. Restore peernet.sqlite from a backup (with the node stopped) to keep the old records")
+        }
+        db = try SQLiteDatabase(path: databasePath)
         warehouse = try Warehouse(root: dataDirectory.file("warehouse"))
         catalog = try FileCatalog(db: db)
-        chain = try UserBlockchain(db: db, key: key, catalog: catalog)
+        chain = try UserBlockchain(db: db, key: key, catalog: catalog,
+                                   startVersion: lostDatabase ? UInt64(Date().timeIntervalSince1970) : 0)
         cache = try ChainCache(db: db, catalog: catalog, limits: cacheLimits)
         downloads = try DownloadCache(db: db, root: dataDirectory.file("cache"), maxBytes: downloadCacheBytes)
         warehouse.collectGarbage(keep: try catalog.hashes(owner: key.publicKey))
         try cache.dropEmptyHeaders()
+        let damage = chain.verify()
+        if !damage.isEmpty {
+            problems.append("your blockchain is damaged (" + damage.prefix(3).joined(separator: "; ")
+                            + (damage.count > 3 ? "; and \(damage.count - 3) more" : "")
+                            + "); peers drop the damaged blocks and the files in them. Repair it with: peernet repair (with the node stopped)")
+        }
+        chainProblems = problems
+        for p in problems { Log.shared.error("store", p) }
     }
 
     deinit {

@@ -13,7 +13,10 @@ public final class UserBlockchain: @unchecked Sendable {
     public private(set) var height: UInt64 = 0
     public private(set) var version: UInt64 = 0
 
-    init(db: SQLiteDatabase, key: PrivateKey, catalog: FileCatalog) throws {
+    /// `startVersion`: the version a chain that does not exist yet starts at (0 for a new
+    /// identity; higher when a lost database is replaced, so peers that cached the old chain
+    /// take the new one instead of ignoring it as older).
+    init(db: SQLiteDatabase, key: PrivateKey, catalog: FileCatalog, startVersion: UInt64 = 0) throws {
         self.db = db
         self.key = key
         self.catalog = catalog
@@ -26,8 +29,77 @@ public final class UserBlockchain: @unchecked Sendable {
             height = header.height
             version = header.version
         } else {
+            version = startVersion
             try db.transaction { try writeHeader() }
         }
+    }
+
+    // MARK: Checking and repairing
+
+    /// What is wrong with the stored chain (empty when it is sound): every block is checked as
+    /// a peer would check it (signature, owner, number, version, link to the previous block,
+    /// records), so damage is found here and not by peers that silently drop the block.
+    public func verify() -> [String] {
+        var problems: [String] = []
+        var previous: Hash256? = nil
+        for n in 0..<height {
+            guard let raw = try? block(n) else {
+                problems.append("block \(n) of \(height) is missing")
+                previous = nil
+                continue
+            }
+            do {
+                var limits = BlockLimits()
+                limits.maxBlockSize = max(limits.maxBlockSize, raw.count)
+                _ = try BlockValidator.validate(raw, owner: owner, number: n, version: version, previousHash: previous, limits: limits)
+            } catch {
+                problems.append("block \(n) is damaged: \(error)")
+            }
+            previous = Hash256.blake3(raw)
+        }
+        let stored = (try? db.query("SELECT count(*) FROM chain_blocks").first?.first?.int) ?? 0
+        if UInt64(stored) > height { problems.append("\(UInt64(stored) - height) blocks beyond the height \(height)") }
+        return problems
+    }
+
+    /// Rewrites the chain from what survives in it: the records of every block that still
+    /// decodes with a valid signature of ours, re-signed under a new, higher version (peers
+    /// replace their copy). Damaged blocks' records are lost here; the share folder's publisher
+    /// publishes those files again. Returns how many files were kept.
+    @discardableResult
+    public func rebuild(now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Int {
+        var files: [FileRecord] = []
+        var other: [BlockRecord] = []
+        for n in 0..<height {
+            guard let raw = try? block(n), let decoded = try? Block.decode(raw), decoded.owner == owner else { continue }
+            for (i, record) in decoded.block.records.enumerated() {
+                switch record.type {
+                case .tagData: continue
+                case .file: if let f = try? FileRecordCodec.decode(decoded.block.records, index: i) { files.append(f) }
+                default: other.append(record)
+                }
+            }
+        }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                try db.run("DELETE FROM chain_blocks")
+                try catalog.removeAll(owner: key.publicKey)
+                version = max(version + 1, UInt64(max(0, now)))
+                height = 0
+                for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
+                    try append(group)
+                }
+                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                    try appendFitting(group, date: now)
+                }
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+        return files.count
     }
 
     private func writeHeader() throws {

@@ -30,7 +30,7 @@ struct PeernetCommand: AsyncParsableCommand {
         version: PeernetVersion.string,
         subcommands: [MountCommand.self, UnmountCommand.self, DaemonCommand.self, StatusCommand.self, PeersCommand.self, ShareCommand.self, UnshareCommand.self, ListCommand.self,
                       SearchCommand.self, ExploreCommand.self, GetCommand.self, ProfileCommand.self, IdentityCommand.self, HashCommand.self,
-                      ConfigCommand.self]
+                      ConfigCommand.self, RepairCommand.self]
     )
 }
 

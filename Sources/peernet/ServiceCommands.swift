@@ -36,7 +36,9 @@ extension GlobalOptions {
         // a pipe): those writes fail with EPIPE and are handled where they happen.
         signal(SIGPIPE, SIG_IGN)
         do {
-            return try NodeService(config: config, dataDirectory: dataDirectory, userAgent: PeernetVersion.userAgent)
+            let service = try NodeService(config: config, dataDirectory: dataDirectory, userAgent: PeernetVersion.userAgent)
+            for problem in service.store.chainProblems { Output.error("warning: \(problem)") }
+            return service
         } catch {
             Output.error("\(error)")
             throw ExitCode.failure

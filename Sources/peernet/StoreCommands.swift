@@ -31,6 +31,7 @@ extension GlobalOptions {
             let key = try config.privateKey.map { try PrivateKey(hex: $0) }
                 ?? IdentityStore(dataDirectory: dataDirectory).loadOrCreate().key
             let store = try LocalStore(dataDirectory: dataDirectory, key: key)
+            for problem in store.chainProblems { Output.error("warning: \(problem)") }
             return try direct(store, config)
         } catch {
             Output.error("\(error)")

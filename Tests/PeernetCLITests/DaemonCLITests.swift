@@ -138,4 +138,17 @@ extension DaemonCLITests {
         let offline = try t.peernet(["search", "concert", "--data-dir", t.dir.appendingPathComponent("nobody").path])
         XCTAssertTrue(offline.err.contains("local data only"), offline.err)
     }
+
+    /// A crash of the node leaves its trace in peernet.log, not only on the terminal's stderr.
+    func testACrashIsRecordedInTheLog() throws {
+        let dir = URL(fileURLWithPath: "/tmp/pn-crash-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try CLITests.loopbackConfig.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let r = try runPeernet(["daemon", "--data-dir", dir.appendingPathComponent("data").path, "--config", dir.appendingPathComponent("c.yaml").path],
+                               env: ["PEERNET_CRASH_AT": "node-started", "SWIFT_BACKTRACE": "enable=no"])
+        XCTAssertNotEqual(r.status, 0)
+        let log = (try? String(contentsOfFile: dir.appendingPathComponent("data/peernet.log").path, encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("peernet crashed with signal"), log)
+    }
 }

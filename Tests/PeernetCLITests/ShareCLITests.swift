@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// share / ls / unshare / profile as a user runs them, and what a crash in the middle of a
@@ -124,5 +125,42 @@ final class ShareCLITests: XCTestCase {
                 XCTAssertTrue(state.content.contains(hash) || state.content.contains(hash + ".link"), "a record always has its complete content")
             }
         }
+    }
+
+    /// Damage to our own chain is found at open and said, with the fix; `peernet repair`
+    /// rebuilds it under a new version and the share folder's files are published again. An
+    /// empty peernet.sqlite does not pass for a new node (issue 14 item 7).
+    func testDamagedChainIsDetectedAndRepaired() throws {
+        let data = dir.appendingPathComponent("damaged").path
+        let a = try randomFile("one.txt", size: 100), b = try randomFile("two.txt", size: 200)
+        XCTAssertEqual(try peernet(["share", a.path, "--data-dir", data]).status, 0)
+        XCTAssertEqual(try peernet(["share", b.path, "--data-dir", data]).status, 0)
+        XCTAssertEqual(try peernet(["repair", "--check", "--data-dir", data]).status, 0)
+        // Flip one byte of block 0 (inside its signed part).
+        XCTAssertEqual(sh("sqlite3 \(data)/peernet.sqlite \"UPDATE chain_blocks SET raw = substr(raw, 1, 120) || X'EE' || substr(raw, 122) WHERE number = 0\"").status, 0)
+        let warned = try peernet(["ls", "--data-dir", data])
+        XCTAssertTrue(warned.err.contains("damaged") && warned.err.contains("peernet repair"), warned.err)
+        let check = try peernet(["repair", "--check", "--data-dir", data])
+        XCTAssertEqual(check.status, 1)
+        XCTAssertTrue(check.out.contains("block 0"), check.out)
+        let repair = try peernet(["repair", "--data-dir", data])
+        XCTAssertEqual(repair.status, 0, repair.err)
+        XCTAssertTrue(repair.out.contains("Rebuilt"), repair.out)
+        XCTAssertEqual(try peernet(["repair", "--check", "--data-dir", data]).status, 0)
+        // The next pass (here: another share, with no settle time) publishes the file whose
+        // record was lost.
+        let quick = dir.appendingPathComponent("quick.yaml")
+        try "PublishDelay: 0\n".write(to: quick, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try peernet(["share", try randomFile("three.txt", size: 50).path, "--data-dir", data, "--config", quick.path]).status, 0)
+        XCTAssertEqual(Set(try listed(data).compactMap { $0["name"] as? String }), ["one.txt", "two.txt", "three.txt"])
+
+        // An empty database: said, and the new chain starts above any old version.
+        let fresh = dir.appendingPathComponent("emptied").path
+        XCTAssertEqual(try peernet(["share", a.path, "--data-dir", fresh]).status, 0)
+        XCTAssertEqual(sh("rm -f \(fresh)/peernet.sqlite-wal \(fresh)/peernet.sqlite-shm && : > \(fresh)/peernet.sqlite").status, 0)
+        let after = try peernet(["ls", "--data-dir", fresh])
+        XCTAssertTrue(after.err.contains("peernet.sqlite was empty"), after.err)
+        let version = sh("sqlite3 \(fresh)/peernet.sqlite 'SELECT 1 FROM chain_header'").status
+        XCTAssertEqual(version, 0)
     }
 }

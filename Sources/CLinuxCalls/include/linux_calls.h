@@ -21,4 +21,9 @@ int peernet_fallocate(int fd, int mode, off_t offset, off_t length);
 
 /// syncfs(2) is declared only under _GNU_SOURCE.
 int peernet_syncfs(int fd);
+/// Records fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP) in the log file
+/// at `path`: a line with the signal and the stack's addresses, then the previous handler runs
+/// (Swift's backtracer prints the symbolicated trace on stderr). A crash of a node in the
+/// foreground used to leave no trace in its log.
+void peernet_install_crash_log(const char *path);
 #endif

@@ -611,6 +611,21 @@ public final class SharePublisher: @unchecked Sendable {
         ok = true
     }
 
+    /// Forgets the published state of share-folder files whose record is no longer on the
+    /// chain (after `peernet repair` dropped damaged blocks): the next pass publishes them again.
+    public static func forgetRecordsMissingFromChain(_ store: LocalStore) throws -> Int {
+        let index = try ShareIndex(db: store.db)
+        let ids = Set(try store.chain.files().map(\.id))
+        var forgotten = 0
+        try store.db.transaction {
+            for (path, row) in try index.all() where !ids.contains(row.id) {
+                try index.remove(path)
+                forgotten += 1
+            }
+        }
+        return forgotten
+    }
+
     // MARK: Migration
 
     /// Writes the files the chain shares into an empty share folder, once (nodes from before
