@@ -247,4 +247,40 @@ final class SharePublisherTests: XCTestCase {
         XCTAssertEqual(updated.hash, Hash256.blake3(bytes))
         XCTAssertEqual(try store.warehouse.read(updated.hash, offset: 0, length: 10), Array(bytes[0..<10]))
     }
+
+    /// `peernet share` of a sparse file keeps its holes (a byte at 256 MiB was copied densely
+    /// until the disk filled), and content larger than the free space is refused before
+    /// anything is written.
+    func testSparseFilesStaySparseAndNoSpaceIsSaidUpFront() throws {
+        let source = data.file("sparse.bin").path
+        XCTAssertEqual(sh("truncate -s 256M \(source) && printf end >> \(source)").status, 0)
+        let records = try publisher.share(paths: [source], folder: "", name: nil, description: "")
+        XCTAssertEqual(records.first?.size, (256 << 20) + 3)
+        let used = Int(sh("du -k \(folder)/sparse.bin").out.split(separator: "\t").first ?? "") ?? -1
+        XCTAssertGreaterThanOrEqual(used, 0)
+        XCTAssertLessThan(used, 1024, "the copy kept the holes (\(used) KiB allocated)")
+        XCTAssertEqual(sh("cmp \(source) \(folder)/sparse.bin").status, 0)
+        // Devices and fifos are refused, not read forever.
+        XCTAssertThrowsError(try publisher.share(paths: ["/dev/zero"], folder: "", name: nil, description: "")) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+
+        // A small file system for the share folder: a 16 MiB file does not fit in 8 MiB.
+        let small = data.file("small").path
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        guard getuid() == 0, sh("mount -t tmpfs -o size=8m tmpfs \(small)").status == 0 else {
+            FileHandle.standardError.write(Data("notice: ENOSPC part skipped (needs root to mount a tmpfs)\n".utf8))
+            return
+        }
+        defer { _ = sh("umount \(small)") }
+        var options = SharePublisher.Options()
+        options.watch = false
+        let tight = try SharePublisher(store: store, folder: URL(fileURLWithPath: small + "/share"), options: options)
+        let big = data.file("big.bin").path
+        XCTAssertEqual(sh("head -c 16777216 /dev/urandom > \(big)").status, 0)
+        XCTAssertThrowsError(try tight.share(paths: [big], folder: "", name: nil, description: "")) { error in
+            XCTAssertTrue("\(error)".contains("free"), "\(error)")
+        }
+        XCTAssertEqual(sh("ls -A \(small)/share").out, "", "nothing was written")
+    }
 }

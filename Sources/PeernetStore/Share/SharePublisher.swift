@@ -584,10 +584,47 @@ public final class SharePublisher: @unchecked Sendable {
             close(out)
             if !ok { _ = withCPath(tempFull) { Glibc.unlink($0) } }
         }
+        if type == S_IFREG {
+            // Room for what the file really occupies (a sparse file's holes cost nothing), said
+            // before anything is written: ENOSPC up front, not a full disk halfway.
+            var fs = statvfs()
+            let needed = UInt64(st.st_blocks) * 512
+            if fstatvfs(out, &fs) == 0, needed > UInt64(fs.f_bavail) * UInt64(fs.f_frsize) {
+                throw WarehouseError.io(source, "needs \(needed >> 20) MiB, and the share folder's disk has \((UInt64(fs.f_bavail) * UInt64(fs.f_frsize)) >> 20) MiB free (\(String(cString: strerror(ENOSPC))))")
+            }
+        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { buffer.deallocate() }
         var copied: UInt64 = 0
-        while true {
+        // Only the data of a sparse file is copied; its holes stay holes (SEEK_DATA/SEEK_HOLE).
+        let total: Int = type == S_IFREG ? Int(st.st_size) : -1
+        var position = 0
+        while type == S_IFREG && position < total {
+            let data = lseek(input, off_t(position), 3 /* SEEK_DATA */)
+            if data < 0 { break }   // the rest is a hole (or the file system does not say)
+            let hole = lseek(input, data, 4 /* SEEK_HOLE */)
+            let end: Int = hole < 0 ? total : min(Int(hole), total)
+            var offset = Int(data)
+            while offset < end {
+                let n = pread(input, buffer.baseAddress!, min(buffer.count, end - offset), off_t(offset))
+                if n < 0 { if errno == EINTR { continue }; throw WarehouseError.io(source, String(cString: strerror(errno))) }
+                if n == 0 { break }
+                var done = 0
+                while done < n {
+                    let m = pwrite(out, buffer.baseAddress! + done, n - done, off_t(offset) + off_t(done))
+                    if m < 0 { if errno == EINTR { continue }; throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+                    done += m
+                }
+                offset += n
+                copied += UInt64(n)
+                progress?(UInt64(offset), UInt64(total))
+            }
+            position = end
+        }
+        if type == S_IFREG {
+            guard ftruncate(out, off_t(total)) == 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
+        }
+        while type != S_IFREG {
             let n = read(input, buffer.baseAddress!, buffer.count)
             if n < 0 { if errno == EINTR { continue }; throw WarehouseError.io(source, String(cString: strerror(errno))) }
             if n == 0 { break }
