@@ -283,4 +283,22 @@ final class SharePublisherTests: XCTestCase {
         }
         XCTAssertEqual(sh("ls -A \(small)/share").out, "", "nothing was written")
     }
+
+    /// mkdir publishes an empty folder (a virtual folder record, as the reference's clients
+    /// make); once it holds a file the file's folder tag stands for it.
+    func testEmptyFoldersArePublishedAsFolders() throws {
+        func folders() throws -> [String] {
+            try store.chain.files().filter(\.isVirtualFolder).map { $0.folder.isEmpty ? $0.name : $0.folder + "/" + $0.name }.sorted()
+        }
+        try FileManager.default.createDirectory(atPath: folder + "/Empty", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder + "/Nested/Inner", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder + "/.hidden", withIntermediateDirectories: true)
+        publisher.pass()
+        XCTAssertEqual(try folders(), ["Empty", "Nested/Inner"])
+        try write("Empty/now.txt", "x")
+        XCTAssertEqual(rmdir(folder + "/Nested/Inner"), 0)
+        settle()
+        XCTAssertEqual(try folders(), ["Nested"])
+        XCTAssertEqual(try published(), ["Empty/now.txt", "Nested"])
+    }
 }

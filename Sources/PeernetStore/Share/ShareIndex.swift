@@ -26,6 +26,7 @@ struct ShareIndex {
             mtime INTEGER NOT NULL, hash BLOB NOT NULL, id BLOB NOT NULL, description TEXT NOT NULL DEFAULT '',
             ctime INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE IF NOT EXISTS share_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS share_folders (path BLOB PRIMARY KEY, id BLOB NOT NULL);
         """)
     }
 
@@ -50,6 +51,23 @@ struct ShareIndex {
 
     func remove(_ path: SharePath) throws {
         try db.run("DELETE FROM share_index WHERE path = ?", [.blob(path.bytes)])
+    }
+
+    /// Empty folders published as virtual folder records, by path.
+    func folders() throws -> [SharePath: TransferID] {
+        var out: [SharePath: TransferID] = [:]
+        for r in try db.query("SELECT path, id FROM share_folders") {
+            if let id = TransferID(r[1].bytes) { out[SharePath(r[0].bytes)] = id }
+        }
+        return out
+    }
+
+    func putFolder(_ path: SharePath, _ id: TransferID) throws {
+        try db.run("INSERT OR REPLACE INTO share_folders VALUES (?, ?)", [.blob(path.bytes), .blob(id.bytes)])
+    }
+
+    func removeFolder(_ path: SharePath) throws {
+        try db.run("DELETE FROM share_folders WHERE path = ?", [.blob(path.bytes)])
     }
 
     func meta(_ key: String) throws -> String? {

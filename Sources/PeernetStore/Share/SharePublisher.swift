@@ -76,6 +76,8 @@ public final class SharePublisher: @unchecked Sendable {
 
     struct State {
         var rows: [SharePath: ShareIndex.Row] = [:]
+        /// Empty folders published as virtual folder records.
+        var folders: [SharePath: TransferID] = [:]
         var pending: Set<SharePath> = []
         var failed: [SharePath: String] = [:]
         /// Signature and when it was first seen, for files whose times lie in the future.
@@ -122,7 +124,8 @@ public final class SharePublisher: @unchecked Sendable {
         }
         try migrateExistingShares()
         let rows = try index.all()
-        state.withLock { $0.rows = rows }
+        let folders = try index.folders()
+        state.withLock { $0.rows = rows; $0.folders = folders }
     }
 
     /// Called after every pass that changed the chain.
@@ -393,6 +396,32 @@ public final class SharePublisher: @unchecked Sendable {
             add.append(record(for: c.path, result, id: row.id, modifiedNs: c.found.signature.modifiedNs, description: description))
             newRows[c.path] = row
         }
+        // Empty folders (mkdir) are published as virtual folder records, as the reference's
+        // clients do; a folder with files needs none (the files' folder tags make it).
+        let publishedFolders = state.withLock { $0.folders }
+        var wantedFolders = Set<SharePath>()
+        let occupied = Set(scan.files.keys.flatMap { p -> [SharePath] in
+            var parents: [SharePath] = []
+            var current = p.parent
+            while !current.bytes.isEmpty { parents.append(current); current = current.parent }
+            return parents
+        } + scan.directories.map(\.parent))
+        for dir in scan.directories where !occupied.contains(dir) { wantedFolders.insert(dir) }
+        var newFolders = publishedFolders
+        for (path, id) in publishedFolders where !wantedFolders.contains(path) {
+            remove.insert(id)
+            if let old = try? store.chain.file(id: id) { change.withdrawn.append(old) }
+            newFolders[path] = nil
+        }
+        let empty = Hash256.blake3([UInt8]())
+        for path in wantedFolders.sorted() where publishedFolders[path] == nil {
+            var tags = [FileTag(type: FileTag.name, text: path.name)]
+            if !path.folder.isEmpty { tags.append(FileTag(type: FileTag.folder, text: path.folder)) }
+            let record = FileRecord(hash: empty, id: .random(), merkleRoot: empty, fragmentSize: 262_144, type: 9, format: 16, size: 0, tags: tags)
+            add.append(record)
+            newFolders[path] = record.id
+        }
+
         removeLeftovers(scan.leftovers)
         if !add.isEmpty || !remove.isEmpty { CrashPoint.hit("share-before-record") }
         do {
@@ -402,11 +431,15 @@ public final class SharePublisher: @unchecked Sendable {
                 for p in Set(rows.keys).union(newRows.keys) where rows[p] != newRows[p] {
                     if let row = newRows[p] { try index.put(p, row) } else { try index.remove(p) }
                 }
+                for p in Set(publishedFolders.keys).union(newFolders.keys) where publishedFolders[p] != newFolders[p] {
+                    if let id = newFolders[p] { try index.putFolder(p, id) } else { try index.removeFolder(p) }
+                }
             }
         } catch {
             Log.shared.error("share", "publishing \(add.count) and withdrawing \(remove.count) files failed: \(error)")
             for c in candidates where failed[c.path] == nil && !pending.contains(c.path) { failed[c.path] = "\(error)" }
             newRows = rows
+            newFolders = publishedFolders
             add = []
             change = Change()
             wake = min(wake ?? mono + 30, mono + 30)
@@ -422,6 +455,7 @@ public final class SharePublisher: @unchecked Sendable {
         let previousFailures = state.withLock { s -> [SharePath: String] in
             let before = s.failed
             s.rows = newRows
+            s.folders = newFolders
             s.pending = pending
             s.failed = failed
             s.firstSeen = newFirstSeen
@@ -436,7 +470,7 @@ public final class SharePublisher: @unchecked Sendable {
         for (p, why) in failed where previousFailures[p] != why {
             Log.shared.warning("share", "cannot publish \(p): \(why)")
         }
-        if summary.chainChanged {
+        if summary.chainChanged || newFolders != publishedFolders {
             Log.shared.info("share", "published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
             for o in observers.withLock({ $0 }) { o(change) }
         }
@@ -671,6 +705,16 @@ public final class SharePublisher: @unchecked Sendable {
     private func migrateExistingShares() throws {
         guard try index.meta("migrated") == nil else { return }
         var written = 0
+        for file in try store.chain.files() where file.isVirtualFolder {
+            let parts = (file.folder.split(whereSeparator: { $0 == "/" || $0 == "\\" }).map(String.init) + [file.name])
+                .map { $0.replacingOccurrences(of: "/", with: "_") }.filter { !$0.isEmpty && $0 != "." && $0 != ".." }
+            guard !parts.isEmpty else { continue }
+            let path = SharePath(parts.joined(separator: "/"))
+            try FileManager.default.createDirectory(atPath: String(decoding: root + [UInt8(ascii: "/")] + path.bytes, as: UTF8.self),
+                                                    withIntermediateDirectories: true)
+            try index.putFolder(path, file.id)
+            state.withLock { $0.folders[path] = file.id }
+        }
         for file in try store.chain.files() where !file.isVirtualFolder {
             let folderPart = file.folder.split(whereSeparator: { $0 == "/" || $0 == "\\" })
                 .map { String($0) }.filter { !$0.isEmpty && $0 != "." && $0 != ".." }
