@@ -14,6 +14,12 @@ packages=(
   # The drive's tests run the programs people save files with, on a real mount:
   vim rsync sqlite3 git python3 libglib2.0-bin   # (libglib2.0-bin: gio save / gio trash)
 )
+# CPython's own file-system tests (test_os, test_shutil, ...) run in me/ as a conformance suite.
+if command -v /usr/bin/python3 >/dev/null; then
+  packages+=("libpython3.$(/usr/bin/python3 -c 'import sys; print(sys.version_info.minor)')-testsuite")
+else
+  packages+=(libpython3.11-testsuite)   # Debian 12's python3
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,10 +63,13 @@ extension FuseMount {
         } catch { Self.fail(req, error) }
     }
 
-    /// Makes something in a folder with `make(dirfd)`, then answers with its entry.
-    func localMake(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ make: (Int32) -> Int32) {
+    /// Makes something in a folder with `make(dirfd)`, then answers with its entry. `mode`
+    /// arrives with the caller's umask applied; it is set exactly, since the node's own umask
+    /// would be applied a second time (a umask-0 program's 0666 file came out 0644).
+    func localMake(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, mode: mode_t? = nil, _ make: (Int32) -> Int32) {
         guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
         guard make(dir) == 0 else { return Self.reply(req, errno) }
+        if let mode { _ = fchmodat(dir, name, mode & 0o7777, 0) }
         giveToCaller(req, dir: dir, name: name)
         localLookup(req, parent, name)
         fs.publisher.poke()
@@ -180,8 +183,17 @@ extension FuseMount {
                      _ fi: UnsafeMutablePointer<fuse_file_info>) {
         guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
         let flags = (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW
-        let file = openat(dir, name, flags | O_CLOEXEC, mode)
+        // Made new (O_EXCL) when it does not exist yet, so its mode can be set exactly as asked
+        // (the node's own umask must not apply twice: a umask-0 program's 0666 file came out
+        // 0644); an existing file is opened as it is.
+        var created = true
+        var file = openat(dir, name, flags | O_EXCL | O_CLOEXEC, mode)
+        if file < 0 && errno == EEXIST && flags & O_EXCL == 0 {
+            created = false
+            file = openat(dir, name, (flags & ~O_CREAT) | O_CLOEXEC)
+        }
         guard file >= 0 else { return Self.reply(req, errno) }
+        if created { _ = fchmod(file, mode & 0o7777) }
         giveToCaller(req, dir: dir, name: name)
         do {
             let (key, st) = try fs.share.lookup(parent: parent, name: name)
@@ -341,18 +353,35 @@ extension FuseMount {
         return out
     }
 
+    /// Extended attribute namespaces passed through in me/: user.* and trusted.* (root's).
+    /// security.* and system.* (labels, ACLs) answer EOPNOTSUPP: ls then stops asking every
+    /// file for them (see getxattr).
+    static func passesThrough(_ name: String) -> Bool { name.hasPrefix("user.") || name.hasPrefix("trusted.") }
+
+    /// Where a node's xattrs are reached: its /proc link, or for a symbolic link its path (the
+    /// l*xattr calls act on the link itself; through /proc they would not reach it).
+    func xattrTarget(_ key: UInt64) -> (path: String, link: Bool)? {
+        guard let st = try? fs.share.stat(key) else { return nil }
+        if st.st_mode & S_IFMT == S_IFLNK {
+            guard let relative = fs.share.relativePath(key) else { return nil }
+            return (fs.share.path + "/" + String(decoding: relative.bytes, as: UTF8.self), true)
+        }
+        guard let proc = try? fs.share.procPath(key) else { return nil }
+        return (proc, false)
+    }
+
     func localGetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ size: Int) {
         let text = String(cString: name)
-        // Only user.*: ls then stops asking every file for labels and ACLs (see getxattr).
-        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         if text.hasPrefix("user.peernet.") {
             guard let value = localPeernetAttributes(key)[text] else { return Self.reply(req, ENODATA) }
             return Self.replyXattr(req, value, size)
         }
-        let isLink = (try? fs.share.stat(key)).map { $0.st_mode & S_IFMT == S_IFLNK } ?? true
-        guard !isLink, let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENODATA) }
+        guard let target = xattrTarget(key) else { return Self.reply(req, ENODATA) }
         var value = [UInt8](repeating: 0, count: max(size, 1))
-        let n = value.withUnsafeMutableBytes { getxattr(proc, name, size == 0 ? nil : $0.baseAddress, size) }
+        let n = value.withUnsafeMutableBytes {
+            target.link ? lgetxattr(target.path, name, size == 0 ? nil : $0.baseAddress, size) : getxattr(target.path, name, size == 0 ? nil : $0.baseAddress, size)
+        }
         guard n >= 0 else { return Self.reply(req, errno) }
         if size == 0 { fuse_reply_xattr(req, n); return }
         value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), n) }
@@ -360,13 +389,13 @@ extension FuseMount {
 
     func localListxattr(_ req: fuse_req_t?, _ key: UInt64, _ size: Int) {
         var list: [UInt8] = []
-        if let proc = try? fs.share.procPath(key), (try? fs.share.stat(key)).map({ $0.st_mode & S_IFMT != S_IFLNK }) == true {
-            let n = listxattr(proc, nil, 0)
+        if let target = xattrTarget(key) {
+            let n = target.link ? llistxattr(target.path, nil, 0) : listxattr(target.path, nil, 0)
             if n > 0 {
                 var raw = [CChar](repeating: 0, count: n)
-                let got = listxattr(proc, &raw, n)
+                let got = target.link ? llistxattr(target.path, &raw, n) : listxattr(target.path, &raw, n)
                 if got > 0 {
-                    for name in raw.prefix(got).split(separator: 0) where String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self).hasPrefix("user.") {
+                    for name in raw.prefix(got).split(separator: 0) where Self.passesThrough(String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)) {
                         list += name.map { UInt8(bitPattern: $0) } + [0]
                     }
                 }
@@ -378,18 +407,20 @@ extension FuseMount {
 
     func localSetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>?, _ size: Int, _ flags: Int32) {
         let text = String(cString: name)
-        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
-        guard let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENOENT) }
-        Self.reply(req, setxattr(proc, name, value, size, flags) == 0 ? 0 : errno)
+        guard let target = xattrTarget(key) else { return Self.reply(req, ENOENT) }
+        let rc = target.link ? lsetxattr(target.path, name, value, size, flags) : setxattr(target.path, name, value, size, flags)
+        Self.reply(req, rc == 0 ? 0 : errno)
     }
 
     func localRemovexattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>) {
         let text = String(cString: name)
-        guard text.hasPrefix("user.") else { return Self.reply(req, EOPNOTSUPP) }
+        guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
-        guard let proc = try? fs.share.procPath(key) else { return Self.reply(req, ENOENT) }
-        Self.reply(req, removexattr(proc, name) == 0 ? 0 : errno)
+        guard let target = xattrTarget(key) else { return Self.reply(req, ENOENT) }
+        let rc = target.link ? lremovexattr(target.path, name) : removexattr(target.path, name)
+        Self.reply(req, rc == 0 ? 0 : errno)
     }
 
     static func replyXattr(_ req: fuse_req_t?, _ value: [UInt8], _ size: Int) {

@@ -482,16 +482,16 @@ public final class FuseMount: @unchecked Sendable {
         ops.mkdir = { req, parent, name, mode in
             let m = FuseMount.mount(req)
             guard let name else { return FuseMount.reply(req, EINVAL) }
-            if let key = m.localKey(parent) { return m.localMake(req, key, name) { mkdirat($0, name, mode) } }
+            if let key = m.localKey(parent) { return m.localMake(req, key, name, mode: mode) { mkdirat($0, name, mode) } }
             if parent == FUSE_ROOT_ID, FuseMount.isTrash(name) {
-                return m.localMake(req, m.fs.share.rootKey, name) { mkdirat($0, name, mode) }
+                return m.localMake(req, m.fs.share.rootKey, name, mode: mode) { mkdirat($0, name, mode) }
             }
             FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
         ops.mknod = { req, parent, name, mode, rdev in
             let m = FuseMount.mount(req)
             guard let name else { return FuseMount.reply(req, EINVAL) }
-            if let key = m.localKey(parent) { return m.localMake(req, key, name) { mknodat($0, name, mode, rdev) } }
+            if let key = m.localKey(parent) { return m.localMake(req, key, name, mode: mode) { mknodat($0, name, mode, rdev) } }
             FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
         ops.symlink = { req, target, parent, name in
@@ -530,7 +530,7 @@ public final class FuseMount: @unchecked Sendable {
             // a handler): ls then remembers that for the whole device and stops asking, instead
             // of a round trip to us for each of 10,000 files (ENODATA made it ask every file).
             let key = String(cString: name)
-            guard key.hasPrefix("user.") else { return FuseMount.reply(req, EOPNOTSUPP) }
+            guard key.hasPrefix("user.") else { return FuseMount.reply(req, EOPNOTSUPP) }  // (me/ answered above)
             guard key.hasPrefix("user.peernet."), let value = m.fs.xattrs(n)[key] else { return FuseMount.reply(req, ENODATA) }
             if size == 0 { fuse_reply_xattr(req, value.count); return }
             guard value.count <= size else { return FuseMount.reply(req, ERANGE) }

@@ -192,6 +192,27 @@ final class DriveProgramTests: XCTestCase {
         XCTAssertTrue(sh("mv \(me)/a \(a.path("peers/a")) 2>&1").out.contains("Read-only file system"))
     }
 
+    /// A standard conformance suite: CPython's own file-system tests (test_os, test_posix,
+    /// test_shutil, test_tempfile, test_fileio, test_pathlib, test_glob, test_stat, test_fcntl;
+    /// about 1,000 cases) pass in me/ exactly as in a local directory, with the same skips.
+    func testCPythonFileSystemSuitePassesAsOnALocalDirectory() throws {
+        let modules = "test_os test_posix test_shutil test_tempfile test_fileio test_pathlib test_glob test_stat test_fcntl"
+        guard FileManager.default.fileExists(atPath: "/usr/lib/python3.11/test/test_os.py") || sh("/usr/bin/python3 -c 'import test.test_os'").status == 0 else {
+            return XCTFail("CPython's test suite is missing: scripts/install-deps.sh installs it (libpython3.X-testsuite)")
+        }
+        func suite(_ dir: String) -> (ok: Bool, skipped: [String], out: String) {
+            let r = sh("mkdir -p \(dir) && cd \(dir) && TMPDIR=\(dir) /usr/bin/python3 -m test -v --timeout 300 --tempdir \(dir) \(modules) 2>&1", timeout: 600)
+            let skipped = r.out.split(separator: "\n").filter { $0.contains("... skipped") }.map { String($0.split(separator: " ").first ?? "") }.sorted()
+            return (r.out.contains("Tests result: SUCCESS"), skipped, r.out)
+        }
+        let local = suite(a.dir.path + "/local-suite")
+        let mounted = suite(me + "/suite")
+        XCTAssertTrue(local.ok, "the suite fails on a local directory here: " + String(local.out.suffix(2000)))
+        let failures = mounted.out.split(separator: "\n").filter { $0.hasPrefix("FAIL:") || $0.hasPrefix("ERROR:") }
+        XCTAssertTrue(mounted.ok, "in me/: \(failures.prefix(20))")
+        XCTAssertEqual(mounted.skipped, local.skipped, "the same cases are skipped as on a local directory")
+    }
+
     /// A second peer sees exactly the intended files after all of the above kinds of saves.
     func testAPeerSeesExactlyTheIntendedFiles() async throws {
         let b = try MountedPeer(roots: [a])
