@@ -571,6 +571,12 @@ public final class SharePublisher: @unchecked Sendable {
             if withCPath(root + [UInt8(ascii: "/")] + path.bytes, { Glibc.unlink($0) }) != 0 && errno != ENOENT {
                 throw WarehouseError.io(full, String(cString: strerror(errno)))
             }
+            // Folders the unshare leaves empty go too (else each would be published as an
+            // empty folder); rmdir leaves any folder that still holds something.
+            var parent = path.parent
+            while !parent.bytes.isEmpty, withCPath(root + [UInt8(ascii: "/")] + parent.bytes, { Glibc.rmdir($0) }) == 0 {
+                parent = parent.parent
+            }
             direct.remove(row.id)
         }
         pass()
