@@ -67,78 +67,122 @@ extension FuseMount {
     /// arrives with the caller's umask applied; it is set exactly, since the node's own umask
     /// would be applied a second time (a umask-0 program's 0666 file came out 0644).
     func localMake(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, mode: mode_t? = nil, _ make: (Int32) -> Int32) {
-        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        guard let dir = fs.share.directoryFD(parent) else { return Self.reply(req, ENOENT) }
         guard make(dir) == 0 else { return Self.reply(req, errno) }
         if let mode { _ = fchmodat(dir, name, mode & 0o7777, 0) }
         giveToCaller(req, dir: dir, name: name)
         localLookup(req, parent, name)
-        fs.publisher.poke()
+        fs.publisher.changed()
     }
 
     func localUnlink(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, directory: Bool) {
-        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        guard let dir = fs.share.directoryFD(parent) else { return Self.reply(req, ENOENT) }
         let rc = unlinkat(dir, name, directory ? AT_REMOVEDIR : 0)
         Self.reply(req, rc == 0 ? 0 : errno)
-        if rc == 0 { fs.publisher.poke() }
+        if rc == 0 { fs.publisher.changed() }
     }
 
     func localRename(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ newParent: UInt64,
                      _ newName: UnsafePointer<CChar>, _ flags: UInt32) {
-        guard let from = fs.share.fd(parent), let to = fs.share.fd(newParent) else { return Self.reply(req, ENOENT) }
+        guard let from = fs.share.directoryFD(parent), let to = fs.share.directoryFD(newParent) else { return Self.reply(req, ENOENT) }
         let rc = flags == 0 ? renameat(from, name, to, newName) : peernet_renameat2(from, name, to, newName, flags)
-        Self.reply(req, rc == 0 ? 0 : errno)
-        if rc == 0 { fs.publisher.poke() }
+        let error = errno
+        if rc == 0 {
+            if flags & 2 /* RENAME_EXCHANGE */ != 0 {
+                // Both names swapped: keep both entries right (through a name no file has).
+                let swap = Array("\u{1}peernet-exchange\u{0}".utf8CString)
+                swap.withUnsafeBufferPointer { tmp in
+                    fs.share.renamed(from: parent, name, to: UInt64.max, tmp.baseAddress!)
+                    fs.share.renamed(from: newParent, newName, to: parent, name)
+                    fs.share.renamed(from: UInt64.max, tmp.baseAddress!, to: newParent, newName)
+                }
+            } else {
+                fs.share.renamed(from: parent, name, to: newParent, newName)
+            }
+        }
+        Self.reply(req, rc == 0 ? 0 : error)
+        if rc == 0 { fs.publisher.changed() }
     }
 
     func localLink(_ req: fuse_req_t?, _ key: UInt64, _ newParent: UInt64, _ newName: UnsafePointer<CChar>) {
-        guard let fd = fs.share.fd(key), let to = fs.share.fd(newParent) else { return Self.reply(req, ENOENT) }
-        var rc = linkat(fd, "", to, newName, AT_EMPTY_PATH)
-        if rc != 0 && (errno == ENOENT || errno == EPERM) {
-            // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link works for everyone.
-            rc = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", to, newName, AT_SYMLINK_FOLLOW)
-        }
-        guard rc == 0 else { return Self.reply(req, errno) }
+        guard let to = fs.share.directoryFD(newParent) else { return Self.reply(req, ENOENT) }
+        do {
+            try fs.share.withNode(key) { fd in
+                var rc = linkat(fd, "", to, newName, AT_EMPTY_PATH)
+                if rc != 0 && (errno == ENOENT || errno == EPERM) {
+                    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc link works for everyone.
+                    rc = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", to, newName, AT_SYMLINK_FOLLOW)
+                }
+                guard rc == 0 else { throw FSError(errno: errno) }
+            }
+        } catch { return Self.fail(req, error) }
         localLookup(req, newParent, newName)
     }
 
     func localReadlink(_ req: fuse_req_t?, _ key: UInt64) {
-        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlinkat(fd, "", &buffer, Int(PATH_MAX))
-        guard n >= 0 else { return Self.reply(req, errno) }
-        buffer[n] = 0
-        _ = fuse_reply_readlink(req, buffer)
+        do {
+            let buffer = try fs.share.withNode(key) { fd -> [CChar] in
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlinkat(fd, "", &buffer, Int(PATH_MAX))
+                guard n >= 0 else { throw FSError(errno: errno) }
+                buffer[n] = 0
+                return buffer
+            }
+            _ = fuse_reply_readlink(req, buffer)
+        } catch { Self.fail(req, error) }
     }
 
     // MARK: Attributes
 
-    func localGetattr(_ req: fuse_req_t?, _ key: UInt64) {
+    /// With an open handle (fstat), its descriptor answers: the file may be unlinked already.
+    func localGetattr(_ req: fuse_req_t?, _ key: UInt64, handle: Int32? = nil) {
         do {
-            var st = localStat(key, try fs.share.stat(key))
+            var raw = Glibc.stat()
+            if let handle, fstat(handle, &raw) == 0 {
+            } else {
+                do { raw = try fs.share.stat(key) } catch {
+                    guard let open = Self.openDescriptor(key), fstat(open, &raw) == 0 else { throw error }
+                }
+            }
+            var st = localStat(key, raw)
             fuse_reply_attr(req, &st, Self.localTimeout)
         } catch { Self.fail(req, error) }
     }
 
     func localSetattr(_ req: fuse_req_t?, _ key: UInt64, _ attr: UnsafeMutablePointer<stat>, _ toSet: Int32, _ handle: Int32?) {
-        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
-        let proc = "/proc/self/fd/\(fd)"
+        do {
+            try fs.share.withNode(key) { fd in try setAttributes(fd, attr, toSet, handle) }
+        } catch {
+            // Changes through an open handle still work on a file that is gone from its folder.
+            guard let handle = handle ?? Self.openDescriptor(key),
+                  (error as? FSError)?.errno == ESTALE || (error as? FSError)?.errno == ENOENT else { return Self.fail(req, error) }
+            do { try setAttributes(nil, attr, toSet, handle) } catch { return Self.fail(req, error) }
+        }
+        localGetattr(req, key, handle: handle)
+        fs.publisher.changed()
+    }
+
+    private func setAttributes(_ fd: Int32?, _ attr: UnsafeMutablePointer<stat>, _ toSet: Int32, _ handle: Int32?) throws {
+        let proc = fd.map { "/proc/self/fd/\($0)" }
         var current = Glibc.stat()
-        guard fstatat(fd, "", &current, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { return Self.reply(req, errno) }
+        if let fd { guard fstatat(fd, "", &current, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) } }
+        else if let handle { guard fstat(handle, &current) == 0 else { throw FSError(errno: errno) } }
         let isLink = current.st_mode & S_IFMT == S_IFLNK
         if toSet & SetAttr.mode != 0 {
             // A symbolic link has no mode of its own (chmod through the /proc link would change its target).
-            let rc = isLink ? 0 : (handle.map { fchmod($0, attr.pointee.st_mode) } ?? chmod(proc, attr.pointee.st_mode))
-            guard rc == 0 else { return Self.reply(req, errno) }
+            let rc = isLink ? 0 : (handle.map { fchmod($0, attr.pointee.st_mode) } ?? chmod(proc!, attr.pointee.st_mode))
+            guard rc == 0 else { throw FSError(errno: errno) }
         }
         if toSet & (SetAttr.uid | SetAttr.gid) != 0 {
             let uid = toSet & SetAttr.uid != 0 ? attr.pointee.st_uid : uid_t.max
             let gid = toSet & SetAttr.gid != 0 ? attr.pointee.st_gid : gid_t.max
-            guard fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { return Self.reply(req, errno) }
+            let rc = fd.map { fchownat($0, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) } ?? fchown(handle!, uid, gid)
+            guard rc == 0 else { throw FSError(errno: errno) }
         }
         if toSet & SetAttr.size != 0 {
             let size = attr.pointee.st_size
-            let rc = handle.map { ftruncate($0, size) } ?? truncate(proc, size)
-            guard rc == 0 else { return Self.reply(req, errno) }
+            let rc = handle.map { ftruncate($0, size) } ?? truncate(proc!, size)
+            guard rc == 0 else { throw FSError(errno: errno) }
         }
         if toSet & (SetAttr.atime | SetAttr.mtime) != 0 {
             var times = [timespec(tv_sec: 0, tv_nsec: Int(UTIME_OMIT)), timespec(tv_sec: 0, tv_nsec: Int(UTIME_OMIT))]
@@ -147,41 +191,50 @@ extension FuseMount {
             let rc: Int32
             if let handle { rc = futimens(handle, &times) }
             else if isLink { rc = 0 }  // times of a link itself: not reachable through its descriptor; the kernel keeps its own
-            else { rc = utimensat(AT_FDCWD, proc, &times, 0) }
-            guard rc == 0 else { return Self.reply(req, errno) }
+            else { rc = utimensat(AT_FDCWD, proc!, &times, 0) }
+            guard rc == 0 else { throw FSError(errno: errno) }
         }
-        localGetattr(req, key)
-        fs.publisher.poke()
     }
 
     // MARK: Files
 
     /// Open descriptors of me/ files: whether each may write, and its inode for the publisher.
-    static let openFiles = Mutex<[Int32: (writer: Bool, device: UInt64, inode: UInt64)]>([:])
+    static let openFiles = Mutex<[Int32: (writer: Bool, device: UInt64, inode: UInt64, key: UInt64)]>([:])
 
-    func registerOpen(_ fd: Int32, flags: Int32) -> UInt64 {
+    /// An open descriptor of a node, if any: `fstat` of a file that was unlinked while open
+    /// arrives without its handle, and the file can no longer be found by name.
+    static func openDescriptor(_ key: UInt64) -> Int32? {
+        openFiles.withLock { files in files.first { $0.value.key == key }?.key }
+    }
+
+    func registerOpen(_ fd: Int32, flags: Int32, key: UInt64) -> UInt64 {
         var st = Glibc.stat()
         fstat(fd, &st)
         let writer = flags & O_ACCMODE != O_RDONLY
-        Self.openFiles.withLock { $0[fd] = (writer, UInt64(st.st_dev), UInt64(st.st_ino)) }
+        Self.openFiles.withLock { $0[fd] = (writer, UInt64(st.st_dev), UInt64(st.st_ino), key) }
         if writer { fs.publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), 1) }
         return ShareFolderInodes.localBit | UInt64(UInt32(bitPattern: fd))
     }
 
     func localOpen(_ req: fuse_req_t?, _ key: UInt64, _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
         // O_NOFOLLOW would refuse the /proc link itself; the kernel resolved links already.
         let flags = fi.pointee.flags & ~O_NOFOLLOW & ~O_CREAT & ~O_EXCL
-        let file = open("/proc/self/fd/\(fd)", flags | O_CLOEXEC)
-        guard file >= 0 else { return Self.reply(req, errno) }
-        fi.pointee.fh = registerOpen(file, flags: flags)
+        let file: Int32
+        do {
+            file = try fs.share.withNode(key) { fd in
+                let f = open("/proc/self/fd/\(fd)", flags | O_CLOEXEC)
+                guard f >= 0 else { throw FSError(errno: errno) }
+                return f
+            }
+        } catch { return Self.fail(req, error) }
+        fi.pointee.fh = registerOpen(file, flags: flags, key: key)
         fi.pointee.keep_cache = 0
         fuse_reply_open(req, fi)
     }
 
     func localCreate(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ mode: mode_t,
                      _ fi: UnsafeMutablePointer<fuse_file_info>) {
-        guard let dir = fs.share.fd(parent) else { return Self.reply(req, ENOENT) }
+        guard let dir = fs.share.directoryFD(parent) else { return Self.reply(req, ENOENT) }
         let flags = (fi.pointee.flags | O_CREAT) & ~O_NOFOLLOW
         // Made new (O_EXCL) when it does not exist yet, so its mode can be set exactly as asked
         // (the node's own umask must not apply twice: a umask-0 program's 0666 file came out
@@ -197,7 +250,7 @@ extension FuseMount {
         giveToCaller(req, dir: dir, name: name)
         do {
             let (key, st) = try fs.share.lookup(parent: parent, name: name)
-            fi.pointee.fh = registerOpen(file, flags: flags)
+            fi.pointee.fh = registerOpen(file, flags: flags, key: key)
             var e = fuse_entry_param()
             e.ino = ShareFolderInodes.localBit | key
             e.attr = localStat(key, st)
@@ -270,7 +323,7 @@ extension FuseMount {
     func localReaddir(_ req: fuse_req_t?, _ key: UInt64, _ handle: UInt64, _ size: Int, _ offset: off_t, plus: Bool = false) {
         var entries = Self.localListings.withLock { $0[handle] }
         if entries == nil || offset == 0 {
-            guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+            guard let fd = fs.share.directoryFD(key) else { return Self.reply(req, ENOTDIR) }
             let dirFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard dirFD >= 0, let dir = fdopendir(dirFD) else {
                 let e = errno
@@ -330,7 +383,7 @@ extension FuseMount {
     }
 
     func localFsyncdir(_ req: fuse_req_t?, _ key: UInt64) {
-        guard let fd = fs.share.fd(key) else { return Self.reply(req, ENOENT) }
+        guard let fd = fs.share.directoryFD(key) else { return Self.reply(req, ENOTDIR) }
         let dirFD = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirFD >= 0 else { return Self.reply(req, errno) }
         defer { close(dirFD) }
@@ -358,16 +411,15 @@ extension FuseMount {
     /// file for them (see getxattr).
     static func passesThrough(_ name: String) -> Bool { name.hasPrefix("user.") || name.hasPrefix("trusted.") }
 
-    /// Where a node's xattrs are reached: its /proc link, or for a symbolic link its path (the
-    /// l*xattr calls act on the link itself; through /proc they would not reach it).
-    func xattrTarget(_ key: UInt64) -> (path: String, link: Bool)? {
-        guard let st = try? fs.share.stat(key) else { return nil }
+    /// Runs `body` with where a node's xattrs are reached: its /proc link, or for a symbolic
+    /// link its path (the l*xattr calls act on the link itself; through /proc they would not).
+    func withXattrTarget<T>(_ key: UInt64, _ body: (String, Bool) throws -> T) throws -> T {
+        let st = try fs.share.stat(key)
         if st.st_mode & S_IFMT == S_IFLNK {
-            guard let relative = fs.share.relativePath(key) else { return nil }
-            return (fs.share.path + "/" + String(decoding: relative.bytes, as: UTF8.self), true)
+            guard let relative = fs.share.relativePath(key) else { throw FSError.notFound }
+            return try body(fs.share.path + "/" + String(decoding: relative.bytes, as: UTF8.self), true)
         }
-        guard let proc = try? fs.share.procPath(key) else { return nil }
-        return (proc, false)
+        return try fs.share.withNode(key) { fd in try body("/proc/self/fd/\(fd)", false) }
     }
 
     func localGetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ size: Int) {
@@ -377,23 +429,28 @@ extension FuseMount {
             guard let value = localPeernetAttributes(key)[text] else { return Self.reply(req, ENODATA) }
             return Self.replyXattr(req, value, size)
         }
-        guard let target = xattrTarget(key) else { return Self.reply(req, ENODATA) }
         var value = [UInt8](repeating: 0, count: max(size, 1))
-        let n = value.withUnsafeMutableBytes {
-            target.link ? lgetxattr(target.path, name, size == 0 ? nil : $0.baseAddress, size) : getxattr(target.path, name, size == 0 ? nil : $0.baseAddress, size)
-        }
-        guard n >= 0 else { return Self.reply(req, errno) }
+        let n: Int
+        do {
+            n = try withXattrTarget(key) { path, link in
+                let n = value.withUnsafeMutableBytes {
+                    link ? lgetxattr(path, name, size == 0 ? nil : $0.baseAddress, size) : getxattr(path, name, size == 0 ? nil : $0.baseAddress, size)
+                }
+                guard n >= 0 else { throw FSError(errno: errno) }
+                return n
+            }
+        } catch { return Self.fail(req, error) }
         if size == 0 { fuse_reply_xattr(req, n); return }
         value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), n) }
     }
 
     func localListxattr(_ req: fuse_req_t?, _ key: UInt64, _ size: Int) {
         var list: [UInt8] = []
-        if let target = xattrTarget(key) {
-            let n = target.link ? llistxattr(target.path, nil, 0) : listxattr(target.path, nil, 0)
+        try? withXattrTarget(key) { path, link in
+            let n = link ? llistxattr(path, nil, 0) : listxattr(path, nil, 0)
             if n > 0 {
                 var raw = [CChar](repeating: 0, count: n)
-                let got = target.link ? llistxattr(target.path, &raw, n) : listxattr(target.path, &raw, n)
+                let got = link ? llistxattr(path, &raw, n) : listxattr(path, &raw, n)
                 if got > 0 {
                     for name in raw.prefix(got).split(separator: 0) where Self.passesThrough(String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)) {
                         list += name.map { UInt8(bitPattern: $0) } + [0]
@@ -409,18 +466,26 @@ extension FuseMount {
         let text = String(cString: name)
         guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
-        guard let target = xattrTarget(key) else { return Self.reply(req, ENOENT) }
-        let rc = target.link ? lsetxattr(target.path, name, value, size, flags) : setxattr(target.path, name, value, size, flags)
-        Self.reply(req, rc == 0 ? 0 : errno)
+        do {
+            try withXattrTarget(key) { path, link in
+                let rc = link ? lsetxattr(path, name, value, size, flags) : setxattr(path, name, value, size, flags)
+                guard rc == 0 else { throw FSError(errno: errno) }
+            }
+            Self.reply(req, 0)
+        } catch { Self.fail(req, error) }
     }
 
     func localRemovexattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>) {
         let text = String(cString: name)
         guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         guard !text.hasPrefix("user.peernet.") else { return Self.reply(req, EPERM) }
-        guard let target = xattrTarget(key) else { return Self.reply(req, ENOENT) }
-        let rc = target.link ? lremovexattr(target.path, name) : removexattr(target.path, name)
-        Self.reply(req, rc == 0 ? 0 : errno)
+        do {
+            try withXattrTarget(key) { path, link in
+                let rc = link ? lremovexattr(path, name) : removexattr(path, name)
+                guard rc == 0 else { throw FSError(errno: errno) }
+            }
+            Self.reply(req, 0)
+        } catch { Self.fail(req, error) }
     }
 
     static func replyXattr(_ req: fuse_req_t?, _ value: [UInt8], _ size: Int) {

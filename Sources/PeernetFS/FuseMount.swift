@@ -323,9 +323,9 @@ public final class FuseMount: @unchecked Sendable {
             }
             fuse_reply_none(req)
         }
-        ops.getattr = { req, ino, _ in
+        ops.getattr = { req, ino, fi in
             let m = FuseMount.mount(req)
-            if let key = m.localKey(ino) { return m.localGetattr(req, key) }
+            if let key = m.localKey(ino) { return m.localGetattr(req, key, handle: fi.flatMap { FuseMount.localHandle($0.pointee.fh) }) }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             do {
                 var st = m.makeStat(for: ino, try m.fs.attributes(n))

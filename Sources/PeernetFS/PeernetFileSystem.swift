@@ -186,7 +186,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public func node(for inode: UInt64) -> FSNode? {
         if inode & ShareFolderInodes.localBit != 0 {
             let key = inode & ~ShareFolderInodes.localBit
-            return share.fd(key) == nil ? nil : .local(key)
+            return share.exists(key) ? .local(key) : nil
         }
         return tables.withLock { $0.byInode[inode] }
     }

@@ -12,26 +12,29 @@ let AT_EMPTY_PATH: Int32 = 0x1000
 let UTIME_NOW = (1 << 30) - 1
 let UTIME_OMIT = (1 << 30) - 2
 
-/// The inodes of me/, the share folder, as the kernel knows them. Each holds an `O_PATH`
-/// descriptor of its backing file (libfuse's passthrough_ll does the same): a rename, also of a
-/// parent folder, moves nothing here, hard links are one inode, and an unlinked file that is
-/// still open stays reachable. An entry lives while the kernel's lookup count is above zero and
+/// The inodes of me/, the share folder, as the kernel knows them. A folder holds an `O_PATH`
+/// descriptor of its backing directory (libfuse's passthrough_ll does this for every inode): a
+/// rename, also of a parent folder, moves nothing here. A file holds its folder and name
+/// instead, and is opened by them when an operation needs it (checked to be the same inode):
+/// one descriptor per file the kernel caches ran out of descriptors at 20,000 files (EMFILE)
+/// in the drive benchmark. An entry lives while the kernel's lookup count is above zero and
 /// goes with `forget`, so the table never outgrows what the kernel caches.
 ///
 /// Node numbers are the backing inode numbers with the top bit set: stable across remounts and
-/// forgets (vim and rsync compare them), never equal to the small numbers of the other
-/// directories, and never reused while the kernel holds one (the descriptor keeps the backing
-/// inode allocated).
+/// forgets (vim and rsync compare them) and never equal to the small numbers of the other
+/// directories.
 final class ShareFolderInodes: @unchecked Sendable {
     static let localBit: UInt64 = 1 << 63
     /// Keys of files on another file system mounted inside the share folder (rare).
     static let foreignBit: UInt64 = 1 << 62
 
     struct Entry {
+        /// The folder's descriptor (folders only; -1 for everything else).
         let fd: Int32
+        /// Where a non-folder is: its folder's key and its name (bytes, no NUL).
+        var parent: UInt64
+        var name: [CChar]
         var lookups: UInt64
-        let device: UInt64
-        let inode: UInt64
     }
 
     let path: String
@@ -49,11 +52,20 @@ final class ShareFolderInodes: @unchecked Sendable {
         guard fstat(rootFD, &st) == 0 else { throw FSError(errno: errno) }
         rootDevice = UInt64(st.st_dev)
         rootKey = UInt64(st.st_ino)
+        Self.raiseDescriptorLimit()
     }
 
     deinit {
         close(rootFD)
-        for e in table.withLock({ Array($0.entries.values) }) { close(e.fd) }
+        for e in table.withLock({ Array($0.entries.values) }) where e.fd >= 0 { close(e.fd) }
+    }
+
+    /// Folders hold descriptors: the soft limit goes up to the hard one.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     func key(device: UInt64, inode: UInt64) -> UInt64 {
@@ -68,15 +80,33 @@ final class ShareFolderInodes: @unchecked Sendable {
         }
     }
 
-    /// The `O_PATH` descriptor of a node (the root's for the root).
-    func fd(_ key: UInt64) -> Int32? {
+    /// Whether the kernel may use this node.
+    func exists(_ key: UInt64) -> Bool { key == rootKey || table.withLock { $0.entries[key] != nil } }
+
+    /// The descriptor of a folder node (the root's for the root); nil for anything else.
+    func directoryFD(_ key: UInt64) -> Int32? {
         if key == rootKey { return rootFD }
-        return table.withLock { $0.entries[key]?.fd }
+        return table.withLock { t in t.entries[key].flatMap { $0.fd >= 0 ? $0.fd : nil } }
     }
 
-    /// Looks `name` up in the directory `parent` and counts one kernel lookup of the result.
+    /// Runs `body` with an `O_PATH` descriptor of the node: a folder's own, or a file opened
+    /// by its folder and name for the call (ESTALE when that name now holds another inode).
+    func withNode<T>(_ key: UInt64, _ body: (Int32) throws -> T) throws -> T {
+        if let dir = directoryFD(key) { return try body(dir) }
+        guard let (parent, name) = table.withLock({ t in t.entries[key].map { ($0.parent, $0.name) } }),
+              let dir = directoryFD(parent) else { throw FSError.notFound }
+        let fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw FSError(errno: errno == ENOENT ? ESTALE : errno) }
+        defer { close(fd) }
+        var st = Glibc.stat()
+        guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
+        guard self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) == key else { throw FSError(errno: ESTALE) }
+        return try body(fd)
+    }
+
+    /// Looks `name` up in the folder `parent` and counts one kernel lookup of the result.
     func lookup(parent: UInt64, name: UnsafePointer<CChar>) throws -> (key: UInt64, stat: Glibc.stat) {
-        guard let dir = fd(parent) else { throw FSError.notFound }
+        guard let dir = directoryFD(parent) else { throw FSError.notFound }
         let fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw FSError(errno: errno) }
         var st = Glibc.stat()
@@ -87,17 +117,35 @@ final class ShareFolderInodes: @unchecked Sendable {
         }
         let key = self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         if key == rootKey { close(fd); return (key, st) }
+        let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+        let nameBytes = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         let extra: Int32? = table.withLock { t in
             if var e = t.entries[key] {
                 e.lookups += 1
+                // The name it was found by now (a file renamed outside the drive, a hard link).
+                e.parent = parent
+                e.name = nameBytes
                 t.entries[key] = e
                 return fd
             }
-            t.entries[key] = Entry(fd: fd, lookups: 1, device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-            return nil
+            t.entries[key] = Entry(fd: isDirectory ? fd : -1, parent: parent, name: nameBytes, lookups: 1)
+            return isDirectory ? nil : fd
         }
         if let extra { close(extra) }
         return (key, st)
+    }
+
+    /// A rename through the drive: the file that was at (parent, name) is now at (newParent, newName).
+    func renamed(from parent: UInt64, _ name: UnsafePointer<CChar>, to newParent: UInt64, _ newName: UnsafePointer<CChar>) {
+        let old = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
+        let new = Array(UnsafeBufferPointer(start: newName, count: strlen(newName) + 1))
+        table.withLock { t in
+            for (key, var e) in t.entries where e.fd < 0 && e.parent == parent && e.name == old {
+                e.parent = newParent
+                e.name = new
+                t.entries[key] = e
+            }
+        }
     }
 
     /// The kernel dropped `count` lookups of a node.
@@ -107,7 +155,7 @@ final class ShareFolderInodes: @unchecked Sendable {
             e.lookups = e.lookups > count ? e.lookups - count : 0
             if e.lookups == 0 {
                 t.entries[key] = nil
-                return e.fd
+                return e.fd >= 0 ? e.fd : nil
             }
             t.entries[key] = e
             return nil
@@ -115,34 +163,32 @@ final class ShareFolderInodes: @unchecked Sendable {
         if let closing { close(closing) }
     }
 
-    /// Live entries (tests: the table follows the kernel's lookups).
+    /// Live entries, and how many hold a descriptor (tests: the table follows the kernel).
     var count: Int { table.withLock { $0.entries.count } }
+    var descriptors: Int { table.withLock { $0.entries.values.filter { $0.fd >= 0 }.count } }
 
     func stat(_ key: UInt64) throws -> Glibc.stat {
-        guard let fd = fd(key) else { throw FSError.notFound }
-        var st = Glibc.stat()
-        guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
-        return st
+        try withNode(key) { fd in
+            var st = Glibc.stat()
+            guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
+            return st
+        }
     }
 
-    /// "/proc/self/fd/N": the path by which calls that take no descriptor reach a node.
-    func procPath(_ key: UInt64) throws -> String {
-        guard let fd = fd(key) else { throw FSError.notFound }
-        return "/proc/self/fd/\(fd)"
-    }
-
-    /// The node's path relative to the share folder (its current name, read from the kernel),
-    /// or nil when it is outside it or unlinked.
+    /// The node's path relative to the share folder, or nil when it is outside it or gone.
     func relativePath(_ key: UInt64) -> SharePath? {
         if key == rootKey { return .root }
-        guard let fd = fd(key) else { return nil }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/fd/\(fd)", &buffer, Int(PATH_MAX))
-        guard n > 0 else { return nil }
-        let full = buffer.prefix(n).map { UInt8(bitPattern: $0) }
-        let root = Array(path.utf8)
-        guard full.count > root.count + 1, full.starts(with: root), full[root.count] == UInt8(ascii: "/") else { return nil }
-        if full.count > 10, Array(full.suffix(10)) == Array(" (deleted)".utf8), (try? self.stat(key))?.st_nlink == 0 { return nil }
-        return SharePath(Array(full[(root.count + 1)...]))
+        if let dir = directoryFD(key) {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink("/proc/self/fd/\(dir)", &buffer, Int(PATH_MAX))
+            guard n > 0 else { return nil }
+            let full = buffer.prefix(n).map { UInt8(bitPattern: $0) }
+            let root = Array(path.utf8)
+            guard full.count > root.count + 1, full.starts(with: root), full[root.count] == UInt8(ascii: "/") else { return nil }
+            return SharePath(Array(full[(root.count + 1)...]))
+        }
+        guard let (parent, name) = table.withLock({ t in t.entries[key].map { ($0.parent, $0.name) } }),
+              let folder = relativePath(parent) else { return nil }
+        return folder.appending(name.dropLast().map { UInt8(bitPattern: $0) })
     }
 }

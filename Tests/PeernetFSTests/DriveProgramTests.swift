@@ -213,6 +213,21 @@ final class DriveProgramTests: XCTestCase {
         XCTAssertEqual(mounted.skipped, local.skipped, "the same cases are skipped as on a local directory")
     }
 
+    /// Files the kernel caches cost no descriptor (only folders hold one): with one per file, a
+    /// share folder of 20,000 files browsed through the drive ran out of descriptors (EMFILE).
+    func testCachedFilesHoldNoDescriptors() throws {
+        run("mkdir \(me)/many && cd \(me)/many && seq 1 3000 | xargs touch && mkdir sub1 sub2")
+        XCTAssertEqual(run("ls -l \(me)/many | wc -l"), "3003\n")
+        XCTAssertGreaterThanOrEqual(a.fs.share.count, 3000, "the kernel holds the files")
+        XCTAssertLessThanOrEqual(a.fs.share.descriptors, 10, "only folders hold a descriptor")
+        // A file renamed through the drive, and one renamed in the folder directly, still work.
+        run("mv \(me)/many/1 \(me)/many/sub1/one && echo x > \(me)/many/sub1/one && cat \(me)/many/sub1/one")
+        run("mv \(a.shareFolder)/many/2 \(a.shareFolder)/many/two && sleep 1.2 && echo y >> \(me)/many/two && cat \(me)/many/two")
+        // An open file that was unlinked still answers fstat and writes.
+        let script = "import os; f = open('\(me)/many/3', 'w'); os.unlink('\(me)/many/3'); f.write('z'); f.flush(); print(os.fstat(f.fileno()).st_size)"
+        XCTAssertEqual(run("/usr/bin/python3 -c \"\(script)\""), "1\n")
+    }
+
     /// A second peer sees exactly the intended files after all of the above kinds of saves.
     func testAPeerSeesExactlyTheIntendedFiles() async throws {
         let b = try MountedPeer(roots: [a])

@@ -55,7 +55,12 @@ final class FolderWatcher: @unchecked Sendable {
                 if n <= 0 { break }
                 any = true
             }
-            if any { onChange() }
+            if any {
+                onChange()
+                // Coalesce: a burst (rm -r, cp -r) makes one event per file; waking for each
+                // took CPU from the very burst on a 2-core machine.
+                usleep(50_000)
+            }
         }
     }
 }

@@ -157,6 +157,12 @@ public final class SharePublisher: @unchecked Sendable {
         passLock.unlock()
     }
 
+    /// The drive changed something in the folder: the watcher reports it anyway, so this only
+    /// pokes when there is no watcher.
+    public func changed() {
+        if watcher == nil { poke() }
+    }
+
     /// Something changed in the folder: a pass runs soon.
     public func poke() {
         wakeup.lock()
