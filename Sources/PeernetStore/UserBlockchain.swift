@@ -80,25 +80,7 @@ public final class UserBlockchain: @unchecked Sendable {
                 }
             }
         }
-        let before = (height, version)
-        do {
-            try db.transaction {
-                try db.run("DELETE FROM chain_blocks")
-                try catalog.removeAll(owner: key.publicKey)
-                version = max(version + 1, UInt64(max(0, now)))
-                height = 0
-                for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
-                    try append(group)
-                }
-                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
-                    try appendFitting(group, date: now)
-                }
-                try writeHeader()
-            }
-        } catch {
-            (height, version) = before
-            throw error
-        }
+        try rewritePacked(files: files, other: other, version: max(version + 1, UInt64(max(0, now))), now: now)
         return files.count
     }
 
@@ -203,18 +185,24 @@ public final class UserBlockchain: @unchecked Sendable {
         }
         let needed = UInt64(bytes / Self.blockTarget + 1)
         guard height >= 2 * needed + 2 else { return false }
+        try rewritePacked(files: files, other: other, version: version + 1, now: now)
+        return true
+    }
+
+    /// Replaces the whole chain with `other` records (profile and the like, in order) and then
+    /// `files`, packed into as few blocks as fit, under `version` (one transaction).
+    private func rewritePacked(files: [FileRecord], other: [BlockRecord], version newVersion: UInt64, now: Int64) throws {
         let before = (height, version)
         do {
             try db.transaction {
                 try db.run("DELETE FROM chain_blocks")
                 try catalog.removeAll(owner: key.publicKey)
-                version += 1
+                version = newVersion
                 height = 0
                 for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
                     try append(group)
                 }
-                for group in BlockPacker.groups(files.map { f in var f = f; f.tags.removeAll(where: \.isVirtual); return f },
-                                                target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
                     try appendFitting(group, date: now)
                 }
                 try writeHeader()
@@ -223,7 +211,6 @@ public final class UserBlockchain: @unchecked Sendable {
             (height, version) = before
             throw error
         }
-        return true
     }
 
     /// Appends profile fields (the latest record of a field wins).

@@ -15,21 +15,11 @@ enum DriveBenchmarks {
         }
         let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MB"] ?? "") ?? 1024
         guard let peer = try? BenchPeer(root: nil, autoSync: false) else { return }
-        let mountpoint = peer.dir.appendingPathComponent("mnt").path
         let plain = peer.dir.appendingPathComponent("plain").path
-        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         try? FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
-        guard let fs = try? PeernetFileSystem(runtime: peer.runtime, readTimeout: 60) else { return }
-        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
-        do { try mount.mount() } catch {
-            FileHandle.standardError.write(Data("drive: cannot mount: \(error)\n".utf8))
-            return
-        }
-        let loop = Thread { mount.run() }
-        loop.start()
+        guard let (mountpoint, unmount) = peer.mountDrive(group: "drive") else { return }
         defer {
-            mount.stop()
-            usleep(300_000)
+            unmount()
             runBlocking { await peer.stop() }
         }
         let me = mountpoint + "/me"

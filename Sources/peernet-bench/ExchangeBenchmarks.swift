@@ -2,6 +2,7 @@ import Foundation
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetExchange
+import PeernetFS
 import PeernetNode
 import PeernetProtocol
 import PeernetStore
@@ -41,6 +42,22 @@ final class BenchPeer: @unchecked Sendable {
     func stop() async {
         await runtime.stop()
         try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// Mounts the drive at `<dir>/mnt` with its FUSE loop on a thread; returns the mount point
+    /// and what unmounts it (nil, said on stderr, when it cannot mount).
+    func mountDrive(group: String) -> (path: String, unmount: () -> Void)? {
+        let mountpoint = dir.appendingPathComponent("mnt").path
+        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        guard let fs = try? PeernetFileSystem(runtime: runtime, readTimeout: 60) else { return nil }
+        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        do { try mount.mount() } catch {
+            FileHandle.standardError.write(Data("\(group): cannot mount: \(error)\n".utf8))
+            return nil
+        }
+        let loop = Thread { mount.run() }
+        loop.start()
+        return (mountpoint, { mount.stop(); usleep(300_000) })
     }
 }
 

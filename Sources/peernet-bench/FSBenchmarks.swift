@@ -74,19 +74,9 @@ enum FSBenchmarks {
         fsLimits.maxBlockSize = 1 << 20
         guard let holder = try? BenchPeer(root: nil, autoSync: false), let viewer = try? BenchPeer(root: holder, autoSync: true, cacheLimits: fsLimits) else { return }
         let downloader = viewer.runtime.downloader
-        let mountpoint = viewer.dir.appendingPathComponent("mnt").path
-        try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
-        guard let fs = try? PeernetFileSystem(runtime: viewer.runtime, readTimeout: 60) else { return }
-        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
-        do { try mount.mount() } catch {
-            FileHandle.standardError.write(Data("fs: cannot mount: \(error)\n".utf8))
-            return
-        }
-        let loop = Thread { mount.run() }
-        loop.start()
+        guard let (mountpoint, unmount) = viewer.mountDrive(group: "fs") else { return }
         defer {
-            mount.stop()
-            usleep(300_000)
+            unmount()
             runBlocking { await viewer.stop(); await holder.stop() }
         }
         let deadline = Date().addingTimeInterval(10)
