@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import PeernetCrypto
+import PeernetService
 import PeernetSupport
 
 struct IdentityCommand: AsyncParsableCommand {
@@ -17,8 +18,9 @@ struct IdentityShowCommand: AsyncParsableCommand {
         commandName: "show",
         abstract: "Create or show this node's identity (peer ID and node ID).",
         discussion: """
-        The first run creates a new secp256k1 key in <data-dir>/identity.key (mode 0600); later \
-        runs show the same identity. The peer ID is the compressed public key (66 hex digits); \
+        The identity is PrivateKey in the configuration when it is set (then nothing is \
+        created), else <data-dir>/identity.key: the first run creates a new secp256k1 key there \
+        (mode 0600); later runs show the same identity. The peer ID is the compressed public key (66 hex digits); \
         the node ID is its BLAKE3 hash, the node's address in the DHT.
 
         Examples:
@@ -41,14 +43,24 @@ struct IdentityShowCommand: AsyncParsableCommand {
         let store = IdentityStore(dataDirectory: global.dataDirectory)
         let key: PrivateKey
         let created: Bool
+        var keyFile = store.keyURL.path
+        // Every command agrees on the identity: PrivateKey in the configuration first (the
+        // daemon runs with it), then identity.key. With a configured key nothing is created.
+        let config = try global.loadConfig()
         do {
-            (key, created) = try store.loadOrCreate()
+            if let hex = config.privateKey {
+                do { key = try PrivateKey(hex: hex) } catch { throw ControlError.remote("PrivateKey in the configuration is not a valid key: \(error)") }
+                created = false
+                keyFile = "PrivateKey in " + (global.config ?? PeernetConfig.defaultPath())
+            } else {
+                (key, created) = try store.loadOrCreate()
+            }
         } catch {
             Output.error("\(error)")
             throw ExitCode(2)
         }
         let report = Report(peerId: key.publicKey.hexString, nodeId: Hex.encode(key.publicKey.nodeID),
-                            keyFile: store.keyURL.path, created: created)
+                            keyFile: keyFile, created: created)
         if json {
             try Output.json(report)
         } else {

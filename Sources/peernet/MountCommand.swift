@@ -27,20 +27,26 @@ struct MountCommand: AsyncParsableCommand {
         (logs go to <data-dir>/peernet.log). Other commands talk to the mounted node as to the \
         daemon. The mount is private to you unless --allow-other is given.
 
+        The network options (--listen, --root, --no-root-peers, --no-lan-discovery) override \
+        the configuration for this run, as for 'peernet daemon'.
+
         Examples:
           peernet mount ~/Peernet
           peernet mount ~/Peernet --background
+          peernet mount ~/Peernet --listen 127.0.0.1:7001 --no-root-peers --no-lan-discovery   (private, offline)
           peernet unmount ~/Peernet
         """
     )
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var network: NetworkOptions
     @Flag(help: "Detach and run in the background.") var background = false
     @Flag(name: .customLong("allow-other"), help: "Let other users see the mount (needs user_allow_other in /etc/fuse.conf).")
     var allowOther = false
     @Argument(help: "Where to mount (default: MountPoint from the configuration, else ~/Peernet).") var mountpoint: String?
 
     func run() async throws {
-        let config = try global.loadConfig()
+        var config = try global.loadConfig()
+        try network.apply(to: &config)
         let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
         let target = URL(fileURLWithPath: mountpoint ?? config.mountPoint ?? home + "/Peernet").standardizedFileURL.path
         try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
@@ -100,6 +106,7 @@ struct MountCommand: AsyncParsableCommand {
         var args = ["mount", target, "--data-dir", data.path]
         if let c = global.config { args += ["--config", c] }
         if allowOther { args.append("--allow-other") }
+        args += network.arguments
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() }

@@ -75,6 +75,23 @@ struct DaemonCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var network: NetworkOptions
+
+    func run() async throws {
+        var config = try global.loadConfig()
+        try network.apply(to: &config)
+        let service = try global.startService(config)
+        Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
+        Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
+        Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")
+        await SignalWaiter.wait(for: [SIGINT, SIGTERM])
+        Output.line("Stopping…")
+        await service.stop()
+    }
+}
+
+/// The network options of `daemon` and `mount`: they override the configuration for one run.
+struct NetworkOptions: ParsableArguments {
     @Option(name: .customLong("listen"), help: ArgumentHelp("Listen address (repeatable), e.g. 127.0.0.1:7001.", valueName: "ip:port"))
     var listen: [String] = []
     @Option(name: .customLong("root"), help: ArgumentHelp("Root peer as PEERID@IP:PORT (repeatable); replaces the configured list.", valueName: "peer"))
@@ -82,8 +99,7 @@ struct DaemonCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-root-peers"), help: "Do not contact any root peer.") var noRootPeers = false
     @Flag(name: .customLong("no-lan-discovery"), help: "Do not broadcast or listen for LAN peers.") var noLANDiscovery = false
 
-    func run() async throws {
-        var config = try global.loadConfig()
+    func apply(to config: inout PeernetConfig) throws {
         if !listen.isEmpty {
             for l in listen where Endpoint(l, defaultPort: 112) == nil {
                 Output.error("--listen '\(l)' is not an address; use IP:PORT or [IPv6]:PORT")
@@ -103,13 +119,12 @@ struct DaemonCommand: AsyncParsableCommand {
             }
         }
         if noLANDiscovery { config.localDiscovery = false }
-        let service = try global.startService(config)
-        Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
-        Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
-        Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")
-        await SignalWaiter.wait(for: [SIGINT, SIGTERM])
-        Output.line("Stopping…")
-        await service.stop()
+    }
+
+    /// The same options as arguments, for a mount that re-runs itself in the background.
+    var arguments: [String] {
+        listen.flatMap { ["--listen", $0] } + roots.flatMap { ["--root", $0] }
+            + (noRootPeers ? ["--no-root-peers"] : []) + (noLANDiscovery ? ["--no-lan-discovery"] : [])
     }
 }
 

@@ -159,7 +159,10 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         var args: [String: String] = [:]
         if let folder { args["folder"] = folder }
-        let files: [SharedFileInfo] = try global.withStore(direct: { try StoreActions.list($0, folder: folder) },
+        // A data directory that was never used has nothing shared: nothing is created to say so.
+        let fresh = !FileManager.default.fileExists(atPath: global.dataDirectory.file("peernet.sqlite").path)
+            && !FileManager.default.fileExists(atPath: global.controlPath)
+        let files: [SharedFileInfo] = fresh ? [] : try global.withStore(direct: { try StoreActions.list($0, folder: folder) },
                                                            viaNode: { try global.nodeCall([SharedFileInfo].self, "ls", args) })
         try printFiles(files, json: json)
     }

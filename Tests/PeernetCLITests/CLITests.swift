@@ -224,6 +224,24 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(g.stderr.contains("at most"), g.stderr)
     }
 
+    /// Every command agrees on the identity (PrivateKey in the config first), and read-only
+    /// commands create nothing in an unused data directory (issue 16 item 1).
+    func testIdentityFollowsTheConfigAndReadOnlyCommandsCreateNothing() throws {
+        let data = dir.appendingPathComponent("ro")
+        let key = "d65da474861d826edd29c1307f1250d79e9dbf84e3a2449022658445c8d8ed63"
+        let config = dir.appendingPathComponent("key.yaml")
+        try "PrivateKey: \"\(key)\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let r = try run(["identity", "--data-dir", data.path, "--config", config.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("021edde0eba487c55e67088bfc5e9a5c49cf35fef60f61aecba71ce4fe9c2a4feb"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.appendingPathComponent("identity.key").path), "no key file made")
+        let ls = try run(["ls", "--data-dir", data.path])
+        XCTAssertEqual(ls.status, 0, ls.stderr)
+        XCTAssertEqual(ls.stdout, "No shared files.\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.appendingPathComponent("peernet.sqlite").path), "no database made")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.appendingPathComponent("identity.key").path))
+    }
+
     func testMissingConfigFileIsAValidationError() throws {
         let r = try run(["identity", "--data-dir", dir.path, "--config", dir.appendingPathComponent("none.yaml").path])
         XCTAssertNotEqual(r.status, 0)

@@ -113,6 +113,21 @@ final class MountCLITests: XCTestCase {
         XCTAssertFalse(isMounted())
     }
 
+    /// `peernet mount` takes the daemon's network options (issue 16 item 2): a private,
+    /// offline mount without a configuration file.
+    func testMountTakesTheNetworkOptions() throws {
+        let p = try startPeernet(["mount", mountpoint, "--data-dir", data, "--listen", "127.0.0.1:0", "--no-root-peers", "--no-lan-discovery"],
+                                 readyWhen: mountpoint + "/.peernet/identity", timeout: 20, log: dir.appendingPathComponent("net.log"))
+        processes.append(p)
+        let identity = (try? String(contentsOfFile: mountpoint + "/.peernet/identity", encoding: .utf8)) ?? ""
+        XCTAssertTrue(identity.contains("listen: 127.0.0.1:"), identity)
+        let config = sh("\(CLITests.binary.path) status --data-dir \(data) --json").out
+        XCTAssertTrue(config.contains("127.0.0.1"), config)
+        p.terminate()
+        p.waitUntilExit()
+        XCTAssertTrue(waitUnmounted())
+    }
+
     static var repository: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
     /// Waits until the mount is gone and its process has exited (it holds the data directory).
