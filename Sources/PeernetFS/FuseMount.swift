@@ -165,7 +165,10 @@ public final class FuseMount: @unchecked Sendable {
     func makeStat(for inode: UInt64, _ a: FSAttributes) -> stat {
         var st = Glibc.stat()
         st.st_ino = UInt(inode)
-        st.st_mode = a.isDirectory ? (S_IFDIR | (a.writable ? 0o755 : 0o555)) : (S_IFREG | (a.writable ? 0o644 : 0o444))
+        // Remote entries show the modes of ordinary files and folders (0644/0755): a copy of
+        // them (cp -r peers/x ~/) must be a normal, removable tree, not 0444/0555 that needs
+        // chmod before rm -r. Writes are refused with EROFS, as on a read-only mount.
+        st.st_mode = a.isDirectory ? (S_IFDIR | 0o755) : (S_IFREG | 0o644)
         if a.isSymlink { st.st_mode = S_IFLNK | 0o777 }
         st.st_nlink = a.isDirectory ? 2 : 1
         st.st_size = off_t(a.size)

@@ -39,8 +39,14 @@ final class MountTests: XCTestCase {
         XCTAssertTrue(found.out.contains("HolidayVideo.mp4"), found.out + found.err)
         XCTAssertTrue(sh("cat \(b.path(".peernet/identity"))").out.contains(b.publicKey.hexString))
         XCTAssertTrue(sh("df \(b.mountpoint)").out.contains("peernet"))
-        // Writing into peers/ is refused.
-        XCTAssertNotEqual(sh("touch \(b.path("peers/\(a.publicKey.hexString)/x"))").status, 0)
+        // Writing into peers/ is refused (EROFS, as on a read-only mount), while a copy of a
+        // peer's folder is an ordinary tree that rm -r removes without chmod.
+        XCTAssertTrue(sh("touch \(b.path("peers/\(a.publicKey.hexString)/x")) 2>&1").out.contains("Read-only file system"))
+        let append = sh("echo x >> \(remote) 2>&1")
+        XCTAssertTrue((append.out + append.err).contains("Read-only file system"), append.out + append.err)
+        XCTAssertEqual(sh("stat -c %a \(remote) \(b.path("peers/\(a.publicKey.hexString)/Trips"))").out, "644\n755\n")
+        let copy = b.dir.appendingPathComponent("copied").path
+        XCTAssertEqual(sh("cp -r \(b.path("peers/\(a.publicKey.hexString)/Trips")) \(copy) && rm -r \(copy)").status, 0)
         // rm on A: gone on B after A's version change reaches it, although B's kernel cached
         // the entry (remote entries are cached for a minute; the folder stays, holding another file).
         XCTAssertEqual(sh("echo notes > \(a.path("me/Trips/notes.txt"))").status, 0)
