@@ -303,6 +303,8 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             if let key = m.localKey(parent), let name { return m.localLookup(req, key, name) }
             if parent == FUSE_ROOT_ID, let name, FuseMount.isTrash(name) { return m.localLookup(req, m.fs.share.rootKey, name) }
+            // A name longer than any the drive shows (255 bytes) is "too long", not "missing".
+            if let name, strlen(name) > NameSanitizer.maxBytes { return FuseMount.reply(req, ENAMETOOLONG) }
             guard let parentNode = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
             let n = String(cString: name)
             let r = Request(raw: req!)

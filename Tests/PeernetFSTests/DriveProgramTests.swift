@@ -186,7 +186,10 @@ final class DriveProgramTests: XCTestCase {
         // NFC and NFD twins are two files.
         run("cd \(me) && printf 1 > \"$(printf 'caf\\303\\251')\" && printf 2 > \"$(printf 'cafe\\314\\201')\"")
         XCTAssertEqual(run("cd \(me) && cat \"$(printf 'caf\\303\\251')\" \"$(printf 'cafe\\314\\201')\""), "12")
-        // Outside me/ nothing is writable, with honest errors.
+        // Honest errors: a 256-byte name is too long everywhere; outside me/ nothing is writable.
+        let long = String(repeating: "n", count: 256)
+        XCTAssertTrue(sh("touch \(me)/\(long) 2>&1").out.contains("File name too long"))
+        XCTAssertTrue(sh("ls \(a.path("peers"))/\(long) 2>&1").out.contains("File name too long"))
         XCTAssertTrue(sh("touch \(a.path("peers/x")) 2>&1").out.contains("Read-only file system"))
         XCTAssertTrue(sh("ln -s x \(a.path("search/y")) 2>&1").out.contains("Read-only file system"))
         XCTAssertTrue(sh("mv \(me)/a \(a.path("peers/a")) 2>&1").out.contains("Read-only file system"))
