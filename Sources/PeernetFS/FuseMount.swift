@@ -482,6 +482,11 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             guard let name else { return FuseMount.reply(req, EINVAL) }
             if let key = m.localKey(parent) { return m.localUnlink(req, key, name, directory: true) }
+            if case .search? = m.fs.node(for: parent) {
+                // Forgetting a search; the kernel drops its entry too.
+                do { try m.fs.forgetSearch(String(cString: name)); FuseMount.reply(req, 0) } catch { FuseMount.fail(req, error) }
+                return
+            }
             FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
         }
         ops.mkdir = { req, parent, name, mode in

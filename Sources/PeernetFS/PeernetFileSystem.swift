@@ -229,6 +229,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .peer(let owner, let path):
             list = folderListing(entries(of: owner), path: path, owner: owner)
         case .search:
+            expireSearches()
             list = tables.withLock { t in t.searchResults.keys.sorted().map { (NameSanitizer.component($0), FSNode.searchTerm($0)) } }
         case .searchTerm(let term):
             list = try searchResults(term).map { e in
@@ -321,12 +322,43 @@ public final class PeernetFileSystem: @unchecked Sendable {
         return tables.withLock { $0.searchResults[term]?.files ?? [] }
     }
 
+    /// Searches are forgotten when nobody looked at them for this long (search/ lists them).
+    static let searchLifetime: Double = 30 * 60
+    /// At most this many searches are kept; the oldest go first.
+    static let maxSearches = 200
+
+    /// Drops searches that are old and not running, and the oldest past `maxSearches`.
+    func expireSearches(now: Date = Date()) {
+        tables.withLock { t in
+            for (term, s) in t.searchResults where !s.running && s.time != .distantPast && now.timeIntervalSince(s.time) > Self.searchLifetime {
+                t.searchResults[term] = nil
+            }
+            if t.searchResults.count > Self.maxSearches {
+                let oldest = t.searchResults.sorted { $0.value.time < $1.value.time }.prefix(t.searchResults.count - Self.maxSearches)
+                for (term, _) in oldest { t.searchResults[term] = nil }
+            }
+            t.names[.search] = nil
+        }
+    }
+
+    /// rmdir search/<terms>: forgets that search.
+    public func forgetSearch(_ term: String) throws {
+        let known = tables.withLock { t -> Bool in
+            defer { t.searchResults[term] = nil; t.names[.search] = nil }
+            return t.searchResults[term] != nil
+        }
+        if !known { throw FSError.notFound }
+    }
+
     /// Finds a child by name (listing the directory if it was not listed yet).
     public func lookup(_ parent: FSNode, _ name: String) throws -> FSNode {
         switch parent {
         case .search:
-            // Any name under search/ is a query.
-            guard !name.isEmpty, name != ".", name != ".." else { throw FSError.notFound }
+            // Any name under search/ is a query, except what file managers and shells probe
+            // for (.hidden, .directory, .git, and every name starting with a dot) and failed
+            // globs: those would each start a network search and stay listed.
+            guard !name.isEmpty, !name.hasPrefix("."), !name.contains("*"), !name.contains("?"), name != "autorun.inf",
+                  name != "Desktop.ini", name != "desktop.ini", name != "Thumbs.db" else { throw FSError.notFound }
             let term = name
             tables.withLock { t in if t.searchResults[term] == nil { t.searchResults[term] = (.distantPast, [], false) } }
             return .searchTerm(term)

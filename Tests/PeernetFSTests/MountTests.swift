@@ -241,4 +241,20 @@ final class MountTests: XCTestCase {
         await b.stop()
         await a.stop()
     }
+
+    /// search/ stays bounded: probes (dot names, globs) start no search and are not listed,
+    /// rmdir forgets a search, and the number kept is capped (issue 16).
+    func testSearchesAreBoundedAndRemovable() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer(readTimeout: 1)
+        XCTAssertNotEqual(sh("ls -d \(a.path("search/.hidden")) \(a.path("search/autorun.inf")) \(a.path("search/x*"))").status, 0)
+        _ = sh("ls \(a.path("search/holiday")) \(a.path("search/music"))", timeout: 30)
+        XCTAssertEqual(sh("ls \(a.path("search"))").out, "holiday\nmusic\n")
+        XCTAssertEqual(sh("rmdir \(a.path("search/holiday"))").status, 0)
+        XCTAssertEqual(sh("ls \(a.path("search"))").out, "music\n")
+        for i in 0..<(PeernetFileSystem.maxSearches + 20) { _ = try a.fs.lookup(.search, "term\(i)") }
+        _ = try a.fs.children(of: .search)
+        XCTAssertLessThanOrEqual(try a.fs.children(of: .search).count, PeernetFileSystem.maxSearches)
+        await a.stop()
+    }
 }
