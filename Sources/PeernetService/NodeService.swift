@@ -83,6 +83,30 @@ public final class NodeService: Sendable {
         Log.shared.info("node", "started: peer ID \(node.publicKey.hexString), listening on \(node.listenEndpoints.map { "\($0)" }.joined(separator: ", ")), \(config.seedList.count) root peers, LAN discovery \(config.localDiscovery ? "on" : "off")")
     }
 
+    /// After `seconds`, says (through `report`, and in the log) when no peer has answered: which
+    /// root peers were tried and what to do. A node that is offline used to say nothing.
+    public func reportIfAlone(after seconds: Double, roots: [PeernetConfig.SeedEntry], lanDiscovery: Bool,
+                              report: @escaping @Sendable (String) -> Void) {
+        let node = self.node
+        Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            guard !node.peers().contains(where: \.connected) else { return }
+            var lines: [String]
+            if roots.isEmpty && !lanDiscovery {
+                lines = ["no peers: no root peers are configured and LAN discovery is off, so this node only meets peers that contact it (--root PEERID@IP:PORT adds one)"]
+            } else {
+                let tried = roots.flatMap(\.addresses).prefix(8).joined(separator: ", ")
+                lines = ["no peer answered within \(Int(seconds)) s" + (roots.isEmpty ? "" : "; root peers tried: \(tried)")
+                         + (lanDiscovery ? "; LAN discovery found nobody" : ""),
+                         "check that UDP can leave this machine (port 112 and the listen port), or add a peer you know with --root PEERID@IP:PORT; the node keeps trying"]
+            }
+            for line in lines {
+                Log.shared.warning("node", line)
+                report(line)
+            }
+        }
+    }
+
     public func stop() async {
         Log.shared.info("node", "stopping")
         control.stop()

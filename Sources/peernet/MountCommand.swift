@@ -70,6 +70,9 @@ struct MountCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         Output.line("Peernet mounted at \(target). Peer ID \(service.node.publicKey.hexString)")
+        Output.line("  \(target)/me/ is your share folder: copy files in to publish them (\(config.publishDelay.formatted()) s after they are closed).")
+        Output.line("  \(target)/peers/ lists other peers' shares; cd \(target)/search/<words> to search. Ctrl-C unmounts.")
+        service.reportIfAlone(after: Double(ProcessInfo.processInfo.environment["PEERNET_ALONE_AFTER"] ?? "") ?? 20, roots: config.seedList, lanDiscovery: config.localDiscovery) { Output.error("warning: \($0)") }
         Log.shared.info("mount", "mounted at \(target)")
         let loopEnded = OnceFlag()
         let done = DispatchSemaphore(value: 0)

@@ -84,6 +84,7 @@ struct DaemonCommand: AsyncParsableCommand {
         Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
         Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
         Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")
+        service.reportIfAlone(after: Double(ProcessInfo.processInfo.environment["PEERNET_ALONE_AFTER"] ?? "") ?? 20, roots: config.seedList, lanDiscovery: config.localDiscovery) { Output.error("warning: \($0)") }
         await SignalWaiter.wait(for: [SIGINT, SIGTERM])
         Output.line("Stopping…")
         await service.stop()

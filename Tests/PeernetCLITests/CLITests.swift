@@ -290,12 +290,13 @@ func runPeernet(_ args: [String], stdin: Data? = nil, env: [String: String] = [:
 
 /// Starts the built `peernet` in the background (output appended to `log`, or discarded) and
 /// waits up to `timeout` seconds for `readyFile` to appear; the caller checks that it did.
-func startPeernet(_ args: [String], readyWhen readyFile: String, timeout: Double, log: URL? = nil) throws -> Process {
+func startPeernet(_ args: [String], readyWhen readyFile: String, timeout: Double, log: URL? = nil, env: [String: String] = [:]) throws -> Process {
     let p = Process()
     p.executableURL = CLITests.binary
     p.arguments = args
     var environment = ProcessInfo.processInfo.environment
     environment.removeValue(forKey: "PEERNET_DATA_DIR")
+    for (k, v) in env { environment[k] = v }
     p.environment = environment
     if let log {
         FileManager.default.createFile(atPath: log.path, contents: nil)

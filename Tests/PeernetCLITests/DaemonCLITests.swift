@@ -151,4 +151,28 @@ extension DaemonCLITests {
         let log = (try? String(contentsOfFile: dir.appendingPathComponent("data/peernet.log").path, encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("peernet crashed with signal"), log)
     }
+
+    /// A node nobody answers says so, with the root peers it tried and what to do (it said
+    /// nothing; issue 16 item 4).
+    func testAnOfflineNodeSaysWhy() throws {
+        let dir = URL(fileURLWithPath: "/tmp/pn-alone-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A root peer on a loopback port where nothing listens.
+        let config = "Listen: [\"127.0.0.1:0\"]\nLocalDiscovery: false\nSeedList:\n  - PublicKey: 021edde0eba487c55e67088bfc5e9a5c49cf35fef60f61aecba71ce4fe9c2a4feb\n    Address: [\"127.0.0.1:9\"]\n"
+        try config.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("out.log")
+        let p = try startPeernet(["daemon", "--data-dir", dir.appendingPathComponent("data").path, "--config", dir.appendingPathComponent("c.yaml").path],
+                                 readyWhen: dir.appendingPathComponent("data/control.sock").path, timeout: 10, log: log,
+                                 env: ["PEERNET_ALONE_AFTER": "1"])
+        defer { p.terminate(); p.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(15)
+        var text = ""
+        while Date() < deadline {
+            text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if text.contains("no peer answered") { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(text.contains("no peer answered") && text.contains("127.0.0.1:9") && text.contains("--root"), text)
+    }
 }
