@@ -29,10 +29,12 @@ install: release
 	install -D -m 0644 Mount/peernet-mount.service $(DESTDIR)$(PREFIX)/lib/systemd/user/peernet-mount.service
 	install -D -m 0644 Mount/README.md $(DESTDIR)$(PREFIX)/share/doc/peernet/Mount/README.md
 
-# The executables are built first: the CLI tests run the real `peernet` binary.
+# The executables are built first: the CLI tests run the real `peernet` binary. Warnings are
+# errors here (the project builds without any; dependencies are not affected).
+WERROR ?= -Xswiftc -warnings-as-errors
 test: deps
-	$(SWIFT) build
-	$(SWIFT) test --disable-swift-testing
+	$(SWIFT) build $(WERROR)
+	$(SWIFT) test --disable-swift-testing $(WERROR)
 
 bench: deps
 	$(SWIFT) build -c release --product peernet-bench

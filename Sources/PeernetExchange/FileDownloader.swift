@@ -178,7 +178,7 @@ public final class FileDownloader: Sendable {
                     try await fetchWhole(target, from: holder, progress: progress)
                 }
             } catch let e as LiarError {
-                liars.withLock { $0[target.hash, default: []].insert(holder) }
+                liars.withLock { _ = $0[target.hash, default: []].insert(holder) }
                 failures.append("\(holder.hexString.prefix(12))… sent a corrupt fragment \(e.fragment)")
             } catch {
                 failures.append("\(holder.hexString.prefix(12))…: \(error)")
@@ -224,7 +224,7 @@ public final class FileDownloader: Sendable {
                             guard (try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: c.buffer)) != nil else { return false }
                             c.buffer.removeAll(keepingCapacity: true)
                             c.uncommitted.append(c.index)
-                            self.ready.withLock { $0[target.hash, default: []].insert(c.index) }
+                            self.ready.withLock { _ = $0[target.hash, default: []].insert(c.index) }
                             self.progressSignal.signal(target.hash)
                             if c.uncommitted.count >= 16 {
                                 self.commit(target.hash, c.uncommitted)

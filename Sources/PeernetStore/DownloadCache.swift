@@ -175,13 +175,13 @@ public final class DownloadCache: @unchecked Sendable {
         defer { close(fd) }
         var out = [UInt8](repeating: 0, count: Int(end - offset))
         let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-        try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+        _ = try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
         return n == out.count ? out : Array(out.prefix(max(0, n)))
     }
 
     /// Marks a download as used now (least recently used files are evicted first).
     public func touch(_ hash: Hash256) {
-        try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+        _ = try? db.run("UPDATE downloads SET last_access = ? WHERE hash = ?", [.integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
     }
 
     public var totalBytes: UInt64 {

@@ -12,7 +12,7 @@ enum CryptoBenchmarks {
 
         // b3sum with one thread, on the same 64 MiB as a file (page cache warm), as the baseline.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("peernet-bench-\(getpid()).bin").path
-        FileManager.default.createFile(atPath: path, contents: Data(large))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(large))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let b3sumSeconds = Timer.bestCommandSeconds("/usr/bin/b3sum", ["--num-threads", "1", "--no-names", path], rounds: 5)
         let b3sumMBs = b3sumSeconds.map { 64.0 * 1.048576 / $0 }

@@ -27,7 +27,7 @@ enum FSBenchmarks {
             let inner = BenchTable()
             measure(into: inner, group: "fs-link", onlyRemote: true, label: ", 1 Gbit/s link")
             let data = try? JSONEncoder().encode(inner.rows)
-            FileManager.default.createFile(atPath: out, contents: data)
+            _ = FileManager.default.createFile(atPath: out, contents: data)
             return
         }
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"),
@@ -178,7 +178,7 @@ enum FSBenchmarks {
         var requests: [LocalStore.ShareRequest] = []
         for i in 0..<10_000 {
             let p = many.appendingPathComponent("file-\(i).txt").path
-            FileManager.default.createFile(atPath: p, contents: Data("file number \(i)\n".utf8))
+            _ = FileManager.default.createFile(atPath: p, contents: Data("file number \(i)\n".utf8))
             requests.append(LocalStore.ShareRequest(path: p, folder: "many"))
         }
         if (try? holder.store.share(requests)) != nil {
@@ -197,7 +197,7 @@ enum FSBenchmarks {
 
     /// Writes a file of distinct, incompressible-enough content.
     static func write(_ path: String, megabytes: Int, seed: Int) {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let h = FileHandle(forWritingAtPath: path) else { return }
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for i in 0..<megabytes {

@@ -14,7 +14,7 @@ enum StoreBenchmarks {
         // 1 GiB file, page cache warm for both.
         let size = 1 << 30
         let file = dir.appendingPathComponent("one-gib.bin")
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         if let handle = FileHandle(forWritingAtPath: file.path) {
             var chunk = [UInt8](repeating: 0, count: 1 << 20)
             for i in 0..<(size >> 20) {

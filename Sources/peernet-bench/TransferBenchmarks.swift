@@ -25,7 +25,7 @@ enum TransferBenchmarks {
         while !getter.node.isConnected(holder.node.publicKey) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         for (label, size) in [("64 MiB", 64 << 20), ("1 GiB", 1 << 30)] {
             let path = holder.dir.appendingPathComponent("src-\(size).bin")
-            FileManager.default.createFile(atPath: path.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path.path, contents: nil)
             if let h = FileHandle(forWritingAtPath: path.path) {
                 var chunk = [UInt8](repeating: 0, count: 1 << 20)
                 for i in 0..<(size >> 20) {

@@ -41,7 +41,7 @@ enum Seeds {
                                        sender: a, receiver: fuzzReceiver)),
         ]
         for (i, (selector, bytes)) in samples.enumerated() {
-            FileManager.default.createFile(atPath: "\(directory)/seed-\(i)", contents: Data([selector] + bytes))
+            _ = FileManager.default.createFile(atPath: "\(directory)/seed-\(i)", contents: Data([selector] + bytes))
         }
         print("wrote \(samples.count) seeds to \(directory)")
     }

@@ -105,7 +105,7 @@ struct MountCommand: AsyncParsableCommand {
         let data = global.dataDirectory
         try data.create()
         let log = data.file("peernet.log").path
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         var args = ["mount", target, "--data-dir", data.path]
         if let c = global.config { args += ["--config", c] }
         if allowOther { args.append("--allow-other") }

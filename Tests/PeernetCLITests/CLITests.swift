@@ -299,7 +299,7 @@ func startPeernet(_ args: [String], readyWhen readyFile: String, timeout: Double
     for (k, v) in env { environment[k] = v }
     p.environment = environment
     if let log {
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: log)
         p.standardError = p.standardOutput
     } else {

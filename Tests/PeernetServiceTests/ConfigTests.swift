@@ -77,7 +77,7 @@ final class ControlChannelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("control.sock").path
         // A stale socket file from a crashed node is cleared.
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         let server = try ControlServer(path: path) { request in
             if request.command == "fail" { throw ControlError.remote("it failed") }
             return try JSONEncoder().encode(["echo": request.command, "x": request.arguments["x"] ?? ""])

@@ -53,7 +53,7 @@ final class WarehouseTests: XCTestCase {
         let root = dir.appendingPathComponent("wh")
         _ = try Warehouse(root: root)
         let stale = root.appendingPathComponent("_Temp/import-123-456")
-        FileManager.default.createFile(atPath: stale.path, contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: stale.path, contents: Data([1, 2, 3]))
         _ = try Warehouse(root: root)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
     }
