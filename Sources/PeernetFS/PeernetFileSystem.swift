@@ -233,7 +233,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
             list = tables.withLock { t in t.searchResults.keys.sorted().map { (NameSanitizer.component($0), FSNode.searchTerm($0)) } }
         case .searchTerm(let term):
             list = try searchResults(term).map { e in
-                (NameSanitizer.component(e.file.name), e.owner == me ? FSNode.meFile(e.file.id) : FSNode.peerFile(e.owner, e.file.id))
+                // A folder found is a directory: the peer's folder of that name.
+                if e.file.isVirtualFolder && e.owner != me {
+                    let path = NameSanitizer.folderComponents(e.file.folder) + [NameSanitizer.component(e.file.name)]
+                    return (NameSanitizer.component(e.file.name), FSNode.peer(e.owner, path: path))
+                }
+                return (NameSanitizer.component(e.file.name), e.owner == me ? FSNode.meFile(e.file.id) : FSNode.peerFile(e.owner, e.file.id))
             }
         case .files:
             list = []

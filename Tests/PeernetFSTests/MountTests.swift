@@ -257,4 +257,27 @@ final class MountTests: XCTestCase {
         XCTAssertLessThanOrEqual(try a.fs.children(of: .search).count, PeernetFileSystem.maxSearches)
         await a.stop()
     }
+
+    /// A folder in search results is a directory (the peer's folder), not a 0-byte file.
+    func testFoldersInSearchResultsAreDirectories() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        XCTAssertEqual(sh("mkdir -p \(a.path("me/Vacation/Beach")) && echo sand > \(a.path("me/Vacation/Beach/sand.txt")) && mkdir \(a.path("me/Vacation/Mountains"))").status, 0)
+        XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 20))
+        await eventually(15, "B has A's chain") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 2 }
+        var listing = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            listing = sh("ls -p \(b.path("search/mountains"))", timeout: 30).out
+            if listing.contains("Mountains") { break }
+            _ = sh("rmdir \(b.path("search/mountains"))")
+            usleep(500_000)
+        }
+        XCTAssertEqual(listing, "Mountains/\n", "a directory")
+        XCTAssertEqual(sh("cd \(b.path("search/mountains/Mountains")) && ls -A").status, 0)
+        await b.stop()
+        await a.stop()
+    }
 }
