@@ -243,7 +243,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case .files:
             list = []
         case .status:
-            list = ["identity", "peers", "transfers", "cache", "publishing"].map { ($0, FSNode.statusFile($0)) }
+            list = ["identity", "peers", "transfers", "cache", "publishing", "searches"].map { ($0, FSNode.statusFile($0)) }
         default:
             throw FSError.notDirectory
         }
@@ -513,7 +513,16 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     // MARK: Extended attributes
 
+    /// A search's state as `user.peernet.search` shows it: an empty listing looks the same
+    /// whether the search still runs or found nothing.
+    func searchState(_ term: String) -> String {
+        guard let s = tables.withLock({ $0.searchResults[term] }) else { return "not started" }
+        if s.time == .distantPast { return "not started (list the folder to search)" }
+        return s.running ? "running: \(s.files.count) results so far" : "done: \(s.files.count) results"
+    }
+
     public func xattrs(_ n: FSNode) -> [String: [UInt8]] {
+        if case .searchTerm(let term) = n { return ["user.peernet.search": Array(searchState(term).utf8)] }
         guard let e = entry(n) else {
             if case .hashFile(let h) = n { return ["user.peernet.hash": Array(h.hex.utf8)] }
             return [:]
@@ -542,6 +551,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
             return node.peers().map { "\($0.connected ? "connected" : "gone     ") \($0.peerId) \($0.userAgent)" }.joined(separator: "\n") + "\n"
         case "transfers":
             return exchange.transferSummaries().joined(separator: "\n") + "\n"
+        case "searches":
+            let terms = tables.withLock { $0.searchResults.keys.sorted() }
+            return terms.map { "\($0): \(searchState($0))" }.joined(separator: "\n") + (terms.isEmpty ? "" : "\n")
         case "publishing":
             let (pending, failed) = publisher.backlog()
             let s = publisher.lastSummary

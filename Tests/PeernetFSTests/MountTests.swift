@@ -276,6 +276,10 @@ final class MountTests: XCTestCase {
             usleep(500_000)
         }
         XCTAssertEqual(listing, "Mountains/\n", "a directory")
+        // The search's state is visible: on the folder and in .peernet/searches.
+        await eventually(15, "the search ended") { (xattr(b.path("search/mountains"), "user.peernet.search").map { String(decoding: $0, as: UTF8.self) } ?? "").hasPrefix("done: ") }
+        XCTAssertEqual(xattr(b.path("search/mountains"), "user.peernet.search").map { String(decoding: $0, as: UTF8.self) }, "done: 1 results")
+        XCTAssertTrue(sh("cat \(b.path(".peernet/searches"))").out.contains("mountains: done: 1 results"))
         XCTAssertEqual(sh("cd \(b.path("search/mountains/Mountains")) && ls -A").status, 0)
         await b.stop()
         await a.stop()
