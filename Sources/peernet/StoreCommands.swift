@@ -48,7 +48,8 @@ func printFiles(_ files: [SharedFileInfo], json: Bool) throws {
     if json { try Output.json(files); return }
     if files.isEmpty { print("No shared files."); return }
     for f in files {
-        let path = f.folder.isEmpty ? f.name : f.folder + "/" + f.name
+        // Folders (empty folders published as folder records) end in "/", as ls -p shows them.
+        let path = (f.folder.isEmpty ? f.name : f.folder + "/" + f.name) + (f.type == "folder" ? "/" : "")
         print("\(f.id)  \(String(repeating: " ", count: max(0, 10 - ProgressBar.bytes(Double(f.size)).count)))\(ProgressBar.bytes(Double(f.size)))  \(path)")
     }
 }
