@@ -1,7 +1,5 @@
 #define _GNU_SOURCE
 #include <sys/syscall.h>
-#include <sys/ioctl.h>
-#include <linux/fs.h>
 #include <fcntl.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -20,13 +18,6 @@ int peernet_renameat2(int olddirfd, const char *oldpath, int newdirfd, const cha
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
-int peernet_reflink(int src, int dest) {
-    return ioctl(dest, FICLONE, src);
-}
-
-int peernet_syncfs(int fd) {
-    return syncfs(fd);
-}
 
 int peernet_fallocate(int fd, int mode, off_t offset, off_t length) {
     return fallocate(fd, mode, offset, length);

@@ -40,8 +40,6 @@ public final class BlockExchange: Sendable {
     let sessions = Mutex<[TransferID: TransferSession]>([:])
     let syncing = Mutex<[PublicKey: Bool]>([:])
     private let tasks = Mutex<[Task<Void, Never>]>([])
-    /// The tasks that feed served sessions, removed as they end.
-    let feeders = Mutex<[TransferID: Task<Void, Never>]>([:])
     /// Blocks rejected by validation, for tests and status.
     public let rejectedBlocks = Mutex(0)
 
@@ -63,8 +61,6 @@ public final class BlockExchange: Sendable {
             "\(s.id.uuidString) peer \(s.peer.hexString.prefix(16))… \(s.connection.state) rtt \(Int(s.connection.roundTripTime * 1000)) ms"
         }
     }
-
-    func activeTransfers(of peer: PublicKey) -> Int { sessions.withLock { $0.values.filter { $0.peer == peer }.count } }
 
     /// Whether one more transfer may be served to `peer` (the per-peer and total caps).
     func mayServe(_ peer: PublicKey) -> Bool {
@@ -117,7 +113,6 @@ public final class BlockExchange: Sendable {
 
     public func stop() {
         for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() }
-        for t in feeders.withLock({ f in defer { f = [:] }; return Array(f.values) }) { t.cancel() }
         for s in sessions.withLock({ s in defer { s = [:] }; return Array(s.values) }) {
             s.connection.close(reason: "stopped", now: monotonicSeconds())
             node.removeLiteSession(s.id)
@@ -251,9 +246,10 @@ public final class BlockExchange: Sendable {
 
     /// Writes what `next` produces into a served session whenever less than
     /// `servedBufferBytes` are queued, until `next` returns nil or the session closes; then
-    /// finishes the stream. Memory per session stays bounded whatever was asked for.
+    /// finishes the stream. Memory per session stays bounded whatever was asked for. The task
+    /// ends with its session (`stop` closes every session).
     func feed(_ session: TransferSession, next: @escaping @Sendable (Int) -> [UInt8]?) {
-        let feeder = Task.detached { [weak self] in
+        Task.detached {
             while true {
                 if case .closed = session.connection.state { break }
                 if session.connection.bufferedBytes > Self.servedBufferBytes {
@@ -264,9 +260,7 @@ public final class BlockExchange: Sendable {
                 if !piece.isEmpty { session.connection.write(piece) }
             }
             session.connection.finish()
-            self?.feeders.withLock { _ = $0.removeValue(forKey: session.id) }
         }
-        feeders.withLock { $0[session.id] = feeder }
     }
 
     /// Serves a byte range of warehouse content: 16-byte header (file size, transfer size) then

@@ -58,7 +58,6 @@ public struct FSError: Error, Equatable {
 public struct FSAttributes: Sendable, Equatable {
     public var size: UInt64
     public var isDirectory: Bool
-    public var writable: Bool
     public var modified: Int64
     /// A symbolic link (its target from `linkTarget`).
     public var isSymlink = false
@@ -98,7 +97,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var searchResults: [String: (time: Date, files: [CatalogEntry], running: Bool)] = [:]
         /// Profile names of peers ("" for none), dropped when their chain changes.
         var profileNames: [PublicKey: String] = [:]
-        /// Bumped whenever listings are invalidated (see `invalidateListings`).
+        /// Bumped whenever listings are invalidated (a peer's chain changed; see `chainChanged`).
         var namesGeneration: UInt64 = 0
     }
 
@@ -392,19 +391,19 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public func attributes(_ n: FSNode) throws -> FSAttributes {
         let now = Int64(Date().timeIntervalSince1970)
         switch n {
-        case _ where n.isDirectory: return FSAttributes(size: 0, isDirectory: true, writable: false, modified: now)
+        case _ where n.isDirectory: return FSAttributes(size: 0, isDirectory: true, modified: now)
         case .meFile, .peerFile:
             guard let e = entry(n) else { throw FSError.notFound }
-            return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now)
+            return FSAttributes(size: e.file.size, isDirectory: false, modified: e.file.dateShared ?? now)
         case .hashFile(let hash):
-            if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, writable: false, modified: now) }
-            if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, writable: false, modified: e.file.dateShared ?? now) }
-            if let e = try? store.downloads.entry(hash, includeTree: false) { return FSAttributes(size: e.size, isDirectory: false, writable: false, modified: now) }
+            if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, modified: now) }
+            if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, modified: e.file.dateShared ?? now) }
+            if let e = try? store.downloads.entry(hash, includeTree: false) { return FSAttributes(size: e.size, isDirectory: false, modified: now) }
             throw FSError.notFound
         case .statusFile(let name):
-            return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, writable: false, modified: now)
+            return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, modified: now)
         case .peerAlias(let owner):
-            var a = FSAttributes(size: UInt64(owner.hexString.utf8.count), isDirectory: false, writable: false, modified: now)
+            var a = FSAttributes(size: UInt64(owner.hexString.utf8.count), isDirectory: false, modified: now)
             a.isSymlink = true
             return a
         default:
@@ -470,9 +469,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
     /// Own content: a region of the warehouse file (nil if it is not in the warehouse, or was
     /// unshared a moment ago: then it is fetched like remote content).
     func localRegion(_ hash: Hash256, offset: UInt64, length: Int) -> ReadData? {
-        guard let size = store.warehouse.size(of: hash) else { return nil }
-        guard offset < size else { return .bytes([]) }
+        // One resolution of the content (a link into the share folder is read and checked once).
         guard let source = store.warehouse.contentPath(hash) else { return nil }
+        var st = stat()
+        guard stat(source, &st) == 0 else { return nil }
+        let size = UInt64(st.st_size)
+        guard offset < size else { return .bytes([]) }
         let region = FileRegion(path: source, offset: offset, length: Int(min(UInt64(length), size - offset)))
         return region.map { .file($0) }
     }

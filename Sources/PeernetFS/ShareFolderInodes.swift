@@ -167,12 +167,19 @@ final class ShareFolderInodes: @unchecked Sendable {
     var count: Int { table.withLock { $0.entries.count } }
     var descriptors: Int { table.withLock { $0.entries.values.filter { $0.fd >= 0 }.count } }
 
+    /// A node's stat: one `fstatat` (getattr is the most frequent call; a file's is taken by
+    /// folder and name, checked to be the same inode, without opening it).
     func stat(_ key: UInt64) throws -> Glibc.stat {
-        try withNode(key) { fd in
-            var st = Glibc.stat()
-            guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
+        var st = Glibc.stat()
+        if let dir = directoryFD(key) {
+            guard fstatat(dir, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
             return st
         }
+        guard let (parent, name) = table.withLock({ t in t.entries[key].map { ($0.parent, $0.name) } }),
+              let dir = directoryFD(parent) else { throw FSError.notFound }
+        guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno == ENOENT ? ESTALE : errno) }
+        guard self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) == key else { throw FSError(errno: ESTALE) }
+        return st
     }
 
     /// The node's path relative to the share folder, or nil when it is outside it or gone.

@@ -194,9 +194,7 @@ public final class DownloadCache: @unchecked Sendable {
     }
 
     /// Writes a complete, verified download to `output` (what `peernet get` leaves behind):
-    /// copied inside the kernel (`copy_file_range`: no trip through user memory, and a
-    /// reflink where the file system offers one), with a read/write loop where the kernel
-    /// cannot (another file system type, old kernels); then fsynced and renamed into place, so
+    /// copied inside the kernel where it can (`FileCopy`), then fsynced and renamed into place, so
     /// `output` is never half written. Refuses content that is not completely verified.
     public func export(_ hash: Hash256, size: UInt64, to output: String) throws {
         guard let e = try entry(hash, includeTree: false), e.size == size, e.isComplete else { throw WarehouseError.notFound(hash) }
@@ -210,36 +208,7 @@ public final class DownloadCache: @unchecked Sendable {
         defer {
             if !closed { close(target); unlink(temp) }
         }
-        var copied: UInt64 = 0
-        var inKernel = true
-        var buffer: [UInt8] = []
-        while copied < size {
-            let want = Int(min(size - copied, 1 << 30))
-            if inKernel {
-                var at = Int64(copied)
-                let n = peernet_copy_file_range(source, &at, target, want)
-                if n > 0 { copied += UInt64(n); continue }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP, EPERM].contains(errno) && copied == 0 {
-                    inKernel = false
-                    continue
-                }
-                if n == 0 { throw WarehouseError.io(path(hash), "ended after \(copied) of \(size) bytes") }
-                throw WarehouseError.io(temp, String(cString: strerror(errno)))
-            }
-            if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: 4 << 20) }
-            let n = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress, min($0.count, want), off_t(copied)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw WarehouseError.io(path(hash), n == 0 ? "ended after \(copied) of \(size) bytes" : String(cString: strerror(errno))) }
-            var written = 0
-            while written < n {
-                let w = buffer.withUnsafeBytes { write(target, $0.baseAddress! + written, n - written) }
-                if w < 0 && errno == EINTR { continue }
-                guard w > 0 else { throw WarehouseError.io(temp, String(cString: strerror(errno))) }
-                written += w
-            }
-            copied += UInt64(n)
-        }
+        try FileCopy.copy(from: source, to: target, size: size, sourceLabel: path(hash), targetLabel: temp)
         guard fsync(target) == 0 else { throw WarehouseError.io(temp, String(cString: strerror(errno))) }
         closed = true
         guard close(target) == 0 else { unlink(temp); throw WarehouseError.io(temp, String(cString: strerror(errno))) }

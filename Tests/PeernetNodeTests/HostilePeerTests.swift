@@ -122,7 +122,7 @@ final class InboundBoundsTests: XCTestCase {
         var passedPorts = 0, passedBoth = 0
         let now = 100.0
         for port in 0..<256 {
-            let source = Endpoint(ip: IPAddress("10.1.2.3")!, port: UInt16(1000 + port))
+            let source = Endpoint(ip: IPAddress("127.0.0.2")!, port: UInt16(1000 + port))
             for _ in 0..<100 {   // 100 datagrams of 60 KB from each port, at one instant
                 let a = perPort.allow(source, now: now)
                 if a { passedPorts += 1 }
@@ -132,6 +132,6 @@ final class InboundBoundsTests: XCTestCase {
         XCTAssertEqual(passedPorts, 25_600, "per port, each of the 256 ports has its own budget")
         XCTAssertLessThanOrEqual(passedBoth * 60_000, 64 << 20, "per host: at most the byte burst")
         // Another host is not affected.
-        XCTAssertTrue(hosts.allow(IPAddress("10.9.9.9")!, bytes: 60_000, now: now))
+        XCTAssertTrue(hosts.allow(IPAddress("127.0.0.3")!, bytes: 60_000, now: now))
     }
 }

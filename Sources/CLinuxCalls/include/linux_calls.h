@@ -12,15 +12,9 @@ ssize_t peernet_copy_file_range(int in, int64_t *in_offset, int out, size_t leng
 /// ask for it through the drive. 0 or -1 with errno set.
 int peernet_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 
-/// ioctl(FICLONE): makes `dest` share `src`'s extents (a reflink) on file systems that can
-/// (btrfs, XFS); -1 with errno (EOPNOTSUPP, EXDEV, ...) elsewhere.
-int peernet_reflink(int src, int dest);
-
 /// fallocate(2), declared only under _GNU_SOURCE.
 int peernet_fallocate(int fd, int mode, off_t offset, off_t length);
 
-/// syncfs(2) is declared only under _GNU_SOURCE.
-int peernet_syncfs(int fd);
 /// Records fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP) in the log file
 /// at `path`: a line with the signal and the stack's addresses, then the previous handler runs
 /// (Swift's backtracer prints the symbolicated trace on stderr). A crash of a node in the

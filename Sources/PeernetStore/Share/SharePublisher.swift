@@ -1,4 +1,3 @@
-import CLinuxCalls
 import Foundation
 import PeernetBlockchain
 import PeernetCrypto
@@ -92,7 +91,6 @@ public final class SharePublisher: @unchecked Sendable {
         var lastPoke = 0.0
         var stopped = false
         var nextWake: Double? = nil
-        var passes = 0
         /// Passes started, and the start number of the last pass that finished.
         var starts = 0
         var lastFinishedStart = 0
@@ -237,7 +235,6 @@ public final class SharePublisher: @unchecked Sendable {
     }
 
     public var lastSummary: PassSummary { state.withLock { $0.lastSummary } }
-    public var passCount: Int { state.withLock { $0.passes } }
 
     /// Waits (bounded) until a pass that started after this call has finished with nothing
     /// pending. For the CLI and tests.
@@ -271,6 +268,9 @@ public final class SharePublisher: @unchecked Sendable {
         let startNumber = state.withLock { s -> Int in s.starts += 1; return s.starts }
         let checkContent = startNumber == 1
         let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
+        if scan.truncated {
+            Log.shared.warning("share", "the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
+        }
         let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
         let mono = monotonicNow()
@@ -468,7 +468,6 @@ public final class SharePublisher: @unchecked Sendable {
             for (c, _) in imported { s.descriptions[c.path] = nil }
             s.ignore = scan.ignore
             s.nextWake = wake
-            s.passes += 1
             s.lastFinishedStart = startNumber
             s.lastSummary = summary
             return before
@@ -488,13 +487,13 @@ public final class SharePublisher: @unchecked Sendable {
         for p in paths {
             let parts = p.name.split(separator: "-")   // .peernet, share, <pid>, <n>
             guard parts.count == 4, let pid = Int32(parts[2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            _ = withCPath(root + [UInt8(ascii: "/")] + p.bytes) { Glibc.unlink($0) }
+            _ = withCPath(absolute(p)) { Glibc.unlink($0) }
         }
     }
 
     /// Hashes a file into the warehouse, or nil if it changed while it was read.
     private func importStable(_ c: Candidate) throws -> Warehouse.Imported? {
-        let full = root + [UInt8(ascii: "/")] + c.path.bytes
+        let full = absolute(c.path)
         let fd = withCPath(full) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
@@ -524,6 +523,11 @@ public final class SharePublisher: @unchecked Sendable {
                           type: type, format: format, size: imported.size, tags: tags)
     }
 
+    /// A folder path as bytes for the file calls (names need not be UTF-8).
+    func absolute(_ path: SharePath) -> [UInt8] {
+        path.bytes.isEmpty ? root : root + [UInt8(ascii: "/")] + path.bytes
+    }
+
     // MARK: share / unshare
 
     /// Copies files into the share folder (under `folder`, keeping their names unless `name`
@@ -533,7 +537,7 @@ public final class SharePublisher: @unchecked Sendable {
         var targets: [SharePath] = []
         let dir = SharePath(folder.split(separator: "/").filter { $0 != "." && $0 != ".." && !$0.isEmpty }.joined(separator: "/"))
         if !dir.bytes.isEmpty {
-            try FileManager.default.createDirectory(atPath: String(decoding: root + [UInt8(ascii: "/")] + dir.bytes, as: UTF8.self),
+            try FileManager.default.createDirectory(atPath: String(decoding: absolute(dir), as: UTF8.self),
                                                     withIntermediateDirectories: true)
         }
         for source in paths {
@@ -543,11 +547,11 @@ public final class SharePublisher: @unchecked Sendable {
             var target = dir.appending(Array(fileName.utf8))
             var n = 2
             // The same content already there (a share repeated after an interruption): reused.
-            if sameContent(source, root + [UInt8(ascii: "/")] + target.bytes) {
+            if sameContent(source, absolute(target)) {
                 targets.append(target)
                 continue
             }
-            while access(String(decoding: root + [UInt8(ascii: "/")] + target.bytes, as: UTF8.self), F_OK) == 0 && n < 10_000 {
+            while access(String(decoding: absolute(target), as: UTF8.self), F_OK) == 0 && n < 10_000 {
                 let ext = (fileName as NSString).pathExtension
                 let stem = (fileName as NSString).deletingPathExtension
                 target = dir.appending(Array((ext.isEmpty ? "\(stem) (\(n))" : "\(stem) (\(n)).\(ext)").utf8))
@@ -573,14 +577,14 @@ public final class SharePublisher: @unchecked Sendable {
         let rows = state.withLock { $0.rows }
         var direct = ids
         for (path, row) in rows where ids.contains(row.id) {
-            let full = String(decoding: root + [UInt8(ascii: "/")] + path.bytes, as: UTF8.self)
-            if withCPath(root + [UInt8(ascii: "/")] + path.bytes, { Glibc.unlink($0) }) != 0 && errno != ENOENT {
+            let full = String(decoding: absolute(path), as: UTF8.self)
+            if withCPath(absolute(path), { Glibc.unlink($0) }) != 0 && errno != ENOENT {
                 throw WarehouseError.io(full, String(cString: strerror(errno)))
             }
             // Folders the unshare leaves empty go too (else each would be published as an
             // empty folder); rmdir leaves any folder that still holds something.
             var parent = path.parent
-            while !parent.bytes.isEmpty, withCPath(root + [UInt8(ascii: "/")] + parent.bytes, { Glibc.rmdir($0) }) == 0 {
+            while !parent.bytes.isEmpty, withCPath(absolute(parent), { Glibc.rmdir($0) }) == 0 {
                 parent = parent.parent
             }
             direct.remove(row.id)
@@ -622,7 +626,7 @@ public final class SharePublisher: @unchecked Sendable {
         let parent = target.parent
         let tempName = ".peernet-share-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let temp = parent.appending(Array(tempName.utf8))
-        let tempFull = root + [UInt8(ascii: "/")] + temp.bytes
+        let tempFull = absolute(temp)
         let out = withCPath(tempFull) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
         guard out >= 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
         var ok = false
@@ -688,7 +692,7 @@ public final class SharePublisher: @unchecked Sendable {
             futimens(out, &times)
         }
         guard fsync(out) == 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
-        let targetFull = root + [UInt8(ascii: "/")] + target.bytes
+        let targetFull = absolute(target)
         let renamed = withCPath(tempFull) { a in withCPath(targetFull) { b in rename(a, b) } }
         guard renamed == 0 else { throw WarehouseError.io(target.description, String(cString: strerror(errno))) }
         ok = true
@@ -722,7 +726,7 @@ public final class SharePublisher: @unchecked Sendable {
                 .map { $0.replacingOccurrences(of: "/", with: "_") }.filter { !$0.isEmpty && $0 != "." && $0 != ".." }
             guard !parts.isEmpty else { continue }
             let path = SharePath(parts.joined(separator: "/"))
-            try FileManager.default.createDirectory(atPath: String(decoding: root + [UInt8(ascii: "/")] + path.bytes, as: UTF8.self),
+            try FileManager.default.createDirectory(atPath: String(decoding: absolute(path), as: UTF8.self),
                                                     withIntermediateDirectories: true)
             try index.putFolder(path, file.id)
             state.withLock { $0.folders[path] = file.id }
@@ -734,19 +738,20 @@ public final class SharePublisher: @unchecked Sendable {
             if name.isEmpty || name == "." || name == ".." { name = file.id.uuidString }
             var path = SharePath(folderPart.joined(separator: "/")).appending(Array(name.utf8))
             if state.withLock({ $0.rows[path] != nil }) { path = path.parent.appending(Array("\(file.id.uuidString)-\(name)".utf8)) }
-            let dir = String(decoding: root + (path.parent.bytes.isEmpty ? [] : [UInt8(ascii: "/")] + path.parent.bytes), as: UTF8.self)
+            let dir = String(decoding: absolute(path.parent), as: UTF8.self)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             guard let source = store.warehouse.contentPath(file.hash) else { continue }
-            let full = root + [UInt8(ascii: "/")] + path.bytes
+            let full = absolute(path)
             let input = open(source, O_RDONLY | O_CLOEXEC)
             guard input >= 0 else { continue }  // content missing: the record stays as it is
             defer { close(input) }
             let out = withCPath(full) { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
             guard out >= 0 else { throw WarehouseError.io(path.description, String(cString: strerror(errno))) }
-            var offset: Int64 = 0
-            while true {
-                let n = peernet_copy_file_range_or_read(input, &offset, out)
-                if n <= 0 { break }
+            do {
+                try FileCopy.copy(from: input, to: out, size: file.size, sourceLabel: source, targetLabel: path.description)
+            } catch {
+                close(out)
+                throw error
             }
             if let created = file.dateCreated ?? file.dateShared {
                 var times = [timespec(tv_sec: Int(created), tv_nsec: 0), timespec(tv_sec: Int(created), tv_nsec: 0)]
@@ -765,20 +770,6 @@ public final class SharePublisher: @unchecked Sendable {
         try index.setMeta("migrated", "1")
         if written > 0 { Log.shared.info("share", "wrote \(written) shared files into the share folder \(folder.path)") }
     }
-}
-
-/// Copies the rest of `input` (from `offset`) to the end of `out`: in the kernel where the
-/// file systems allow, else through a buffer. Returns bytes copied this call, 0 at the end.
-func peernet_copy_file_range_or_read(_ input: Int32, _ offset: inout Int64, _ out: Int32) -> Int {
-    let n = peernet_copy_file_range(input, &offset, out, 1 << 30)
-    if n >= 0 { return n }
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    let m = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, off_t(offset)) }
-    guard m > 0 else { return 0 }
-    let w = buffer.withUnsafeBytes { write(out, $0.baseAddress, m) }
-    guard w == m else { return -1 }
-    offset += Int64(m)
-    return m
 }
 
 func monotonicNow() -> Double {

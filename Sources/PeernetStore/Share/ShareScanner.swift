@@ -21,8 +21,6 @@ struct ShareScanner {
 
     struct Result {
         var files: [SharePath: Found] = [:]
-        /// Files that the rules ignore (for their state).
-        var ignoredCount = 0
         /// The rules in force, with every .peernetignore found.
         var ignore = ShareIgnore.defaults
         var directories: [SharePath] = []
@@ -75,10 +73,7 @@ struct ShareScanner {
             let isDirectory = type == S_IFDIR
             guard isDirectory || type == S_IFREG else { continue }
             if !isDirectory && name.starts(with: Array(".peernet-share-".utf8)) { result.leftovers.append(path) }
-            if result.ignore.isIgnored(path.textComponents, isDirectory: isDirectory) {
-                result.ignoredCount += 1
-                continue
-            }
+            if result.ignore.isIgnored(path.textComponents, isDirectory: isDirectory) { continue }
             if isDirectory {
                 result.directories.append(path)
                 walk(path, depth: depth + 1, result: &result, entries: &entries, onDirectory: onDirectory)
