@@ -286,17 +286,14 @@ public final class SharePublisher: @unchecked Sendable {
         for (path, found) in scan.files.sorted(by: { $0.key < $1.key }) {
             let key = FileKey(device: found.signature.device, inode: found.signature.inode)
             if let row = rows[path] {
-                if row.signature == found.signature && checkContent && !store.warehouse.contains(row.hash) {
-                    // The first pass after a start checks that published content is still
-                    // there (a link lost in a crash, a warehouse cleared by hand).
-                    candidates.append(Candidate(path: path, found: found, row: row))
-                    continue
-                }
                 if row.signature == found.signature {
-                    // chmod, or a rewrite in place that set the old mtime back (rsync --inplace -t):
-                    // only the change time tells. Content stored in the warehouse is still good;
-                    // linked content is checked by hashing it again.
-                    if row.ctimeNs != found.ctimeNs && !store.warehouse.contains(row.hash) {
+                    // Unchanged, unless its content went: asked at the first pass after a start
+                    // (a link lost in a crash, a warehouse cleared by hand) and when only the
+                    // change time moved (chmod, or an in-place rewrite that put the old mtime
+                    // back, rsync --inplace -t). Stored content is still good; a link that no
+                    // longer matches means hashing the file again.
+                    let ask = checkContent || row.ctimeNs != found.ctimeNs
+                    if ask && !store.warehouse.contains(row.hash) {
                         candidates.append(Candidate(path: path, found: found, row: row))
                     } else {
                         summary.unchanged += 1
