@@ -74,8 +74,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange", "PeernetFS"]),
-        // libFuzzer entry point for the packet and message decoders (see README "Fuzzing").
-        .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol"],
+        // libFuzzer entry points: the packet and message decoders, and the request handlers of a running
+        // node with a real store (see README "Fuzzing").
+        .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetBlockchain", "PeernetNode",
+                                                              "PeernetStore", "PeernetSupport", "PeernetExchange"],
                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: the golden vectors from $PEERNET_VECTORS, bounded waiting, running

@@ -100,7 +100,7 @@ public final class FuseMount: @unchecked Sendable {
         self.session = session
         Self.raiseReadAhead(mountpoint, kilobytes: Self.maxRead >> 10)
         notifySession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
-        fs.invalidator.withLock { $0 = { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
+        fs.invalidator.withLock { $0 = .init { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
     }
 
     /// Lets the kernel read ahead `maxRead` instead of the default 128 KiB (FUSE caps read-ahead

@@ -141,7 +141,13 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// Tells the kernel to forget cached entries: (directory inode, name) pairs, then inodes
     /// whose attributes and pages are stale. Set by the FUSE front end.
-    public let invalidator = Mutex<(@Sendable ([(parent: UInt64, name: String)], [UInt64]) -> Void)?>(nil)
+    public let invalidator = Mutex<Invalidator?>(nil)
+    /// A closure in a struct, not bare in the Mutex: see `Node.TransferHandler` (each access
+    /// of a bare one wraps it in two more thunks).
+    public struct Invalidator: Sendable {
+        public let call: @Sendable ([(parent: UInt64, name: String)], [UInt64]) -> Void
+        public init(_ call: @escaping @Sendable ([(parent: UInt64, name: String)], [UInt64]) -> Void) { self.call = call }
+    }
 
     /// A peer's cached chain changed: its listings are recomputed, and the kernel drops the
     /// entries it cached under peers/<id>/ (remote entries are otherwise cached for a minute).
@@ -164,7 +170,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
             }
             return (entries, inodes)
         }
-        if !entries.isEmpty || !inodes.isEmpty, let notify = invalidator.withLock({ $0 }) { notify(entries, inodes) }
+        if !entries.isEmpty || !inodes.isEmpty, let notify = invalidator.withLock({ $0 }) { notify.call(entries, inodes) }
     }
 
     // MARK: Inodes

@@ -165,7 +165,7 @@ extension Node {
 
     /// Receives Transfer and Get Block packets (after the sender was registered).
     public func setTransferHandler(_ handler: (@Sendable (ReceivedPacket, Endpoint, Int) -> Void)?) {
-        transferHandler.withLock { $0 = handler }
+        transferHandler.withLock { $0 = handler.map(TransferHandler.init) }
     }
 
     /// Where packets to `peer` go now (its preferred connection): for raw lite packets.

@@ -47,18 +47,25 @@ extension Node {
         }
         // Local discovery arrives as command 4 on discovery sockets; anything else there is ignored.
         if datagram.discovery && received.packet.command != .localDiscovery { return }
-        let message = DecodedMessage(received.packet, discovery: datagram.discovery)
+        handleAuthenticated(received, source: datagram.source, network: datagram.network, discovery: datagram.discovery)
+    }
+
+    /// Everything after decryption and signature recovery: decode the payload, register the
+    /// sender, dispatch to the handlers and perform what they asked for. The stateful fuzz
+    /// targets (`peernet-fuzz`) enter here, since a fuzzer cannot forge signatures.
+    package func handleAuthenticated(_ received: ReceivedPacket, source: Endpoint, network: Int, discovery: Bool = false) {
+        let message = DecodedMessage(received.packet, discovery: discovery)
         var effects = Effects()
         state.withLock { s in
             guard s.running else { return }
             s.stats.datagramsIn += 1
             let now = monotonicNow()
-            let connection = register(received.sender, from: datagram.source, network: datagram.network, now: now,
+            let connection = register(received.sender, from: source, network: network, now: now,
                                       in: &s, effects: &effects)
             dispatch(message, packet: received.packet, from: received.sender, connection: connection,
-                     source: datagram.source, network: datagram.network, now: now, in: &s, effects: &effects)
+                     source: source, network: network, now: now, in: &s, effects: &effects)
         }
-        if case .transfer = message { routeTransferMessage(received, source: datagram.source, network: datagram.network) }
+        if case .transfer = message { routeTransferMessage(received, source: source, network: network) }
         perform(effects)
     }
 
@@ -71,7 +78,7 @@ extension Node {
         let control = payload[0]
         let isTransfer = received.packet.command == .transfer
         if control == 0 {
-            if let handler = transferHandler.withLock({ $0 }) { handler(received, source, network) }
+            if let handler = transferHandler.withLock({ $0 }) { handler.call(received, source, network) }
             return
         }
         let last = isTransfer ? (control == 1 || control == 3) : (control == 1 || control == 3 || control == 4)
@@ -179,8 +186,8 @@ extension Node {
         let received = ReceivedPacket(packet: packet, sender: sender)
         effects.callbacks.append { [self] in
             if let reply = handler(received) {
-                send(Outgoing(receiver: sender, packet: Packet(command: packet.command, sequence: packet.sequence, payload: reply),
-                              targets: [(source, network)]))
+                sendReplies([Outgoing(receiver: sender, packet: Packet(command: packet.command, sequence: packet.sequence, payload: reply),
+                                      targets: [(source, network)])], to: sender, via: (source, network))
             }
         }
     }
@@ -262,10 +269,9 @@ extension Node {
             fetchAnnouncedValue(record.hash, from: requester, now: now, in: &s, effects: &effects)
         }
         guard let parts = try? response.encode(sendUserAgent: !a.header.userAgent.isEmpty) else { return }
-        for part in parts {
-            effects.outgoing.append(Outgoing(receiver: requester, packet: Packet(command: .response, sequence: sequence, payload: part),
-                                             targets: [target]))
-        }
+        let replies = parts.map { Outgoing(receiver: requester, packet: Packet(command: .response, sequence: sequence, payload: $0),
+                                           targets: [target]) }
+        effects.callbacks.append { [self] in sendReplies(replies, to: requester, via: target) }
     }
 
     /// Peer records for the nodes closest to `key` that may be shared with this requester

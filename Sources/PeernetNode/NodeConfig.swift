@@ -118,6 +118,9 @@ public struct NodeConfig: Sendable {
     /// Keys answered per Announcement; further keys are ignored. Bounds the reply to a forged
     /// 2000-key Announcement (the reference's amplification, network.md §10 item 13).
     public var maxKeysPerAnnouncement: Int = 64
+    /// Reply bytes sent to an address that no round trip has proved yet; larger replies wait
+    /// for a ping's pong from it (`Node.sendReplies`: no reflection through forged sources).
+    public var maxReplyBytesUnverified: Int = 8 * 1024
     /// Kademlia parameters.
     public var bucketSize: Int = 20
     public var alpha: Int = 5

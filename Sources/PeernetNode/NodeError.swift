@@ -83,6 +83,8 @@ public struct NodeStatistics: Sendable, Equatable, Codable {
     public var packetsOut = 0
     public var sendErrors = 0
     public var repliesUnmatched = 0
+    /// Large replies held until a ping proved the requester's address (`Node.sendReplies`).
+    public var repliesHeldForVerification = 0
     /// Traverse messages this node relayed for others.
     public var traversesRelayed = 0
 }

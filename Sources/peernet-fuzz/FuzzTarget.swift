@@ -1,4 +1,5 @@
-// libFuzzer entry point for the packet and message decoders.
+// libFuzzer entry point for the packet and message decoders, and (PEERNET_FUZZ_TARGET) for the
+// request handlers of a running node (StatefulHarness.swift).
 //
 // Build and run (see README "Fuzzing"):
 //   swift build -c release --product peernet-fuzz --scratch-path .build-fuzz \
@@ -15,9 +16,27 @@ import PeernetProtocol
 /// The receiver key for the packet-layer decoder (a fixed, well-known test key).
 let fuzzReceiver = try! PrivateKey(bytes: [UInt8](repeating: 2, count: 32)).publicKey
 
+/// The stateful target named by `PEERNET_FUZZ_TARGET` (see `StatefulTarget`), built on first
+/// use; without it, the decoders are fuzzed.
+nonisolated(unsafe) var statefulHarness: StatefulHarness?
+let statefulTarget: StatefulTarget? = {
+    guard let name = ProcessInfo.processInfo.environment["PEERNET_FUZZ_TARGET"], name != "decoders" else { return nil }
+    guard let target = StatefulTarget(rawValue: name) else {
+        fatalError("PEERNET_FUZZ_TARGET=\(name): use decoders or \(StatefulTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return target
+}()
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func peernetFuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    if let target = statefulTarget {
+        if statefulHarness == nil {
+            do { statefulHarness = try StatefulHarness(target: target) } catch { fatalError("cannot build the \(target) harness: \(error)") }
+        }
+        statefulHarness!.run(bytes)
+        return 0
+    }
     guard let selector = bytes.first else { return 0 }
     fuzzDecode(selector: selector, Array(bytes.dropFirst()))
     return 0
@@ -81,11 +100,17 @@ struct FuzzMain {
         #else
         let paths = CommandLine.arguments.dropFirst()
         if paths.first == "--seeds", paths.count == 2 {
-            do { try Seeds.write(to: paths.last!) } catch { print("cannot write seeds: \(error)"); exit(1) }
+            do {
+                if let target = statefulTarget {
+                    try Seeds.write(try StatefulHarness.seeds(for: target), to: paths.last!)
+                } else {
+                    try Seeds.write(to: paths.last!)
+                }
+            } catch { print("cannot write seeds: \(error)"); exit(1) }
             return
         }
         if paths.isEmpty {
-            print("usage: peernet-fuzz FILE... | --seeds DIR  (replays inputs / writes seeds; build with -sanitize=fuzzer -DFUZZING to fuzz)")
+            print("usage: [PEERNET_FUZZ_TARGET=T] peernet-fuzz FILE... | --seeds DIR  (replays inputs / writes seeds; build with -sanitize=fuzzer -DFUZZING to fuzz)")
             return
         }
         for path in paths {
@@ -97,6 +122,7 @@ struct FuzzMain {
             bytes.withUnsafeBufferPointer { _ = peernetFuzzOne($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
             print("ok \(path)")
         }
+        if let h = statefulHarness { print("\(h.target.rawValue): \(h.executions) inputs, largest reply \(h.largestReply) bytes") }
         #endif
     }
 }

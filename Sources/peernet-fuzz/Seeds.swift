@@ -45,4 +45,13 @@ enum Seeds {
         }
         print("wrote \(samples.count) seeds to \(directory)")
     }
+
+    /// A stateful target's seeds (already selector-prefixed).
+    static func write(_ seeds: [[UInt8]], to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (i, bytes) in seeds.enumerated() {
+            _ = FileManager.default.createFile(atPath: "\(directory)/seed-\(i)", contents: Data(bytes))
+        }
+        print("wrote \(seeds.count) seeds to \(directory)")
+    }
 }

@@ -68,4 +68,31 @@ final class BidirectionalSequenceTests: XCTestCase {
         await a.stop()
         await b.stop()
     }
+
+    /// The transfer handler was stored bare in a Mutex, and each request read it through a
+    /// new pair of thunks: the calls slowed down without bound and the stack overflowed.
+    /// Before the fix, this crashed after a few thousand requests on a 256 KiB stack.
+    func testTransferRequestsDoNotDeepenTheHandlerCall() throws {
+        let node = try TestNet.node()
+        let calls = Mutex(0)
+        node.setTransferHandler { _, _, _ in calls.withLock { $0 += 1 } }
+        let sender = PrivateKey().publicKey
+        let request = try TransferMessage.request(hash: Hash256.blake3([1]), offset: 0, limit: 0, transferID: .random()).encode()
+        let source = Endpoint("127.0.0.1:9")!
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            for i in 0..<20_000 {
+                node.handleAuthenticated(ReceivedPacket(packet: Packet(command: .transfer, sequence: UInt32(i), payload: request), sender: sender),
+                                         source: source, network: 0)
+            }
+            done.signal()
+        }
+        thread.stackSize = 256 * 1024
+        thread.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success)
+        XCTAssertEqual(calls.withLock { $0 }, 20_000)
+        let stopped = DispatchSemaphore(value: 0)
+        Task { await node.stop(); stopped.signal() }
+        stopped.wait()
+    }
 }

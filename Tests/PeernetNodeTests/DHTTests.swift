@@ -98,4 +98,42 @@ final class DHTTests: XCTestCase {
         XCTAssertNil(missing)
         for (i, n) in nodes.enumerated() where i != 3 { await n.stop() }
     }
+
+    /// A request's source address is not verified, so a forged one aims the reply at a victim.
+    /// Before, a 300-byte Announcement naming four stored 60 KB values made the node send
+    /// 240 KB to the forged address; now large replies wait for a ping round trip, which only
+    /// the real requester completes.
+    func testLargeRepliesGoOnlyToProvedAddresses() async throws {
+        let holder = try TestNet.node()
+        var hashes: [Hash256] = []
+        for i in 0..<4 {
+            let value = [UInt8](repeating: UInt8(i), count: 60_000)
+            let stored = await holder.storeValue(value)
+            hashes.append(try XCTUnwrap(stored?.hash))
+        }
+        // The victim: a socket that never answers. The attacker signs with a fresh key.
+        let victim = try UDPSocket(bind: Endpoint("127.0.0.1:0")!, receiveTimeoutMillis: 100)
+        defer { victim.close() }
+        let header = MessageHeader(features: [.ipv4Listen], blockchainHeight: 0, blockchainVersion: 0, portInternal: 1, userAgent: "x")
+        let ask = Announcement(header: header, findValue: hashes).encode(sendUserAgent: true)[0]
+        let packet = try PacketCodec.encode(Packet(command: .announcement, sequence: 7, payload: ask), sender: PrivateKey(),
+                                            receiver: holder.publicKey)
+        XCTAssertTrue(victim.send(packet, to: holder.listenEndpoints[0]))
+        var received = 0
+        var buffer = [UInt8](repeating: 0, count: 70_000)
+        let until = Date().addingTimeInterval(1.5)
+        while Date() < until {
+            if let (n, _) = buffer.withUnsafeMutableBytes({ victim.receive(into: $0) }) { received += n }
+        }
+        XCTAssertLessThan(received, 1_000, "the forged source got \(received) bytes for a \(packet.count)-byte request")
+        XCTAssertEqual(holder.statistics.repliesHeldForVerification, 1)
+
+        // An honest node answers the ping and gets the value.
+        let asker = try TestNet.node(roots: [holder])
+        await eventually(10, "connected") { asker.routingTableSize >= 1 }
+        let found = await asker.findValue(hashes[2])
+        XCTAssertEqual(found, [UInt8](repeating: 2, count: 60_000))
+        await asker.stop()
+        await holder.stop()
+    }
 }
