@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // YAML for config.yaml, in the reference client's format.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The logging API of every layer (Logger); its one handler writes peernet.log.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // System libraries (Debian: libfuse3-dev libsodium-dev libsecp256k1-dev libsqlite3-dev libssl-dev).
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "PeernetCrypto", dependencies: ["CSodium", "CSecp256k1", "CBLAKE3", "COpenSSLCrypto"],
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // Paths (XDG data directory), the identity key file, shared helpers for front ends.
-        .target(name: "PeernetSupport", dependencies: ["PeernetCrypto"]),
+        .target(name: "PeernetSupport", dependencies: ["PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         // Pure value types and codecs of the wire format; no I/O.
         // Optimised even in debug builds: tests run thousands of packets through these.
         .target(name: "PeernetProtocol", dependencies: ["PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
@@ -50,28 +52,31 @@ let package = Package(
         .target(name: "PeernetBlockchain", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
         // Storage: SQLite (system library), the warehouse of shared content, the user's
         // blockchain and the search index.
-        .target(name: "PeernetStore", dependencies: ["CSQLite", "CLinuxCalls", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport"],
+        .target(name: "PeernetStore", dependencies: ["CSQLite", "CLinuxCalls", "PeernetBlockchain", "PeernetCrypto", "PeernetProtocol", "PeernetSupport",
+                                                     .product(name: "Logging", package: "swift-log")],
                 swiftSettings: [.unsafeFlags(["-O"])]),
         // UDT over lite packets, block and file transfer streams: state machines, no I/O.
         .target(name: "PeernetTransfer", dependencies: ["PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
         // Blockchain exchange (Get Block over UDT, the remote-chain cache), file serving, search.
         .target(name: "PeernetExchange", dependencies: ["PeernetNode", "PeernetStore", "PeernetTransfer", "PeernetBlockchain",
-                                                        "PeernetProtocol", "PeernetCrypto"], swiftSettings: [.unsafeFlags(["-O"])]),
+                                                        "PeernetProtocol", "PeernetCrypto", "PeernetSupport",
+                                                        .product(name: "Logging", package: "swift-log")], swiftSettings: [.unsafeFlags(["-O"])]),
         // The FUSE file system over the node: me/, peers/, search/, files/, .peernet/.
         .target(name: "PeernetFS", dependencies: ["CFuse3", "CLinuxCalls", "PeernetSupport", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain",
-                                                  "PeernetProtocol", "PeernetCrypto"]),
+                                                  "PeernetProtocol", "PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
-        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetSupport",
+                                                    .product(name: "Logging", package: "swift-log")], swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
             "CLinuxCalls", "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
-            "PeernetExchange", "PeernetFS", .product(name: "Yams", package: "Yams"),
+            "PeernetExchange", "PeernetFS", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "peernet", dependencies: [
             "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService", "PeernetStore", "PeernetBlockchain",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange", "PeernetFS"]),
         // libFuzzer entry points: the packet and message decoders, and the request handlers of a running
@@ -86,7 +91,7 @@ let package = Package(
         .testTarget(name: "PeernetCryptoTests", dependencies: ["PeernetCrypto", "CBLAKE3", "CSodium", "TestSupport"]),
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "TestSupport"]),
-        .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
+        .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
         .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
         .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
@@ -95,7 +100,7 @@ let package = Package(
                                                                  "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetFSTests", dependencies: ["PeernetFS", "PeernetExchange", "PeernetStore", "PeernetNode",
                                                            "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
-        .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto"]),
+        .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

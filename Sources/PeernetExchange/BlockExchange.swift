@@ -1,11 +1,15 @@
 import Foundation
+import Logging
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetNode
 import PeernetProtocol
 import PeernetStore
+import PeernetSupport
 import PeernetTransfer
 import Synchronization
+
+private let exchangeLog = Logger.peernet("exchange")
 
 /// A UDT connection bound to one lite session (transfer ID) and one peer.
 final class TransferSession: Sendable {
@@ -42,6 +46,10 @@ public final class BlockExchange: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     /// Blocks rejected by validation, for tests and status.
     public let rejectedBlocks = Mutex(0)
+    /// Content we stopped offering because serving it showed our copy is damaged.
+    public let damagedContent = Mutex<[Hash256]>([])
+    /// What this exchange refuses from peers, with reasons, rate-limited (peernet.log).
+    let rejections = RejectionLog(exchangeLog)
 
     /// Concurrent transfers (blocks or files) one peer may have us serve; more are refused.
     static let maxServedPerPeer = 16
@@ -217,6 +225,8 @@ public final class BlockExchange: Sendable {
         let height = store.chain.height
         guard height > 0 else { return reply(.empty, key: request.blockchainPublicKey, to: peer, sequence: sequence) }
         guard request.limitBlockCount > 0, mayServe(peer) else {
+            rejections.reject("block request over the serving caps or for 0 blocks",
+                              "from \(peer.hexString.prefix(16))… (\(Self.maxServedPerPeer) per peer, \(Self.maxServedTotal) in total)")
             return reply(.terminate, key: request.blockchainPublicKey, to: peer, sequence: sequence)
         }
         guard let session = makeSession(id: request.transferID, peer: peer, role: .client, idleTimeout: blockTransferTimeout) else { return }
@@ -273,6 +283,10 @@ public final class BlockExchange: Sendable {
         // wire once trapped here, and one packet ended any node (offset and limit are u64).
         guard let size = fromWarehouse ?? fromCache, request.offset <= size, request.limit <= size - request.offset,
               mayServe(peer) else {
+            if let size = fromWarehouse ?? fromCache {
+                rejections.reject("file request out of range or over the serving caps",
+                                  "offset \(request.offset) limit \(request.limit) of \(size) bytes from \(peer.hexString.prefix(16))…")
+            }
             var m = TransferMessage(control: .notAvailable, hash: request.hash)
             m.transferProtocol = request.transferProtocol
             if let payload = try? m.encode() { try? node.sendPacket(Packet(command: .transfer, sequence: sequence, payload: payload), to: peer) }
@@ -299,16 +313,44 @@ public final class BlockExchange: Sendable {
         // `end` (= offset + length <= size, checked above).
         let cursor = Mutex(request.offset)
         let end = request.offset + length
-        feed(session) { want in
+        // What we serve is checked against the content's tree on the way out.
+        let tree = useCache ? (try? downloads.entry(hash, includeTree: true))?.flatMap { e in
+            e.tree ?? (e.fragmentCount < 2 ? MerkleTree(fileSize: e.size, fragmentSize: e.fragmentSize, fragmentHashes: [], fileHash: hash) : nil)
+        } : try? warehouse.merkleTree(hash)
+        let verifier = Mutex(tree.map { ServedContentVerifier(tree: $0, offset: request.offset) })
+        feed(session) { [weak self] want in
             cursor.withLock { offset -> [UInt8]? in
                 guard offset < end else { return nil }
                 let n = Int(min(UInt64(want), end - offset))
                 let piece = useCache ? try? downloads.read(hash, offset: offset, length: n) : try? warehouse.read(hash, offset: offset, length: n)
                 guard let chunk = piece, !chunk.isEmpty, chunk.count <= n else { return nil }
+                if let bad = verifier.withLock({ $0?.feed(chunk) }) {
+                    session.connection.close(reason: "our copy is damaged", now: monotonicSeconds())
+                    self?.contentDamaged(hash, fragment: bad, inDownloads: useCache)
+                    return nil
+                }
                 offset += UInt64(chunk.count)
                 return chunk
             }
         }
+    }
+
+    /// Our copy of `hash` failed its own check while we served it: stop offering it and say so.
+    func contentDamaged(_ hash: Hash256, fragment: Int, inDownloads: Bool) {
+        let first = damagedContent.withLock { d -> Bool in
+            guard !d.contains(hash) else { return false }
+            d.append(hash)
+            return true
+        }
+        guard first else { return }
+        let done: String
+        if inDownloads {
+            try? store.downloads.remove(hash)
+            done = "removed from the download cache"
+        } else {
+            done = store.warehouse.quarantine(hash)
+        }
+        exchangeLog.error("content \(hash.hex) is damaged: fragment \(fragment) does not match its hash; stopped offering it (\(done)). Share the file again to offer it, or run peernet repair --check")
     }
 
     // MARK: Fetching
@@ -381,8 +423,12 @@ public final class BlockExchange: Sendable {
     /// block is validated before it is stored. Returns how many blocks were stored.
     @discardableResult
     public func sync(peer: PublicKey, height: UInt64, version: UInt64) async -> Int {
-        guard let assessment = try? store.cache.assess(owner: peer, version: version, height: height),
-              case .download(let from, let count) = assessment else { return 0 }
+        guard let assessment = try? store.cache.assess(owner: peer, version: version, height: height) else { return 0 }
+        if case .olderThanCached = assessment {
+            rejections.reject("a chain older than the one cached (no rollback)",
+                              "\(peer.hexString.prefix(16))… offers version \(version) height \(height)")
+        }
+        guard case .download(let from, let count) = assessment else { return 0 }
         let limits = store.cache.limits
         guard let items = try? await fetchBlocks(owner: peer, from: peer, ranges: [BlockRange(offset: from, count: count)],
                                                  limit: count, maxBlockSize: limits.maxBlockSize) else {
@@ -392,6 +438,7 @@ public final class BlockExchange: Sendable {
         // One transaction for the whole batch; each block is its own savepoint, so a rejected
         // block leaves no trace and does not undo the others.
         var stored = 0, rejected = 0
+        var why = ""
         try? store.db.transaction {
             for case .block(let number, let raw) in items.sorted(by: { $0.number < $1.number }) {
                 do {
@@ -399,10 +446,14 @@ public final class BlockExchange: Sendable {
                     stored += 1
                 } catch {
                     rejected += 1
+                    why = "block \(number): \(error)"
                 }
             }
         }
-        if rejected > 0 { rejectedBlocks.withLock { $0 += rejected } }
+        if rejected > 0 {
+            rejectedBlocks.withLock { $0 += rejected }
+            rejections.reject("blocks that fail validation", "\(rejected) of \(peer.hexString.prefix(16))…'s chain (version \(version)), last \(why)")
+        }
         if stored == 0, let header = try? store.cache.header(peer), header.blocks == 0 {
             // Nothing arrived for an announced chain: no header stays behind (retries make it again).
             try? store.cache.drop(peer)

@@ -186,7 +186,12 @@ public final class FileDownloader: Sendable {
         }
         guard let last = try cache.entry(target.hash, includeTree: false) else { throw DownloadFailure.removed }
         let left = fragments(of: last, range: nil).filter { wantedSet.contains($0) }
-        if !left.isEmpty { throw DownloadFailure.allHoldersFailed(failures) }
+        if !left.isEmpty {
+            // Holders that all failed are not remembered: the next try looks again (a holder
+            // that found its own copy damaged stops offering it, and others may have it).
+            recentHolders.withLock { $0[target.hash] = nil }
+            throw DownloadFailure.allHoldersFailed(failures)
+        }
     }
 
     struct LiarError: Error { let fragment: Int }

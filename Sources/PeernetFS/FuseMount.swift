@@ -5,6 +5,9 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let fsLog = Logger.peernet("fs")
 
 /// A fuse_req_t that may cross threads: replies are sent from Swift tasks (low-level API).
 struct Request: @unchecked Sendable {
@@ -216,7 +219,7 @@ public final class FuseMount: @unchecked Sendable {
             fuse_reply_err(req, e.errno)
             return
         }
-        Log.shared.warning("fs", "operation failed (EIO): \(error)")
+        fsLog.warning("operation failed (EIO): \(error)")
         fuse_reply_err(req, (error as? FSError)?.errno ?? EIO)
     }
 

@@ -10,6 +10,9 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let fsLog = Logger.peernet("fs")
 
 /// What an inode stands for. Directory contents are computed from the store when listed.
 public enum FSNode: Hashable, Sendable {
@@ -468,7 +471,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
             guard let region else { return .bytes([]) }
             if let open = FileRegion(path: region.path, offset: region.offset, length: region.length) { return .file(open) }
         }
-        Log.shared.warning("fs", "the download cache lost \(target.hash.hex.prefix(12))… twice while reading it")
+        fsLog.warning("the download cache lost \(target.hash.hex.prefix(12))… twice while reading it")
         throw FSError.io
     }
 

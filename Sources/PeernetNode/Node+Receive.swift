@@ -40,8 +40,18 @@ extension Node {
         } else {
             receiver = key.publicKey
         }
-        guard let received = try? PacketCodec.decode(datagram.bytes, receiver: receiver, rejectOwn: !datagram.discovery),
-              received.sender != key.publicKey else {
+        let received: ReceivedPacket
+        do {
+            received = try PacketCodec.decode(datagram.bytes, receiver: receiver, rejectOwn: !datagram.discovery)
+        } catch {
+            state.withLock { $0.stats.invalidPackets += 1; $0.stats.datagramsIn += 1 }
+            // Discovery sockets hear every node's multicast: undecodable there is normal.
+            if !datagram.discovery {
+                rejections.reject("undecodable packet", "\(datagram.bytes.count) bytes from \(datagram.source): \(error)")
+            }
+            return
+        }
+        guard received.sender != key.publicKey else {
             state.withLock { $0.stats.invalidPackets += 1; $0.stats.datagramsIn += 1 }
             return
         }
@@ -162,7 +172,9 @@ extension Node {
             effects.events.append(.chat(sender, text))
         case .other:
             handleExtension(packet, from: sender, source: source, network: network, now: now, in: &s, effects: &effects)
-        case .transfer, .invalid:
+        case .invalid:
+            rejections.reject("malformed \(packet.command) message", "\(packet.payload.count) bytes from \(sender.hexString.prefix(16))… at \(source)")
+        case .transfer:
             break
         }
     }
@@ -335,7 +347,10 @@ extension Node {
     // MARK: Traverse (§6.8)
 
     func handleTraverse(_ t: Traverse, from sender: PublicKey, now: Double, in s: inout NodeState, effects: inout Effects) {
-        guard let signer = t.signer, t.expires >= UInt64(Date.unixNow) else { return }
+        guard let signer = t.signer, t.expires >= UInt64(Date.unixNow) else {
+            rejections.reject("traverse with a bad signature or expired", "from \(sender.hexString.prefix(16))…")
+            return
+        }
         if t.authorizedRelay == key.publicKey {
             // Relay: the signer must be the sender, and we must know the target.
             guard signer == sender, t.targetPeer != key.publicKey, let target = s.peers[t.targetPeer], target.isConnected,

@@ -27,6 +27,8 @@ extension Node {
                                               if case .success = result { for out in replies { send(out) } }
                                           })
             s.stats.repliesHeldForVerification += 1
+            rejections.reject("large reply held until the requester's address answers a ping",
+                              "\(bytes) bytes for \(peer.hexString.prefix(16))… at \(target.0)")
             if opened { effects.outgoing.append(Outgoing(receiver: peer, packet: Packet(command: .ping, sequence: sequence), targets: [target])) }
             return false
         }

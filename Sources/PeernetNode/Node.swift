@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import PeernetCrypto
 import PeernetProtocol
+import PeernetSupport
 import Synchronization
 
 /// One local listening network: a main socket and, with LAN discovery on, a discovery socket.
@@ -76,6 +78,8 @@ public final class Node: Sendable {
     let extensions = Mutex<[UInt8: @Sendable (ReceivedPacket) -> [UInt8]?]>([:])
     /// Transfer (cmd 8) and Get Block (cmd 6) messages go to the layer that registers here.
     let transferHandler = Mutex<TransferHandler?>(nil)
+    /// What this node refuses from the network, with reasons, rate-limited (peernet.log).
+    let rejections = RejectionLog(Logger.peernet("node"))
     /// The closure in a struct: stored bare (`Mutex<(closure)?>`), every `withLock` access
     /// re-abstracts it and writes it back wrapped in two more thunks. Each Transfer or Get
     /// Block request deepened the chain: calls grew slower without bound until the stack
@@ -220,10 +224,12 @@ public final class Node: Sendable {
                 let now = monotonicNow()
                 guard limiter.allow(from, now: now), hosts.allow(from.ip, bytes: n, now: now) else {
                     state.withLock { $0.stats.rateLimited += 1 }
+                    rejections.reject("over the rate limit of its address or host", "datagrams from \(from) dropped")
                     continue
                 }
                 if !queue.push(InboundDatagram(bytes: bytes, source: from, network: network, discovery: discovery)) {
                     state.withLock { $0.stats.queueDropped += 1 }
+                    rejections.reject("receive queue full", "a datagram from \(from) dropped (\(config.queueCapacity) datagrams or \(config.queueCapacityBytes) bytes queued)")
                 }
             }
             threadsDone.leave()

@@ -8,6 +8,9 @@ import PeernetBlockchain
 import PeernetProtocol
 import PeernetSupport
 import Synchronization
+import Logging
+
+private let nodeLog = Logger.peernet("node")
 
 /// A running node with its control channel: what `peernet daemon` and `peernet mount` run.
 public final class NodeService: Sendable {
@@ -80,7 +83,7 @@ public final class NodeService: Sendable {
             await search.publishAll()
         }
         control.start()
-        Log.shared.info("node", "started: peer ID \(node.publicKey.hexString), listening on \(node.listenEndpoints.map { "\($0)" }.joined(separator: ", ")), \(config.seedList.count) root peers, LAN discovery \(config.localDiscovery ? "on" : "off")")
+        nodeLog.info("started: peer ID \(node.publicKey.hexString), listening on \(node.listenEndpoints.map { "\($0)" }.joined(separator: ", ")), \(config.seedList.count) root peers, LAN discovery \(config.localDiscovery ? "on" : "off")")
     }
 
     /// After `seconds`, says (through `report`, and in the log) when no peer has answered: which
@@ -101,14 +104,14 @@ public final class NodeService: Sendable {
                          "check that UDP can leave this machine (port 112 and the listen port), or add a peer you know with --root PEERID@IP:PORT; the node keeps trying"]
             }
             for line in lines {
-                Log.shared.warning("node", line)
+                nodeLog.warning("\(line)")
                 report(line)
             }
         }
     }
 
     public func stop() async {
-        Log.shared.info("node", "stopping")
+        nodeLog.info("stopping")
         control.stop()
         await runtime.stop()
     }

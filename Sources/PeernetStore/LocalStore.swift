@@ -6,6 +6,9 @@ import PeernetSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let storeLog = Logger.peernet("store")
 
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case inUse(String)
@@ -76,7 +79,7 @@ public final class LocalStore: @unchecked Sendable {
                             + "); peers drop the damaged blocks and the files in them. Repair it with: peernet repair (with the node stopped)")
         }
         chainProblems = problems
-        for p in problems { Log.shared.error("store", p) }
+        for p in problems { storeLog.error("\(p)") }
     }
 
     deinit {

@@ -298,6 +298,22 @@ public final class Warehouse: @unchecked Sendable {
         return tree
     }
 
+    /// Stops offering content found damaged (its bytes no longer match its hash): a stored
+    /// copy is renamed `<hash>.damaged` and kept for inspection, a link to a share-folder file
+    /// is dropped (the file is the user's). Returns what was done, for the log.
+    @discardableResult
+    public func quarantine(_ hash: Hash256) -> String {
+        let p = path(for: hash)
+        if access(p, F_OK) == 0 {
+            return rename(p, p + ".damaged") == 0 ? "moved aside to \(p).damaged" : "could not be moved aside: \(String(cString: strerror(errno)))"
+        }
+        if let link = ContentLink.read(p + ".link") {
+            unlink(p + ".link")
+            return "no longer served from \(link.pathString)"
+        }
+        return "not stored any more"
+    }
+
     // MARK: Deleting
 
     /// Removes content and its companion.

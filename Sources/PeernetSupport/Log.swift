@@ -22,10 +22,10 @@ public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// The node's log: timestamped lines appended to `<data-dir>/peernet.log` (rotated to
+/// The node's log file: timestamped lines appended to `<data-dir>/peernet.log` (rotated to
 /// `peernet.log.1` past 8 MiB), from the daemon and the mount. Before `configure` (and in
-/// tests, libraries, one-shot commands) nothing is written. One small file appender instead
-/// of a logging package: the CLI owns its terminal output, and this is all the node needs.
+/// tests, libraries, one-shot commands) nothing is written. Code logs through swift-log's
+/// `Logger.peernet(component)`, whose handler (`FileLogHandler`) writes here.
 public final class Log: Sendable {
     public static let shared = Log()
 
@@ -59,6 +59,9 @@ public final class Log: Sendable {
     }
 
     public func isEnabled(_ level: LogLevel) -> Bool { state.withLock { $0.fd >= 0 && level >= $0.level } }
+
+    /// The lowest level written, or nil while no file is open (nothing is written).
+    public var level: LogLevel? { state.withLock { $0.fd >= 0 ? $0.level : nil } }
 
     public func log(_ level: LogLevel, _ component: String, _ message: @autoclosure () -> String) {
         guard isEnabled(level) else { return }

@@ -6,6 +6,9 @@ import PeernetSupport
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let mountLog = Logger.peernet("mount")
 
 struct MountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,7 +76,7 @@ struct MountCommand: AsyncParsableCommand {
         Output.line("  \(target)/me/ is your share folder: copy files in to publish them (\(config.publishDelay.formatted()) s after they are closed).")
         Output.line("  \(target)/peers/ lists other peers' shares; cd \(target)/search/<words> to search. Ctrl-C unmounts.")
         service.reportIfAlone(after: Double(ProcessInfo.processInfo.environment["PEERNET_ALONE_AFTER"] ?? "") ?? 20, roots: config.seedList, lanDiscovery: config.localDiscovery) { Output.error("warning: \($0)") }
-        Log.shared.info("mount", "mounted at \(target)")
+        mountLog.info("mounted at \(target)")
         let loopEnded = OnceFlag()
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
@@ -96,7 +99,7 @@ struct MountCommand: AsyncParsableCommand {
         mount.stop()
         _ = done.wait(timeout: .now() + 10)
         Output.line("Unmounted \(target).")
-        Log.shared.info("mount", "unmounted \(target)")
+        mountLog.info("unmounted \(target)")
         await service.stop()
     }
 

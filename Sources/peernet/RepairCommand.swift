@@ -4,6 +4,9 @@ import PeernetCrypto
 import PeernetService
 import PeernetStore
 import PeernetSupport
+import Logging
+
+private let storeLog = Logger.peernet("store")
 
 /// `peernet repair`: checks your blockchain as peers check it and rebuilds it when it is damaged.
 struct RepairCommand: AsyncParsableCommand {
@@ -50,7 +53,7 @@ struct RepairCommand: AsyncParsableCommand {
         do {
             let kept = try store.chain.rebuild()
             let forgotten = try SharePublisher.forgetRecordsMissingFromChain(store)
-            Log.shared.info("store", "blockchain rebuilt by peernet repair: \(kept) files kept, version \(store.chain.version)")
+            storeLog.info("blockchain rebuilt by peernet repair: \(kept) files kept, version \(store.chain.version)")
             print("Rebuilt your blockchain: \(kept) files kept, version \(store.chain.version), \(store.chain.height) blocks.")
             if forgotten > 0 { print("\(forgotten) files of your share folder will be published again when the node runs.") }
         } catch {

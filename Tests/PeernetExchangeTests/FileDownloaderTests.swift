@@ -189,9 +189,15 @@ final class FileDownloaderTests: XCTestCase {
             try await alone.download(DownloadTarget(record, owner: liar.publicKey))
             XCTFail("a download from only a lying holder succeeded")
         } catch let failure as DownloadFailure {
-            XCTAssertTrue(failure.description.contains("corrupt fragment 3"), failure.description)
+            XCTAssertTrue(failure.description.contains("corrupt fragment 3") || failure.description.contains("remote shutdown"),
+                          failure.description)
         }
         XCTAssertThrowsError(try getter.store.downloads.read(record.hash, offset: UInt64(3 * 262_144), length: 10), "bad bytes are never readable")
+        // The holder noticed too, while serving: it stopped offering its damaged copy (before,
+        // only the reader knew, and the holder kept serving it to everyone).
+        await eventually(5, "the holder found its copy damaged") { liar.exchange.damagedContent.withLock { $0 } == [record.hash] }
+        XCTAssertNil(liar.store.warehouse.size(of: record.hash))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path + ".damaged"), "kept aside for inspection")
         // The honest holder lists the same content: the missing fragment comes from there.
         await connect(honest, getter)
         try getter.store.catalog.add([record], owner: honest.publicKey, version: 0, block: 0)

@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 @testable import PeernetNode
 import PeernetProtocol
+import PeernetSupport
 import TestSupport
 import XCTest
 
@@ -63,6 +64,9 @@ final class HostilePeerTests: XCTestCase {
     }
 
     func testOversizedAndMalformedMessagesFromAConnectedPeerAreHarmless() async throws {
+        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("pn-hostile-\(UUID().uuidString).log")
+        Log.shared.configure(file: logFile, level: .info)
+        defer { Log.shared.close(); try? FileManager.default.removeItem(at: logFile) }
         let a = try TestNet.node()
         let evil = PrivateKey()
         let socket = try UDPSocket(bind: Endpoint("127.0.0.1:0")!)
@@ -81,6 +85,7 @@ final class HostilePeerTests: XCTestCase {
         try send(.traverse, [UInt8](repeating: 1, count: 100))
         try send(.transfer, [0] + [UInt8](repeating: 0, count: 55))
         try send(Command(rawValue: 77), [1, 2, 3])
+        socket.send([UInt8](repeating: 0x5a, count: 300), to: a.listenEndpoints[0])
         var buffer = [UInt8](repeating: 0, count: 65536)
         var replyBytes = 0
         let end = Date().addingTimeInterval(1.5)
@@ -94,6 +99,11 @@ final class HostilePeerTests: XCTestCase {
         b.contact(a.publicKey, at: a.listenEndpoints)
         await eventually(5, "still serving honest peers") { b.isConnected(a.publicKey) }
         _ = try await b.ping(a.publicKey)
+        // What was refused is in the log, with the reason.
+        let log = try String(contentsOf: logFile, encoding: .utf8)
+        XCTAssertTrue(log.contains("rejected: malformed Response message: 30 bytes from"), log)
+        XCTAssertTrue(log.contains("rejected: malformed Traverse message"), log)
+        XCTAssertTrue(log.contains("rejected: undecodable packet: 300 bytes from 127.0.0.1:"), log)
         await a.stop()
         await b.stop()
     }

@@ -4,6 +4,9 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let shareLog = Logger.peernet("share")
 
 /// Tells when anything changes in a folder tree (inotify, one watch per directory), on a
 /// thread of its own: edits made through the drive, by programs on the folder directly, or
@@ -30,7 +33,7 @@ final class FolderWatcher: @unchecked Sendable {
                           | IN_DELETE_SELF | IN_MOVE_SELF)
         let wd = withCPath(path) { inotify_add_watch(fd, $0, mask) }
         if wd < 0 && errno == ENOSPC && !exhaustedLogged.exchange(true, ordering: .relaxed) {
-            Log.shared.warning("share", "inotify watches exhausted (fs.inotify.max_user_watches); changes made outside the drive are picked up by the periodic scan")
+            shareLog.warning("inotify watches exhausted (fs.inotify.max_user_watches); changes made outside the drive are picked up by the periodic scan")
         }
     }
 

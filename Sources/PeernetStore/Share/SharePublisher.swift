@@ -7,6 +7,9 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+
+private let shareLog = Logger.peernet("share")
 
 /// Publishes the share folder: a real local folder is the truth, and the blockchain follows it
 /// in the background (rclone's write-back cache and Syncthing's folder model).
@@ -269,7 +272,7 @@ public final class SharePublisher: @unchecked Sendable {
         let checkContent = startNumber == 1
         let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
         if scan.truncated {
-            Log.shared.warning("share", "the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
+            shareLog.warning("the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
         }
         let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
@@ -439,7 +442,7 @@ public final class SharePublisher: @unchecked Sendable {
                 }
             }
         } catch {
-            Log.shared.error("share", "publishing \(add.count) and withdrawing \(remove.count) files failed: \(error)")
+            shareLog.error("publishing \(add.count) and withdrawing \(remove.count) files failed: \(error)")
             for c in candidates where failed[c.path] == nil && !pending.contains(c.path) { failed[c.path] = "\(error)" }
             newRows = rows
             newFolders = publishedFolders
@@ -470,10 +473,10 @@ public final class SharePublisher: @unchecked Sendable {
             return before
         }
         for (p, why) in failed where previousFailures[p] != why {
-            Log.shared.warning("share", "cannot publish \(p): \(why)")
+            shareLog.warning("cannot publish \(p): \(why)")
         }
         if summary.chainChanged || newFolders != publishedFolders {
-            Log.shared.info("share", "published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
+            shareLog.info("published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
             for o in observers.withLock({ $0 }) { o(change) }
         }
         return summary
@@ -765,7 +768,7 @@ public final class SharePublisher: @unchecked Sendable {
             written += 1
         }
         try index.setMeta("migrated", "1")
-        if written > 0 { Log.shared.info("share", "wrote \(written) shared files into the share folder \(folder.path)") }
+        if written > 0 { shareLog.info("wrote \(written) shared files into the share folder \(folder.path)") }
     }
 }
 
