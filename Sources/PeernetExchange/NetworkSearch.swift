@@ -18,6 +18,9 @@ public final class NetworkSearch: Sendable {
     var node: Node { exchange.node }
     var store: LocalStore { exchange.store }
     let keywords = Mutex(KeywordStore())
+    /// Whether the network was asked for our chain's marker yet: until then we publish none,
+    /// or a restored (older) chain would overwrite the marker that tells us about the newer.
+    let chainMarkerChecked = Mutex(false)
     let providers = Mutex(ProviderStore())
     /// How long records live; owners republish at half of it.
     public let recordLifetime: Double
@@ -174,7 +177,10 @@ public final class NetworkSearch: Sendable {
     /// Publishes keyword records for files (call after sharing).
     @discardableResult
     public func publish(_ files: [FileRecord]) async -> Int {
-        let informed = await distribute(records(for: files, expires: Self.unixNow + UInt64(recordLifetime)))
+        let expires = Self.unixNow + UInt64(recordLifetime)
+        var byWord = records(for: files, expires: expires)
+        if let (key, marker) = chainMarker(expires: expires) { byWord[key] = [marker] }
+        let informed = await distribute(byWord)
         var seen = Set<Hash256>()
         let contents = files.filter { !$0.isVirtualFolder && seen.insert($0.hash).inserted }.map { (hash: $0.hash, size: $0.size) }
         await announceProviders(contents)
@@ -201,6 +207,7 @@ public final class NetworkSearch: Sendable {
                 }
             }
         }
+        if let (key, marker) = chainMarker(expires: Self.unixNow + UInt64(recordLifetime)) { byWord[key] = [marker] }
         let informed = await distribute(byWord)
         // Withdraw as provider only for content no remaining record needs.
         let still = (try? store.catalog.hashes(owner: store.chain.owner)) ?? []

@@ -4,6 +4,7 @@ import PeernetCrypto
 import PeernetNode
 import PeernetStore
 import PeernetSupport
+import Synchronization
 
 /// The composition root: store → node → exchange → search → downloader → publisher, wired the
 /// same way for the daemon, the mount, the tests and the benchmark (it was written out four
@@ -19,6 +20,7 @@ public final class PeernetRuntime: Sendable {
     public let search: NetworkSearch
     public let downloader: FileDownloader
     public let publisher: SharePublisher
+    private let versionCheck = Mutex<Task<Void, Never>?>(nil)
 
     public struct Options: Sendable {
         /// The share folder (me/ of the drive); default `<data-dir>/share`.
@@ -55,9 +57,22 @@ public final class PeernetRuntime: Sendable {
     public func start() {
         node.start()
         publisher.start()
+        // Once the node has peers (up to a minute), ask whether the network holds a newer
+        // version of our chain than we do (a restored backup) and move ours above it.
+        let node = self.node, search = self.search
+        versionCheck.withLock {
+            $0 = Task {
+                for _ in 0..<600 where node.routingTableSize == 0 {
+                    do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
+                }
+                guard node.routingTableSize > 0 else { return }
+                await search.adoptNewerPublishedVersion()
+            }
+        }
     }
 
     public func stop() async {
+        versionCheck.withLock { $0?.cancel() }
         publisher.stop()
         search.stop()
         exchange.stop()

@@ -189,6 +189,33 @@ public final class UserBlockchain: @unchecked Sendable {
         return true
     }
 
+    /// Rewrites the chain under a version above `seen` (the newest version of it that peers
+    /// hold, from a chain marker), so peers that cached that one take ours again. Returns
+    /// whether it changed anything.
+    @discardableResult
+    public func moveVersion(above seen: UInt64, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
+        guard seen >= version, seen < UInt64.max else { return false }
+        let (files, other) = try recordsByKind()
+        try rewritePacked(files: files, other: other, version: seen + 1, now: now)
+        return true
+    }
+
+    /// Every file record and every other record (profile and the like, in order).
+    private func recordsByKind() throws -> (files: [FileRecord], other: [BlockRecord]) {
+        var files: [FileRecord] = []
+        var other: [BlockRecord] = []
+        for block in try decodedBlocks() {
+            for (i, record) in block.records.enumerated() {
+                switch record.type {
+                case .tagData: continue
+                case .file: files.append(try FileRecordCodec.decode(block.records, index: i))
+                default: other.append(record)
+                }
+            }
+        }
+        return (files, other)
+    }
+
     /// Replaces the whole chain with `other` records (profile and the like, in order) and then
     /// `files`, packed into as few blocks as fit, under `version` (one transaction).
     private func rewritePacked(files: [FileRecord], other: [BlockRecord], version newVersion: UInt64, now: Int64) throws {

@@ -102,4 +102,49 @@ final class NetworkSearchTests: XCTestCase {
         XCTAssertEqual(left.count, 0, "the provider record was withdrawn")
         for p in peers { await p.stop() }
     }
+
+    /// A restored backup holds an older version of our chain than peers cached, and peers
+    /// never roll back: before, files added since were invisible until the version passed
+    /// theirs by chance. Now the chain marker tells us, and we move above it.
+    func testARestoredOlderChainMovesAboveTheVersionPeersHold() async throws {
+        let root = try TestPeer()
+        let others = try (0..<3).map { _ in try TestPeer(roots: [root]) }
+        let key = PrivateKey()
+        let dir = URL(fileURLWithPath: "/tmp/pn-ex-restore-\(UUID().uuidString.prefix(8))")
+        let backup = URL(fileURLWithPath: dir.path + "-backup"), later = URL(fileURLWithPath: dir.path + "-later")
+        defer { for d in [dir, backup, later] { try? FileManager.default.removeItem(at: d) } }
+        var owner = try TestPeer(key: key, roots: [root], dir: dir)
+        await eventually(10, "routing filled") { owner.node.routingTableSize >= 3 }
+        let nothingNewer = await owner.search.adoptNewerPublishedVersion()
+        XCTAssertNil(nothingNewer)
+        let files = try owner.share([("holiday.jpg", [1, 2, 3]), ("notes.txt", [4, 5, 6])])
+        await owner.search.publish(files)
+        let v0 = owner.store.chain.version
+        await owner.stop(removeData: false)
+        try FileManager.default.copyItem(at: dir, to: backup)
+        // (The same data, in a second directory: this process still holds the first one's lock.)
+        try FileManager.default.copyItem(at: dir, to: later)
+        owner = try TestPeer(key: key, roots: [root], dir: later)
+        await eventually(10, "routing filled again") { owner.node.routingTableSize >= 3 }
+        let sameVersion = await owner.search.adoptNewerPublishedVersion()
+        XCTAssertNil(sameVersion)
+        XCTAssertEqual(try owner.store.chain.deleteFiles(ids: [files[1].id]), 1)
+        owner.exchange.publishChainState()
+        await owner.search.withdraw([files[1]])
+        let v1 = owner.store.chain.version
+        XCTAssertGreaterThan(v1, v0)
+        await eventually(10, "the root cached the newer chain") { (try? root.store.cache.header(key.publicKey))?.version == v1 }
+        await owner.stop(removeData: false)
+
+        let restored = try TestPeer(key: key, roots: [root], dir: backup)
+        XCTAssertEqual(restored.store.chain.version, v0)
+        await eventually(10, "routing filled after the restore") { restored.node.routingTableSize >= 3 }
+        let seen = await restored.search.adoptNewerPublishedVersion()
+        XCTAssertEqual(seen, v1)
+        XCTAssertEqual(restored.store.chain.version, v1 + 1)
+        XCTAssertEqual(try restored.store.chain.files().map(\.id).sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }),
+                       files.map(\.id).sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }), "the backup's files, all kept")
+        await eventually(10, "the root takes the restored chain") { (try? root.store.cache.header(key.publicKey))?.version == v1 + 1 }
+        for p in [restored, root] + others { await p.stop() }
+    }
 }
