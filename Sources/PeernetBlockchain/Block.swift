@@ -74,7 +74,7 @@ public struct Block: Equatable, Sendable {
             records.append(BlockRecord(type: type, date: date, data: Array(raw[offset..<(offset + length)])))
             offset += length
         }
-        let block = Block(previousHash: Hash256(raw[65..<97])!, version: raw.loadLE(UInt64.self, at: 97),
+        let block = Block(previousHash: Hash256(raw[65..<97]) ?? .zero, version: raw.loadLE(UInt64.self, at: 97),
                           number: raw.loadLE(UInt64.self, at: 105), records: records)
         return Decoded(block: block, owner: owner, hash: Hash256.blake3(raw), size: raw.count)
     }

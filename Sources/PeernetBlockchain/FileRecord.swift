@@ -147,30 +147,32 @@ public enum FileRecordCodec {
     /// appending the virtual "date shared" tag from the record date.
     public static func decode(_ records: [BlockRecord], index: Int) throws(BlockchainError) -> FileRecord {
         let record = records[index]
-        let d = record.data
-        guard d.count >= FileRecord.fixedSize else {
+        var r = ByteReader(record.data, what: "file record")
+        var file: FileRecord
+        let count: Int
+        do {
+            file = FileRecord(hash: try r.hash(), id: try r.transferID(), merkleRoot: try r.hash(), fragmentSize: try r.u64le(),
+                              type: try r.u8(), format: try r.u16le(), size: try r.u64le(), tags: [])
+            count = Int(try r.u16le())
+        } catch {
             throw .invalidRecord(index: index, reason: "file record shorter than \(FileRecord.fixedSize) bytes")
         }
-        var file = FileRecord(hash: Hash256(d[0..<32])!, id: TransferID(d[32..<48])!, merkleRoot: Hash256(d[48..<80])!,
-                              fragmentSize: d.loadLE(UInt64.self, at: 80), type: d[88], format: d.loadLE(UInt16.self, at: 89),
-                              size: d.loadLE(UInt64.self, at: 91), tags: [])
-        let count = Int(d.loadLE(UInt16.self, at: 99))
-        var offset = FileRecord.fixedSize
         for t in 0..<count {
-            guard offset + 6 <= d.count else { throw .invalidTag(record: index, reason: "\(t) header runs past the record") }
-            let typeField = d.loadLE(UInt16.self, at: offset)
-            let length = Int(d.loadLE(UInt32.self, at: offset + 2))
-            offset += 6
-            guard length <= d.count - offset else { throw .invalidTag(record: index, reason: "\(t) data runs past the record") }
-            let value = Array(d[offset..<(offset + length)])
-            offset += length
+            let typeField: UInt16, value: [UInt8]
+            do {
+                typeField = try r.u16le()
+                let length = Int(try r.u32le())
+                value = try r.take(length)
+            } catch {
+                throw .invalidTag(record: index, reason: "\(t) runs past the record")
+            }
             if typeField & 0x8000 != 0 {
                 let distance: Int64
-                switch length {
+                switch value.count {
                 case 2: distance = Int64(value.loadLE(Int16.self, at: 0))
                 case 4: distance = Int64(value.loadLE(Int32.self, at: 0))
                 case 8: distance = value.loadLE(Int64.self, at: 0)
-                default: throw .invalidTag(record: index, reason: "\(t) reference of \(length) bytes (must be 2, 4 or 8)")
+                default: throw .invalidTag(record: index, reason: "\(t) reference of \(value.count) bytes (must be 2, 4 or 8)")
                 }
                 let (target, overflow) = Int64(index).addingReportingOverflow(distance)
                 guard !overflow, target >= 0, target < Int64(records.count), records[Int(target)].type == .tagData else {

@@ -38,8 +38,10 @@ public struct MerkleTree: Equatable, Sendable {
         return table.first { size <= $0.0 }?.1 ?? GiB
     }
 
+    /// Without overflow: sizes come from the wire (a hostile Merkle companion with a file
+    /// size near 2^64 trapped the downloader that asked for it).
     public static func fragmentCount(fileSize: UInt64, fragmentSize: UInt64) -> UInt64 {
-        fragmentSize == 0 ? 0 : (fileSize + fragmentSize - 1) / fragmentSize
+        fragmentSize == 0 ? 0 : fileSize / fragmentSize + (fileSize % fragmentSize == 0 ? 0 : 1)
     }
 
     /// Builds the tree from the fragment hashes (for 2 or more fragments) or from the whole
@@ -134,14 +136,20 @@ public struct MerkleTree: Equatable, Sendable {
 
     /// Reads a companion file; checks its length and that the stored levels hash to the root.
     public static func importTree(_ raw: [UInt8]) throws(BlockchainError) -> MerkleTree {
-        guard raw.count >= 48 else { throw .corrupt("Merkle companion shorter than 48 bytes") }
-        let fileSize = raw.loadLE(UInt64.self, at: 0), fragmentSize = raw.loadLE(UInt64.self, at: 8)
+        var r = ByteReader(raw, what: "Merkle companion")
+        let fileSize: UInt64, fragmentSize: UInt64, root: Hash256
+        do {
+            fileSize = try r.u64le()
+            fragmentSize = try r.u64le()
+            root = try r.hash()
+        } catch { throw .corrupt("Merkle companion shorter than 48 bytes") }
         guard fragmentSize > 0 || fileSize == 0 else { throw .corrupt("Merkle fragment size 0") }
-        let root = Hash256(raw[16..<48])!
         let count = fragmentCount(fileSize: fileSize, fragmentSize: fragmentSize)
         guard count >= 2 else { return MerkleTree(fileSize: fileSize, fragmentSize: fragmentSize, fragmentHashes: [], fileHash: root) }
-        guard count <= UInt64((raw.count - 48) / 32) else { throw .corrupt("Merkle companion too short for \(count) fragments") }
-        let leaves = (0..<Int(count)).map { Hash256(raw[(48 + 32 * $0)..<(80 + 32 * $0)])! }
+        guard count <= UInt64(r.remaining / 32) else { throw .corrupt("Merkle companion too short for \(count) fragments") }
+        var leaves: [Hash256] = []
+        leaves.reserveCapacity(Int(count))
+        do { for _ in 0..<Int(count) { leaves.append(try r.hash()) } } catch { throw .corrupt("Merkle companion too short for \(count) fragments") }
         let tree = MerkleTree(fileSize: fileSize, fragmentSize: fragmentSize, fragmentHashes: leaves, fileHash: root)
         guard tree.root == root, raw.count == tree.export().count else { throw .corrupt("Merkle companion does not match its root") }
         return tree

@@ -398,7 +398,12 @@ public final class FileDownloader: Sendable {
         return region
     }
 
+    /// Larger than any disk; a file record claiming more (sizes come from peers' chains) would
+    /// make the download's fragment bitmap billions of entries long.
+    static let maxFileSize: UInt64 = 1 << 50
+
     func validate(_ target: DownloadTarget) throws {
+        guard target.size <= Self.maxFileSize else { throw DownloadFailure.invalidTarget("\(target.size) bytes is more than any disk holds") }
         guard target.fragmentSize > 0 || target.size == 0 else { throw DownloadFailure.invalidTarget("fragment size 0") }
         guard target.fragmentSize == MerkleTree.fragmentSize(forFileSize: target.size) else {
             throw DownloadFailure.invalidTarget("fragment size \(target.fragmentSize) does not fit \(target.size) bytes")

@@ -43,12 +43,10 @@ public struct KeywordRecord: Equatable, Hashable, Sendable {
 
     public static func decode(_ b: ArraySlice<UInt8>) -> KeywordRecord? {
         guard b.count == size else { return nil }
-        let a = Array(b)
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(a[o + $1]) << (8 * $1) } }
-        guard let owner = try? PublicKey(bytes: a[32..<65]) else { return nil }
-        return KeywordRecord(word: Hash256(a[0..<32])!, owner: owner, fileID: TransferID(a[65..<81])!, fileHash: Hash256(a[81..<113])!,
-                             fileSize: u64(113), chainVersion: u64(121), block: u64(129), expires: u64(137),
-                             signature: Array(a[145..<210]))
+        var r = ByteReader(b, what: "keyword record")
+        return try? KeywordRecord(word: r.hash(), owner: PublicKey(bytes: r.take(33)), fileID: r.transferID(), fileHash: r.hash(),
+                                  fileSize: r.u64le(), chainVersion: r.u64le(), block: r.u64le(), expires: r.u64le(),
+                                  signature: r.take(65))
     }
 }
 
@@ -86,10 +84,9 @@ public struct ProviderRecord: Equatable, Hashable, Sendable, SignedDHTRecord {
 
     public static func decode(_ b: ArraySlice<UInt8>) -> ProviderRecord? {
         guard b.count == size else { return nil }
-        let a = Array(b)
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(a[o + $1]) << (8 * $1) } }
-        guard let owner = try? PublicKey(bytes: a[32..<65]) else { return nil }
-        return ProviderRecord(hash: Hash256(a[0..<32])!, owner: owner, fileSize: u64(65), expires: u64(73), signature: Array(a[81..<146]))
+        var r = ByteReader(b, what: "provider record")
+        return try? ProviderRecord(hash: r.hash(), owner: PublicKey(bytes: r.take(33)), fileSize: r.u64le(), expires: r.u64le(),
+                                   signature: r.take(65))
     }
 }
 
@@ -132,7 +129,8 @@ enum SearchMessage {
 
     static func keys(_ payload: [UInt8]) -> [Hash256]? {
         guard let n = count(payload), n <= maxKeys, payload.count == 3 + n * 32 else { return nil }
-        return (0..<n).map { Hash256(payload[(3 + $0 * 32)..<(35 + $0 * 32)])! }
+        var r = ByteReader(payload[3...], what: "search keys")
+        return try? (0..<n).map { _ in try r.hash() }
     }
 }
 

@@ -1,45 +1,60 @@
 /// A bounds-checked cursor over received bytes. Every read either returns a value or throws
 /// `ProtocolError.truncated`; counts read from the wire are checked against the bytes left
-/// before anything is allocated.
-struct ByteReader {
-    let bytes: ArraySlice<UInt8>
-    private(set) var position: Int
-    let what: String
+/// before anything is allocated. Package-wide: the block, record, Merkle companion and search
+/// extension decoders read with it too (they once sliced by hand and force-unwrapped).
+package struct ByteReader {
+    package let bytes: ArraySlice<UInt8>
+    package private(set) var position: Int
+    package let what: String
 
-    init(_ bytes: ArraySlice<UInt8>, what: String) {
+    package init(_ bytes: ArraySlice<UInt8>, what: String) {
         self.bytes = bytes
         self.position = bytes.startIndex
         self.what = what
     }
 
-    init(_ bytes: [UInt8], what: String) { self.init(bytes[...], what: what) }
+    package init(_ bytes: [UInt8], what: String) { self.init(bytes[...], what: what) }
 
-    var remaining: Int { bytes.endIndex - position }
-    var offset: Int { position - bytes.startIndex }
+    package var remaining: Int { bytes.endIndex - position }
+    package var offset: Int { position - bytes.startIndex }
 
-    func require(_ n: Int, _ field: String? = nil) throws(ProtocolError) {
+    /// A 32-byte hash.
+    package mutating func hash(_ field: String? = nil) throws(ProtocolError) -> Hash256 {
+        try require(32, field)
+        defer { position += 32 }
+        return Hash256(unchecked: Array(bytes[position..<(position + 32)]))
+    }
+
+    /// A 16-byte transfer or file ID.
+    package mutating func transferID(_ field: String? = nil) throws(ProtocolError) -> TransferID {
+        try require(16, field)
+        defer { position += 16 }
+        return TransferID(unchecked: Array(bytes[position..<(position + 16)]))
+    }
+
+    package func require(_ n: Int, _ field: String? = nil) throws(ProtocolError) {
         guard n >= 0, remaining >= n else {
             throw .truncated(what: field.map { "\(what) \($0)" } ?? what, needed: offset + n, available: bytes.count)
         }
     }
 
-    mutating func u8(_ field: String? = nil) throws(ProtocolError) -> UInt8 {
+    package mutating func u8(_ field: String? = nil) throws(ProtocolError) -> UInt8 {
         try require(1, field)
         defer { position += 1 }
         return bytes[position]
     }
 
-    mutating func u16le(_ field: String? = nil) throws(ProtocolError) -> UInt16 { UInt16(try uintLE(2, field)) }
-    mutating func u32le(_ field: String? = nil) throws(ProtocolError) -> UInt32 { UInt32(try uintLE(4, field)) }
-    mutating func u64le(_ field: String? = nil) throws(ProtocolError) -> UInt64 { try uintLE(8, field) }
-    mutating func u32be(_ field: String? = nil) throws(ProtocolError) -> UInt32 {
+    package mutating func u16le(_ field: String? = nil) throws(ProtocolError) -> UInt16 { UInt16(try uintLE(2, field)) }
+    package mutating func u32le(_ field: String? = nil) throws(ProtocolError) -> UInt32 { UInt32(try uintLE(4, field)) }
+    package mutating func u64le(_ field: String? = nil) throws(ProtocolError) -> UInt64 { try uintLE(8, field) }
+    package mutating func u32be(_ field: String? = nil) throws(ProtocolError) -> UInt32 {
         try require(4, field)
         var v: UInt32 = 0
         for i in 0..<4 { v = v << 8 | UInt32(bytes[position + i]) }
         position += 4
         return v
     }
-    mutating func u16be(_ field: String? = nil) throws(ProtocolError) -> UInt16 {
+    package mutating func u16be(_ field: String? = nil) throws(ProtocolError) -> UInt16 {
         try require(2, field)
         defer { position += 2 }
         return UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])
@@ -53,13 +68,13 @@ struct ByteReader {
         return v
     }
 
-    mutating func take(_ n: Int, _ field: String? = nil) throws(ProtocolError) -> [UInt8] {
+    package mutating func take(_ n: Int, _ field: String? = nil) throws(ProtocolError) -> [UInt8] {
         try require(n, field)
         defer { position += n }
         return Array(bytes[position..<(position + n)])
     }
 
-    mutating func rest() -> [UInt8] {
+    package mutating func rest() -> [UInt8] {
         defer { position = bytes.endIndex }
         return Array(bytes[position...])
     }

@@ -43,11 +43,7 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
 }
 
 extension ByteReader {
-    mutating func hash(_ field: String? = nil) throws(ProtocolError) -> Hash256 {
-        Hash256(unchecked: try take(32, field))
-    }
-
-    mutating func publicKey(_ field: String) throws(ProtocolError) -> PublicKey {
+    package mutating func publicKey(_ field: String) throws(ProtocolError) -> PublicKey {
         let raw = try take(33, field)
         do { return try PublicKey(bytes: raw) } catch { throw .invalidPublicKey(what: "\(what) \(field)") }
     }

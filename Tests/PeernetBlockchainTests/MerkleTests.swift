@@ -67,4 +67,20 @@ final class MerkleTests: XCTestCase {
         XCTAssertThrowsError(try MerkleTree.importTree(Array(tree.export().dropLast(32))))
         XCTAssertThrowsError(try MerkleTree.importTree([1, 2, 3]))
     }
+
+    /// A companion file comes from peers (tree requests): its sizes are hostile input.
+    /// A file size near 2^64 overflowed the fragment count and trapped the downloader.
+    func testHostileCompanionSizesAreRefusedWithoutTrapping() {
+        XCTAssertEqual(MerkleTree.fragmentCount(fileSize: UInt64.max, fragmentSize: 2), 1 << 63)
+        XCTAssertEqual(MerkleTree.fragmentCount(fileSize: UInt64.max, fragmentSize: 1), UInt64.max)
+        XCTAssertEqual(MerkleTree.fragmentCount(fileSize: 10, fragmentSize: 5), 2)
+        XCTAssertEqual(MerkleTree.fragmentCount(fileSize: 11, fragmentSize: 5), 3)
+        for (size, fragment) in [(UInt64.max, UInt64(2)), (UInt64.max, 1), (1 << 40, 262_144)] {
+            var raw: [UInt8] = []
+            withUnsafeBytes(of: size.littleEndian) { raw += $0 }
+            withUnsafeBytes(of: fragment.littleEndian) { raw += $0 }
+            raw += [UInt8](repeating: 7, count: 32 + 64)
+            XCTAssertThrowsError(try MerkleTree.importTree(raw), "size \(size) fragment \(fragment)")
+        }
+    }
 }
