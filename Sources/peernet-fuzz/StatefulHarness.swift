@@ -117,23 +117,34 @@ final class StatefulHarness: @unchecked Sendable {
         let sender = Self.senders[Int(selector & 3)].publicKey
         let sequence = UInt32(input[1]) | UInt32(input[2]) << 8 | UInt32(input[3]) << 16 | UInt32(input[4]) << 24
         let packet = Packet(command: target.command(selector: selector), sequence: sequence, payload: Array(input[5...]))
-        _ = drain()  // late replies of earlier inputs (transfer sessions) are not this input's
+        _ = drain(sequence: nil, key: nil)  // timers' traffic and late replies of earlier inputs are not this input's
         runtime.node.handleAuthenticated(ReceivedPacket(packet: packet, sender: sender), source: replyEndpoint, network: 0)
-        let replied = drain()
+        let replied = drain(sequence: sequence, key: Self.senders[Int(selector & 3)])
         executions += 1
         largestReply = max(largestReply, replied)
         if replied > Self.maxReplyBytes + Self.maxAmplification * input.count {
+            // Swift's trap skips libFuzzer's crash file: keep the input for replay.
+            let name = "crash-\(target.rawValue)-\(Hash256.blake3(input).hex.prefix(16))"
+            _ = FileManager.default.createFile(atPath: name, contents: Data(input))
             fatalError("amplification: a \(input.count)-byte \(target.rawValue) request made the node send \(replied) bytes")
         }
     }
 
-    /// Bytes waiting on the requester's socket, read without blocking.
-    private func drain() -> Int {
+    /// Bytes of reply waiting on the requester's socket, read without blocking. A reply is a
+    /// packet to the sender with the request's sequence (the node's timers keep pinging and
+    /// looking up its peers, all of which live at this socket: that is not amplification), or
+    /// a raw lite packet (transfer sessions).
+    private func drain(sequence: UInt32?, key: PrivateKey?) -> Int {
         var total = 0
         for _ in 0..<10_000 {
             let n = buffer.withUnsafeMutableBytes { recv(replySocket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if n < 0 { break }
-            total += n
+            guard let sequence, let key else { continue }
+            if let p = try? PacketCodec.decode(Array(buffer[0..<n]), receiver: key.publicKey) {
+                if p.packet.sequence == sequence { total += n }
+            } else {
+                total += n
+            }
         }
         return total
     }

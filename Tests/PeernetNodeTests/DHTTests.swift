@@ -136,4 +136,25 @@ final class DHTTests: XCTestCase {
         await asker.stop()
         await holder.stop()
     }
+
+    /// Each INFO_STORE record makes the node fetch the value from its announcer in a job.
+    /// Before, every job's handle was kept for the node's life: a peer that announces and never
+    /// answers grew the node's memory without bound (the stateful fuzz target hit 1.5 GB).
+    func testBackgroundJobsAreBoundedAndForgottenWhenDone() async throws {
+        let node = try TestNet.node()
+        let base = node.backgroundTaskCount
+        let silent = try UDPSocket(bind: Endpoint("127.0.0.1:0")!, receiveTimeoutMillis: 10)
+        defer { silent.close() }
+        let announcer = PrivateKey().publicKey
+        let header = MessageHeader(features: [.ipv4Listen], blockchainHeight: 0, blockchainVersion: 0, portInternal: 1, userAgent: "x")
+        for i in 0..<3_000 {
+            let stores = (0..<4).map { InfoStoreRecord(hash: Hash256.blake3([UInt8(i & 0xff), UInt8(i >> 8), UInt8($0)]), size: 10) }
+            let payload = Announcement(header: header, infoStore: stores).encode(sendUserAgent: true)[0]
+            node.handleAuthenticated(ReceivedPacket(packet: Packet(command: .announcement, sequence: UInt32(i), payload: payload), sender: announcer),
+                                     source: silent.localEndpoint, network: 0)
+        }
+        XCTAssertLessThanOrEqual(node.backgroundTaskCount, Node.maxBackgroundTasks)
+        await eventually(30, "the fetches timed out and their jobs are gone") { node.backgroundTaskCount <= base }
+        await node.stop()
+    }
 }
