@@ -172,6 +172,22 @@ public enum SearchText {
         return out
     }
 
+    /// The name's extension, lower-cased, without the dot ("mp4"); nil without one.
+    public static func fileExtension(_ name: String) -> String? {
+        let afterSlash = name.lastIndex(of: "/").map { name.index(after: $0) } ?? name.startIndex
+        guard let dot = name[afterSlash...].lastIndex(of: "."), name.index(after: dot) < name.endIndex else { return nil }
+        return lowercase(String(name[name.index(after: dot)...]))
+    }
+
+    /// The reference's keys plus the file's extension (3 bytes or more), so that `mp4` finds
+    /// videos. Our catalog and our keyword records use these; the reference's key set is a
+    /// subset, so keys still match between implementations.
+    public static func indexWordsWithExtension(name: String, folder: String, description: String) -> Set<SearchWord> {
+        var out = indexWords(name: name, folder: folder, description: description)
+        if let ext = fileExtension(sanitize(name)), let h = hashWord(ext) { out.insert(h) }
+        return out
+    }
+
     /// Parses a user's search term (quotes for exact mode).
     public static func parseTerm(_ input: String) -> SearchTerm {
         var term = sanitize(input)

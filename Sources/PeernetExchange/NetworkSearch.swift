@@ -142,7 +142,7 @@ public final class NetworkSearch: Sendable {
         for f in files {
             guard let entry = try? store.catalog.file(owner: chain.owner, id: f.id) else { continue }
             func text(_ t: UInt16) -> String { SearchText.sanitize(f.tag(t)?.data ?? []) }
-            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+            for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
                 guard let r = try? KeywordRecord.signed(by: node.key, word: w.hash, fileID: f.id, fileHash: f.hash, fileSize: f.size,
                                                         chainVersion: entry.version, block: entry.block, expires: expires) else { continue }
                 byWord[w.hash, default: []].append(r)
@@ -200,7 +200,7 @@ public final class NetworkSearch: Sendable {
         var byWord: [Hash256: [KeywordRecord]] = [:]
         for f in files {
             func text(_ t: UInt16) -> String { SearchText.sanitize(f.tag(t)?.data ?? []) }
-            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+            for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
                 if let r = try? KeywordRecord.signed(by: node.key, word: w.hash, fileID: f.id, fileHash: f.hash, fileSize: f.size,
                                                      chainVersion: 0, block: 0, expires: 0) {
                     byWord[w.hash, default: []].append(r)

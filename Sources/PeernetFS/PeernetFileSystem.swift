@@ -317,7 +317,17 @@ public final class PeernetFileSystem: @unchecked Sendable {
             Task.detached { [self] in
                 let all = await search.search(term, limit: 500, timeout: timeout, onResults: { add($0) })
                 add(all)
-                self.tables.withLock { t in t.searchResults[term]?.running = false }
+                // Once done, the listing is in rank order (files matching every word first):
+                // `ls -U` shows it.
+                self.tables.withLock { t in
+                    guard var c = t.searchResults[term] else { return }
+                    let ranked = all.map(\.entry)
+                    let key = { (e: CatalogEntry) in "\(e.owner.hexString)/\(e.file.id)" }
+                    let inRanked = Set(ranked.map(key))
+                    c.files = ranked + c.files.filter { !inRanked.contains(key($0)) }
+                    c.running = false
+                    t.searchResults[term] = c
+                }
             }
         }
         // Wait (bounded) for the first results, then a moment more to gather a batch.
@@ -336,14 +346,17 @@ public final class PeernetFileSystem: @unchecked Sendable {
     }
 
     /// Searches are forgotten when nobody looked at them for this long (search/ lists them).
-    static let searchLifetime: Double = 30 * 60
+    static let defaultSearchLifetime: Double = 30 * 60
+    /// How long a search nobody looks at is kept (30 minutes; tests shorten it).
+    public let searchLifetime = Mutex(PeernetFileSystem.defaultSearchLifetime)
     /// At most this many searches are kept; the oldest go first.
     static let maxSearches = 200
 
     /// Drops searches that are old and not running, and the oldest past `maxSearches`.
     func expireSearches(now: Date = Date()) {
         tables.withLock { t in
-            for (term, s) in t.searchResults where !s.running && s.time != .distantPast && now.timeIntervalSince(s.time) > Self.searchLifetime {
+            let lifetime = searchLifetime.withLock { $0 }
+            for (term, s) in t.searchResults where !s.running && s.time != .distantPast && now.timeIntervalSince(s.time) > lifetime {
                 t.searchResults[term] = nil
             }
             if t.searchResults.count > Self.maxSearches {

@@ -90,7 +90,30 @@ public final class FileCatalog: @unchecked Sendable {
             word BLOB NOT NULL, owner BLOB NOT NULL, id BLOB NOT NULL, text TEXT NOT NULL,
             PRIMARY KEY (word, owner, id)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS words_owner ON words(owner, id);
+        CREATE INDEX IF NOT EXISTS words_text ON words(text);
+        CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         """)
+        try reindexWordsIfNeeded()
+    }
+
+    /// The word index's format: 2 added file extensions ("mp4"). An older index is rebuilt
+    /// once from the stored records.
+    static let wordIndexVersion: Int64 = 2
+
+    private func reindexWordsIfNeeded() throws {
+        let current = try db.query("SELECT value FROM catalog_meta WHERE key = 'words'").first?.first?.int ?? 0
+        guard current < Self.wordIndexVersion else { return }
+        try db.transaction {
+            try db.run("DELETE FROM words")
+            for row in try db.query("SELECT owner, record FROM files") {
+                guard let f = try? FileRecordCodec.decode([BlockRecord(type: .file, date: 0, data: row[1].bytes)], index: 0) else { continue }
+                func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
+                for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+                    try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), row[0], .blob(f.id.bytes), .text(w.word)])
+                }
+            }
+            try db.run("INSERT OR REPLACE INTO catalog_meta VALUES ('words', ?)", [.integer(Self.wordIndexVersion)])
+        }
     }
 
     /// Adds (or replaces) the files of one block.
@@ -105,7 +128,7 @@ public final class FileCatalog: @unchecked Sendable {
             ])
             // Index the raw tag bytes: sanitising drops invalid UTF-8 as the reference does.
             func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
-            for w in SearchText.indexWords(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+            for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
                 try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), .blob(owner.compressed), .blob(f.id.bytes), .text(w.word)])
             }
         }
@@ -167,14 +190,38 @@ public final class FileCatalog: @unchecked Sendable {
         Set(try db.query("SELECT DISTINCT hash FROM files WHERE owner = ?", [.blob(owner.compressed)]).compactMap { Hash256($0[0].bytes) })
     }
 
-    /// Runs a search: the whole term's key, then (unless exact) every word's key, merged per
-    /// file with OR semantics; filtered and sorted in SQL, so only `limit` files are decoded.
+    /// Runs a search. A file matches the whole term's key, or (unless exact) any query word,
+    /// where a word of 3 or more letters also matches as a prefix ("hol" finds "holiday") and
+    /// an extension matches as one ("mp4"). Files matching more of the query words rank first
+    /// (several words narrow: all of them above some of them), then the exact term, then the
+    /// chosen order. Filtered and sorted in SQL, so only `limit` files are decoded.
     public func search(_ term: SearchTerm, filter: SearchFilter = SearchFilter(), sort: SearchSort = .none,
                        limit: Int = 1000) throws -> [SearchResult] {
         let keys = term.allKeys
         guard !keys.isEmpty, limit > 0 else { return [] }
-        var params: [SQLValue] = keys.map { .blob($0.hash.bytes) }
-        var conditions = ["w.word IN (" + keys.map { _ in "?" }.joined(separator: ",") + ")"]
+        // Prefix ranges on the indexed (lower-cased) word text; U+10FFFF sorts after any scalar.
+        // The query's words (a one-word query is its own whole term).
+        let prefixes = term.isExact ? [] : term.words.isEmpty ? term.exact.map { [$0.word] } ?? [] : term.words.map(\.word)
+        var matchers = ["w.word IN (" + keys.map { _ in "?" }.joined(separator: ",") + ")"]
+        var matchParams: [SQLValue] = keys.map { .blob($0.hash.bytes) }
+        for p in prefixes {
+            matchers.append("(w.text >= ? AND w.text < ?)")
+            matchParams += [.text(p), .text(p + "\u{10FFFF}")]
+        }
+        // Score: how many query words matched (each counted once), plus the exact term.
+        var scoreParts: [String] = []
+        var scoreParams: [SQLValue] = []
+        for p in prefixes {
+            scoreParts.append("max(CASE WHEN w.text >= ? AND w.text < ? THEN 1 ELSE 0 END)")
+            scoreParams += [.text(p), .text(p + "\u{10FFFF}")]
+        }
+        if let exact = term.exact {
+            scoreParts.append("max(CASE WHEN w.word = ? THEN \(max(1, prefixes.count)) ELSE 0 END)")
+            scoreParams.append(.blob(exact.hash.bytes))
+        }
+        let score = scoreParts.isEmpty ? "0" : scoreParts.joined(separator: " + ")
+        var params: [SQLValue] = matchParams
+        var conditions = ["(" + matchers.joined(separator: " OR ") + ")"]
         if let t = filter.type { conditions.append("f.type = ?"); params.append(.integer(Int64(t))) }
         if let t = filter.format { conditions.append("f.format = ?"); params.append(.integer(Int64(t))) }
         if filter.dateFrom != nil || filter.dateTo != nil { conditions.append("f.date_shared > 0") }
@@ -200,14 +247,19 @@ public final class FileCatalog: @unchecked Sendable {
         let keyOrder = "CASE w.word " + keys.enumerated().map { i, _ in "WHEN ? THEN \(i)" }.joined(separator: " ") + " END"
         let orderParams: [SQLValue] = keys.map { .blob($0.hash.bytes) }
         let sql = """
-            SELECT f.owner, f.version, f.block, f.date_shared, f.record, group_concat(w.text, char(31)),
-                   \(shared) AS shared, min(\(keyOrder)) AS rowid_order
+            SELECT f.owner, f.version, f.block, f.date_shared, f.record,
+                   coalesce(group_concat(CASE WHEN w.word IN (\(keys.map { _ in "?" }.joined(separator: ","))) THEN w.text END, char(31)),
+                            group_concat(w.text, char(31))),
+                   \(shared) AS shared, coalesce(min(\(keyOrder)), \(keys.count)) AS rowid_order, \(score) AS score
             FROM words w JOIN files f ON f.owner = w.owner AND f.id = w.id
             WHERE \(conditions.joined(separator: " AND "))
             GROUP BY f.owner, f.id
-            ORDER BY \(orderBy), f.name LIMIT ?
+            ORDER BY score DESC, \(orderBy), f.name LIMIT ?
             """
-        let rows = try db.query(sql, orderParams + params + [.integer(Int64(limit))])
+        // The words reported are the reference's selectors (whole keys that matched); a file
+        // found by a prefix only reports the words that matched it.
+        let selectorParams: [SQLValue] = keys.map { .blob($0.hash.bytes) }
+        let rows = try db.query(sql, selectorParams + orderParams + scoreParams + params + [.integer(Int64(limit))])
         return rows.compactMap { row in
             guard let e = entry(row) else { return nil }
             let words = row[5].string.split(separator: "\u{1f}").map(String.init)

@@ -284,4 +284,42 @@ final class MountTests: XCTestCase {
         await b.stop()
         await a.stop()
     }
+
+    /// Search matches as users expect (issue 16): a word prefix of 3 letters or more, a file
+    /// extension, and several words narrow: files with every word are listed first (directory
+    /// order, `ls -U`), partial matches after. Before, only whole words matched ("hol" and
+    /// "mp4" found nothing) and several words meant OR, in arrival order. Old searches expire.
+    func testSearchMatchesPrefixesAndExtensionsAndRanksAllWordsFirst() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        for name in ["Beach towel.png", "holiday.mp4", "Holiday Beach.jpg", "notes.txt"] {
+            XCTAssertEqual(sh("echo \(name.count) > '\(a.path("me/\(name)"))'").status, 0)
+        }
+        XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 20))
+        await eventually(15, "B has A's chain") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 4 }
+        func results(_ term: String) async -> [String] {
+            let dir = b.path("search/\(term)")
+            _ = sh("ls '\(dir)'", timeout: 30)
+            await eventually(20, "the search for \(term) ended") {
+                (xattr(dir, "user.peernet.search").map { String(decoding: $0, as: UTF8.self) } ?? "").hasPrefix("done: ")
+            }
+            return sh("ls -U '\(dir)'", timeout: 30).out.split(separator: "\n").map(String.init)
+        }
+        let hol = await results("hol")
+        XCTAssertEqual(Set(hol), ["holiday.mp4", "Holiday Beach.jpg"], "a prefix of 3 letters")
+        let mp4 = await results("mp4")
+        XCTAssertEqual(mp4, ["holiday.mp4"], "an extension")
+        let both = await results("holiday beach")
+        XCTAssertEqual(both.first, "Holiday Beach.jpg", "every word first: \(both)")
+        XCTAssertEqual(Set(both), ["Holiday Beach.jpg", "holiday.mp4", "Beach towel.png"], "then the partial matches")
+        XCTAssertFalse(both.contains("notes.txt"))
+        // Searches nobody looks at expire.
+        b.fs.searchLifetime.withLock { $0 = 1 }
+        try await Task.sleep(for: .milliseconds(1500))
+        XCTAssertEqual(sh("ls \(b.path("search"))").out, "")
+        await b.stop()
+        await a.stop()
+    }
 }

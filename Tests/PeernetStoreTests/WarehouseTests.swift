@@ -82,10 +82,21 @@ final class SearchIndexTests: XCTestCase {
             let term = SearchText.parseTerm(SearchText.sanitize(t["term"]["hex"].bytes))
             let results = try store.catalog.search(term)
             let want = t["search_results_against_index"].array
-            XCTAssertEqual(Set(results.map(\.entry.file.id.uuidString)), Set(want.map { $0["file_id"].string }), t["term"]["text"].string)
+            // We find what the reference finds, with its selectors; beyond it only what our
+            // additions match: word prefixes of 3+ letters and file extensions (issue 16).
+            let wantIDs = Set(want.map { $0["file_id"].string })
+            XCTAssertTrue(wantIDs.isSubset(of: Set(results.map(\.entry.file.id.uuidString))), t["term"]["text"].string)
+            let queryWords = Set(term.allKeys.map(\.word))
+            for extra in results where !wantIDs.contains(extra.entry.file.id.uuidString) {
+                let ext = SearchText.fileExtension(extra.entry.file.name)
+                let byPrefixOrExtension = extra.words.allSatisfy { w in w == ext || queryWords.contains { w.hasPrefix($0) } }
+                XCTAssertTrue(byPrefixOrExtension, "\(t["term"]["text"].string): \(extra.entry.file.name) by \(extra.words)")
+            }
             for w in want {
                 guard let got = results.first(where: { $0.entry.file.id.uuidString == w["file_id"].string }) else { continue }
-                XCTAssertEqual(Set(got.words), Set(w["selectors"].array.map { $0["word"].string }), t["term"]["text"].string)
+                let ext = SearchText.fileExtension(got.entry.file.name)
+                XCTAssertEqual(Set(got.words.filter { $0 != ext }), Set(w["selectors"].array.map { $0["word"].string }.filter { $0 != ext }),
+                               t["term"]["text"].string)
                 XCTAssertEqual(got.exactMatch, w["selectors"].array.contains { $0["exact"].bool }, t["term"]["text"].string)
             }
         }
@@ -163,5 +174,27 @@ final class RemoteCatalogTests: XCTestCase {
         XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("holiday")).count, 1)
         // Own content stays in the warehouse only while a record refers to it.
         XCTAssertEqual(try store.catalog.count(), 1)
+    }
+
+    /// Extensions are indexed (word index version 2); an older catalog is reindexed once at
+    /// open, so "mp4" finds files cached before the upgrade too.
+    func testOlderWordIndexIsRebuiltWithExtensions() throws {
+        let dir = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: dir.url) }
+        let key = PrivateKey()
+        do {
+            let store = try LocalStore(dataDirectory: dir, key: key)
+            let file = FileRecord(hash: .blake3([1]), id: .random(), merkleRoot: .blake3([1]), fragmentSize: 262_144, type: 1, format: 10,
+                                  size: 1, tags: [FileTag(type: FileTag.name, text: "Summer Clip.mp4")])
+            try store.chain.addFiles([file])
+            XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("mp4")).count, 1)
+            // As an index of version 1 was: no extension words, no version row.
+            try store.db.run("DELETE FROM words WHERE text = 'mp4'")
+            try store.db.run("DELETE FROM catalog_meta")
+            XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("mp4")).count, 0)
+        }
+        let reopened = try LocalStore(dataDirectory: dir, key: key)
+        XCTAssertEqual(try reopened.catalog.search(SearchText.parseTerm("mp4")).map(\.entry.file.name), ["Summer Clip.mp4"])
+        XCTAssertEqual(try reopened.catalog.search(SearchText.parseTerm("sum")).count, 1, "prefix")
     }
 }
