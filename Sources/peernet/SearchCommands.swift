@@ -21,6 +21,10 @@ struct SearchCommand: AsyncParsableCommand {
         network's keyword index points to (the owners' chains are fetched and verified). Quote \
         the term for an exact name match. Without a running node only local data is searched.
 
+        Matching: a word of 3 letters or more also matches as a prefix ("hol" finds "holiday") \
+        among the chains your node has cached; a file extension matches ("mp4"); several words \
+        narrow the result: files with every word are listed first, then files with some.
+
         Types: \(FileTypeDetection.typeNames.joined(separator: ", ")).
         Sorts: \(SearchOptions.sorts.keys.sorted().joined(separator: ", ")).
 
