@@ -200,7 +200,7 @@ public final class FuseMount: @unchecked Sendable {
         }
         do {
             let a = try fs.attributes(n)
-            let ino = fs.inode(for: n)
+            let ino = fs.lookedUp(n)
             var e = fuse_entry_param()
             e.ino = ino
             e.attr = makeStat(for: ino, a)
@@ -319,14 +319,14 @@ public final class FuseMount: @unchecked Sendable {
         }
         ops.forget = { req, ino, count in
             let m = FuseMount.mount(req)
-            if let key = m.localKey(ino) { m.fs.share.forget(key, count) }
+            if let key = m.localKey(ino) { m.fs.share.forget(key, count) } else { m.fs.forget(ino, count) }
             fuse_reply_none(req)
         }
         ops.forget_multi = { req, count, list in
             let m = FuseMount.mount(req)
             if let list {
                 for i in 0..<count {
-                    if let key = m.localKey(list[i].ino) { m.fs.share.forget(key, list[i].nlookup) }
+                    if let key = m.localKey(list[i].ino) { m.fs.share.forget(key, list[i].nlookup) } else { m.fs.forget(list[i].ino, list[i].nlookup) }
                 }
             }
             fuse_reply_none(req)

@@ -90,6 +90,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
         var byNode: [FSNode: UInt64] = [.root: 1]
         var byInode: [UInt64: FSNode] = [1: .root]
         var next: UInt64 = 2
+        /// The kernel's lookup count per inode (entries it was given); at zero (FORGET) the
+        /// number is dropped, so the tables hold what the kernel holds, not every node ever seen.
+        var lookups: [UInt64: UInt64] = [:]
         /// Sanitised name -> node, per directory, as last listed (lookups use the same names).
         var names: [FSNode: [String: FSNode]] = [:]
         /// Listings of peer directories in order, kept until the peer's chain changes (or any
@@ -178,17 +181,39 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     // MARK: Inodes
 
-    public func inode(for node: FSNode) -> UInt64 {
+    /// The inode of a node handed to the kernel in an entry (a lookup): counted until it
+    /// forgets it.
+    public func lookedUp(_ node: FSNode) -> UInt64 {
         if case .local(let key) = node { return ShareFolderInodes.localBit | key }
         return tables.withLock { t in
-            if let i = t.byNode[node] { return i }
-            let i = t.next
-            t.next += 1
-            t.byNode[node] = i
-            t.byInode[i] = node
+            let i: UInt64
+            if let known = t.byNode[node] {
+                i = known
+            } else {
+                i = t.next
+                t.next += 1
+                t.byNode[node] = i
+                t.byInode[i] = node
+            }
+            t.lookups[i, default: 0] += 1
             return i
         }
     }
+
+    /// FORGET: the kernel dropped `count` lookups of `inode`; at none left, the number goes
+    /// (a later lookup of the same node gets a new one).
+    public func forget(_ inode: UInt64, _ count: UInt64) {
+        guard inode != 1, inode & ShareFolderInodes.localBit == 0 else { return }
+        tables.withLock { t in
+            let left = (t.lookups[inode] ?? 0) > count ? t.lookups[inode]! - count : 0
+            guard left == 0 else { t.lookups[inode] = left; return }
+            t.lookups[inode] = nil
+            if let node = t.byInode.removeValue(forKey: inode) { t.byNode[node] = nil }
+        }
+    }
+
+    /// Inodes the tables hold besides the root (for tests and status).
+    public var inodeCount: Int { tables.withLock { $0.byInode.count - 1 } }
 
     /// The node behind an inode.
     public func node(for inode: UInt64) -> FSNode? {

@@ -322,4 +322,33 @@ final class MountTests: XCTestCase {
         await b.stop()
         await a.stop()
     }
+
+    /// The inode table holds what the kernel holds: FORGET drops numbers (issue 15). Before,
+    /// every node ever looked up stayed for the life of the mount.
+    func testForgottenInodesLeaveTheTable() async throws {
+        try fuseAvailable()
+        guard geteuid() == 0 else { throw XCTSkip("dropping the kernel's caches needs root") }
+        let a = try MountedPeer(mountIt: false)
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        var requests: [LocalStore.ShareRequest] = []
+        for i in 0..<300 {
+            let path = a.dir.appendingPathComponent("f\(i).txt").path
+            try Data("file \(i)".utf8).write(to: URL(fileURLWithPath: path))
+            requests.append(LocalStore.ShareRequest(path: path))
+        }
+        _ = try a.store.share(requests)
+        a.exchange.publishChainState()
+        await eventually(15, "B has A's chain") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 300 }
+        let peerDir = b.path("peers/\(a.publicKey.hexString)")
+        XCTAssertEqual(sh("stat \(peerDir)/f*.txt > /dev/null").status, 0)
+        XCTAssertGreaterThanOrEqual(b.fs.inodeCount, 300)
+        // Drop the kernel's dentries and inodes: it forgets them, and so do we.
+        XCTAssertEqual(sh("sync && echo 2 > /proc/sys/vm/drop_caches").status, 0)
+        await eventually(10, "forgotten") { b.fs.inodeCount < 50 }
+        // A file looked up again gets a number again, and reads as before.
+        XCTAssertEqual(sh("cat \(peerDir)/f7.txt", timeout: 30).out, "file 7")
+        await b.stop()
+        await a.stop()
+    }
 }
