@@ -16,15 +16,19 @@ struct MountCommand: AsyncParsableCommand {
         abstract: "Mount the Peernet network as a drive (runs the node too).",
         discussion: """
         Layout:
-          me/             your share folder (ShareFolder, default <data-dir>/share), a real
-                          folder: what is in it is published once closed and unchanged for
-                          PublishDelay (2 s); rm unshares; hidden, temp, swap and journal
+          me/             your share folder (ShareFolder, default
+                          <data-dir>/share), a real folder: what is in it is
+                          published once closed and unchanged for PublishDelay
+                          (2 s); rm unshares; hidden, temp, swap and journal
                           files and .peernetignore patterns are never published
-                          (getfattr -n user.peernet.state FILE says which applies)
-          peers/<id>/     every known peer's shares (cached chains stay browsable offline)
-          search/<words>/ cd or ls here to search the network
+                          (getfattr -n user.peernet.state FILE says why)
+          peers/<id>/     every known peer's shares (browsable offline)
+          search/<words>/ cd or ls here to search the network ("hol" finds
+                          "holiday", "mp4" finds videos; several words: files
+                          with all of them first)
           files/<hash>    any file by its BLAKE3 hash
-          .peernet/       status: identity, peers, transfers, cache, publishing
+          .peernet/       status: identity, peers, transfers, cache,
+                          publishing, searches
 
         Runs in the foreground until Ctrl-C, SIGTERM or 'peernet unmount'; --background detaches \
         (logs go to <data-dir>/peernet.log). Other commands talk to the mounted node as to the \
@@ -36,7 +40,8 @@ struct MountCommand: AsyncParsableCommand {
         Examples:
           peernet mount ~/Peernet
           peernet mount ~/Peernet --background
-          peernet mount ~/Peernet --listen 127.0.0.1:7001 --no-root-peers --no-lan-discovery   (private, offline)
+          peernet mount ~/Peernet --listen 127.0.0.1:7001 \\
+              --no-root-peers --no-lan-discovery    (private, offline)
           peernet unmount ~/Peernet
         """
     )
