@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <fcntl.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -66,4 +67,10 @@ void peernet_install_crash_log(const char *path) {
         action.sa_flags = SA_RESETHAND;
         sigaction(crash_signals[i], &action, &previous_actions[crash_signals[i]]);
     }
+}
+
+long peernet_fs_type(const char *path) {
+    struct statfs st;
+    if (statfs(path, &st) != 0) return -1;
+    return (long)st.f_type;
 }

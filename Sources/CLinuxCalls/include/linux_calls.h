@@ -20,4 +20,7 @@ int peernet_fallocate(int fd, int mode, off_t offset, off_t length);
 /// (Swift's backtracer prints the symbolicated trace on stderr). A crash of a node in the
 /// foreground used to leave no trace in its log.
 void peernet_install_crash_log(const char *path);
+/// The file system type (statfs f_type, e.g. 0xEF53 for ext4) of the file system holding
+/// `path`, or -1 with errno set. (Swift's Glibc module does not export statfs.)
+long peernet_fs_type(const char *path);
 #endif
