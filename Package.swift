@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // The logging API of every layer (Logger); its one handler writes peernet.log.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // The reference's web API (issue 17), served over SwiftNIO.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // System libraries (Debian: libfuse3-dev libsodium-dev libsecp256k1-dev libsqlite3-dev libssl-dev).
@@ -68,10 +70,17 @@ let package = Package(
         .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetSupport",
                                                     .product(name: "Logging", package: "swift-log")], swiftSettings: [.unsafeFlags(["-O"])]),
 
+        // The reference's HTTP API (core/webapi: /status, /account, /blockchain, /search,
+        // /file/read, ...) over the same runtime as the drive and the CLI.
+        .target(name: "PeernetWebAPI", dependencies: [
+            "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Configuration, the control channel and the running service shared by daemon and mount.
         .target(name: "PeernetService", dependencies: [
             "CLinuxCalls", "PeernetNode", "PeernetSupport", "PeernetCrypto", "PeernetStore", "PeernetBlockchain", "PeernetProtocol",
-            "PeernetExchange", "PeernetFS", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            "PeernetExchange", "PeernetFS", "PeernetWebAPI", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "peernet", dependencies: [
@@ -100,6 +109,10 @@ let package = Package(
                                                                  "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetFSTests", dependencies: ["PeernetFS", "PeernetExchange", "PeernetStore", "PeernetNode",
                                                            "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
+        .testTarget(name: "PeernetWebAPITests", dependencies: [
+            "PeernetWebAPI", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto",
+            "PeernetSupport", "TestSupport", .product(name: "Yams", package: "Yams"),
+        ]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto", "TestSupport"]),
     ],

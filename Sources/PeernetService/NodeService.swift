@@ -7,6 +7,7 @@ import PeernetStore
 import PeernetBlockchain
 import PeernetProtocol
 import PeernetSupport
+import PeernetWebAPI
 import Synchronization
 import Logging
 
@@ -25,6 +26,8 @@ public final class NodeService: Sendable {
     public let control: ControlServer
     public let dataDirectory: DataDirectory
     let started = Date()
+    /// The reference's web API, when APIListen asks for it (`startWebAPI`).
+    let webAPI = Mutex<WebAPIServer?>(nil)
 
     public static func controlPath(_ data: DataDirectory) -> String { data.file("control.sock").path }
 
@@ -110,8 +113,27 @@ public final class NodeService: Sendable {
         }
     }
 
+    /// Starts the web API on APIListen (nothing when empty); returns the bound addresses.
+    /// Refused with a reason: TLS (not served yet), a malformed address, a non-loopback
+    /// address without APIAllowRemote. /shutdown stops the process as SIGTERM would.
+    public func startWebAPI(_ config: PeernetConfig) async throws -> [Endpoint] {
+        guard !config.apiListen.isEmpty else { return [] }
+        guard !config.apiUseSSL else {
+            throw WebAPIConfiguration.Problem.badAddress("\(config.apiListen.joined(separator: ", ")) with APIUseSSL: TLS is not served yet; put a TLS proxy in front, or set APIUseSSL: false")
+        }
+        let configuration = WebAPIConfiguration(listen: config.apiListen, apiKey: config.apiKey.flatMap { UUID(uuidString: $0) } ?? WebAPIConfiguration.nullKey,
+                                                allowRemote: config.apiAllowRemote, readTimeout: config.apiTimeoutRead, writeTimeout: config.apiTimeoutWrite)
+        let server = WebAPIServer(runtime: runtime, configuration: configuration) { kill(getpid(), SIGTERM) }
+        try await server.start()
+        webAPI.withLock { $0 = server }
+        let bound = server.boundEndpoints.withLock { $0 }
+        for e in bound where !e.ip.isLoopback { nodeLog.warning("the web API listens on \(e), reachable from other machines") }
+        return bound
+    }
+
     public func stop() async {
         nodeLog.info("stopping")
+        if let api = webAPI.withLock({ $0 }) { await api.stop() }
         control.stop()
         await runtime.stop()
     }

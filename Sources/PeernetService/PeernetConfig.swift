@@ -43,6 +43,14 @@ public struct PeernetConfig: Sendable, Equatable {
     /// Reference keys we accept and keep (cache limits etc.).
     public var cacheMaxBlockSize: UInt64 = 50_096
     public var cacheMaxBlockCount: UInt64 = 256
+    /// The reference's web API: addresses ("IP:PORT"), key (a UUID; the null UUID turns the
+    /// check off), TLS, timeouts; and ours: APIAllowRemote to listen beyond loopback.
+    public var apiListen: [String] = []
+    public var apiKey: String? = nil
+    public var apiUseSSL = false
+    public var apiTimeoutRead: Double = 10
+    public var apiTimeoutWrite: Double = 600
+    public var apiAllowRemote = false
 
     public struct SeedEntry: Sendable, Equatable {
         public var publicKey: String
@@ -76,7 +84,38 @@ public struct PeernetConfig: Sendable, Equatable {
         "APIListen", "APIUseSSL", "APICertificateFile", "APICertificateKey", "APITimeoutRead", "APITimeoutWrite",
         "APIKey", "SearchIndexCacheSize", "DataFolder",
     ]
-    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel", "ShareFolder", "PublishDelay"]
+    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel", "ShareFolder", "PublishDelay",
+                                       "APIAllowRemote"]
+
+    /// A Go duration as the reference's config writes it ("10s", "1m30s", "500ms"), or a
+    /// number of seconds.
+    static func goDuration(_ value: Any) -> Double? {
+        if let n = value as? Int { return Double(n) }
+        if let d = value as? Double { return d }
+        guard let text = value as? String, !text.isEmpty else { return nil }
+        var total = 0.0, number = "", i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            if c.isNumber || c == "." { number.append(c); i = text.index(after: i); continue }
+            var unit = String(c)
+            i = text.index(after: i)
+            if unit == "m" || unit == "u" || unit == "µ" || unit == "n", i < text.endIndex, text[i] == "s" { unit += "s"; i = text.index(after: i) }
+            guard let n = Double(number) else { return nil }
+            let scale: Double
+            switch unit {
+            case "h": scale = 3600
+            case "m": scale = 60
+            case "s": scale = 1
+            case "ms": scale = 1e-3
+            case "us", "µs": scale = 1e-6
+            case "ns": scale = 1e-9
+            default: return nil
+            }
+            total += n * scale
+            number = ""
+        }
+        return number.isEmpty ? total : nil
+    }
 
     /// `$XDG_CONFIG_HOME/peernet/config.yaml`, else `~/.config/peernet/config.yaml`.
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -208,6 +247,24 @@ public struct PeernetConfig: Sendable, Equatable {
         if let v = try int("CacheMaxBlockSize", 0...Int.max) { config.cacheMaxBlockSize = UInt64(v) }
         if let v = try int("CacheMaxBlockCount", 0...Int.max) { config.cacheMaxBlockCount = UInt64(v) }
         if let f = try string("ShareFolder"), !f.isEmpty { config.shareFolder = f }
+        if let v = map["APIListen"], !(v is NSNull) {
+            guard let list = v as? [Any] else { throw fail("APIListen", "expected a list of addresses like \"127.0.0.1:8112\"") }
+            config.apiListen = try list.map { item in
+                guard let s = item as? String, Endpoint(s) != nil else { throw fail("APIListen", "'\(item)' is not \"IP:Port\"") }
+                return s
+            }
+        }
+        if let k = try string("APIKey"), !k.isEmpty {
+            guard UUID(uuidString: k) != nil else { throw fail("APIKey", "expected a UUID like 8ae4b5a9-3f2c-4f87-9c39-8d6a1f9e2b71") }
+            config.apiKey = k
+        }
+        if let b = try bool("APIUseSSL") { config.apiUseSSL = b }
+        if let b = try bool("APIAllowRemote") { config.apiAllowRemote = b }
+        for (key, apply) in [("APITimeoutRead", { (t: Double) in config.apiTimeoutRead = t }), ("APITimeoutWrite", { (t: Double) in config.apiTimeoutWrite = t })] {
+            guard let v = map[key], !(v is NSNull) else { continue }
+            guard let t = Self.goDuration(v), t > 0, t <= 86_400 else { throw fail(key, "expected a duration like \"10s\" or \"10m\", got \(v)") }
+            apply(t)
+        }
         if let v = map["PublishDelay"] {
             guard let t = (v as? Double) ?? (v as? Int).map(Double.init), t >= 0, t <= 3600 else {
                 throw fail("PublishDelay", "expected seconds from 0 to 3600, got \(v)")

@@ -63,6 +63,7 @@ struct MountCommand: AsyncParsableCommand {
             return
         }
         let service = try global.startService(config)
+        try await global.startWebAPI(service, config)
         let fs: PeernetFileSystem
         do {
             fs = try PeernetFileSystem(runtime: service.runtime, readTimeout: config.readTimeout)

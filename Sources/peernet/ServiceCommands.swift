@@ -30,6 +30,20 @@ extension GlobalOptions {
 
     var controlPath: String { NodeService.controlPath(dataDirectory) }
 
+    /// Starts the web API if configured and says where; a failure is printed, the node
+    /// stopped, and it is exit code 1.
+    func startWebAPI(_ service: NodeService, _ config: PeernetConfig) async throws {
+        do {
+            for e in try await service.startWebAPI(config) {
+                Output.line("Web API on http://\(e)\(config.apiKey == nil ? " (no API key: anyone on this machine can use it)" : "")")
+            }
+        } catch {
+            Output.error("\(error)")
+            await service.stop()
+            throw ExitCode.failure
+        }
+    }
+
     /// Starts the node for `daemon` and `mount`; a failure is printed and is exit code 1.
     func startService(_ config: PeernetConfig) throws -> NodeService {
         // A long-running node never dies of a write to a peer that hung up (a control client,
@@ -84,6 +98,7 @@ struct DaemonCommand: AsyncParsableCommand {
         Output.line("Peernet node running. Peer ID \(service.node.publicKey.hexString)")
         Output.line("Listening on \(service.node.listenEndpoints.map(\.description).joined(separator: ", "))")
         Output.line("Control socket \(service.control.path). Stop with Ctrl-C.")
+        try await global.startWebAPI(service, config)
         service.reportIfAlone(after: Double(ProcessInfo.processInfo.environment["PEERNET_ALONE_AFTER"] ?? "") ?? 20, roots: config.seedList, lanDiscovery: config.localDiscovery) { Output.error("warning: \($0)") }
         await SignalWaiter.wait(for: [SIGINT, SIGTERM])
         Output.line("Stopping…")
@@ -99,6 +114,12 @@ struct NetworkOptions: ParsableArguments {
     var roots: [String] = []
     @Flag(name: .customLong("no-root-peers"), help: "Do not contact any root peer.") var noRootPeers = false
     @Flag(name: .customLong("no-lan-discovery"), help: "Do not broadcast or listen for LAN peers.") var noLANDiscovery = false
+    @Option(name: .customLong("webapi"), help: ArgumentHelp("Serve the reference's web API (Peernet Browser) on IP:PORT[,IP:PORT…]; loopback only unless --webapi-allow-remote.", valueName: "ip:port"))
+    var webAPI: [String] = []
+    @Option(name: .customLong("apikey"), help: ArgumentHelp("The web API's key: clients send it in x-api-key (a UUID; the null UUID turns the check off).", valueName: "uuid"))
+    var apiKey: String?
+    @Flag(name: .customLong("webapi-allow-remote"), help: "Let the web API listen on addresses other machines can reach (set a key too).")
+    var webAPIAllowRemote = false
 
     func apply(to config: inout PeernetConfig) throws {
         if !listen.isEmpty {
@@ -120,12 +141,32 @@ struct NetworkOptions: ParsableArguments {
             }
         }
         if noLANDiscovery { config.localDiscovery = false }
+        if !webAPI.isEmpty {
+            config.apiListen = webAPI.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+            for a in config.apiListen where Endpoint(a) == nil {
+                Output.error("--webapi '\(a)' is not an address; use IP:PORT, e.g. 127.0.0.1:8112")
+                throw Exit.config
+            }
+        }
+        if let apiKey {
+            guard UUID(uuidString: apiKey) != nil else {
+                Output.error("--apikey '\(apiKey)' is not a UUID (make one with: cat /proc/sys/kernel/random/uuid)")
+                throw Exit.config
+            }
+            config.apiKey = apiKey
+        }
+        if webAPIAllowRemote { config.apiAllowRemote = true }
     }
 
     /// The same options as arguments, for a mount that re-runs itself in the background.
     var arguments: [String] {
-        listen.flatMap { ["--listen", $0] } + roots.flatMap { ["--root", $0] }
-            + (noRootPeers ? ["--no-root-peers"] : []) + (noLANDiscovery ? ["--no-lan-discovery"] : [])
+        var out: [String] = listen.flatMap { ["--listen", $0] } + roots.flatMap { ["--root", $0] }
+        if noRootPeers { out.append("--no-root-peers") }
+        if noLANDiscovery { out.append("--no-lan-discovery") }
+        out += webAPI.flatMap { ["--webapi", $0] }
+        if let apiKey { out += ["--apikey", apiKey] }
+        if webAPIAllowRemote { out.append("--webapi-allow-remote") }
+        return out
     }
 }
 

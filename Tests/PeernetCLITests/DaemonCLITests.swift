@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 
 /// The daemon and the commands that talk to it, as a user runs them (loopback only).
@@ -174,5 +177,45 @@ extension DaemonCLITests {
             usleep(100_000)
         }
         XCTAssertTrue(text.contains("no peer answered") && text.contains("127.0.0.1:9") && text.contains("--root"), text)
+    }
+
+    /// `--webapi` and `--apikey` serve the reference's web API next to the node; /shutdown
+    /// stops it; a non-loopback address is refused unless allowed (issue 17).
+    func testDaemonServesTheWebAPI() async throws {
+        let data = dir.appendingPathComponent("api").path
+        let log = dir.appendingPathComponent("api.out")
+        let key = UUID().uuidString.lowercased()
+        let p = try startPeernet(["daemon", "--data-dir", data, "--config", configPath, "--webapi", "127.0.0.1:0", "--apikey", key],
+                                 readyWhen: data + "/control.sock", timeout: 10, log: log)
+        daemons.append(p)
+        var base = ""
+        let deadline = Date().addingTimeInterval(10)
+        while base.isEmpty && Date() < deadline {
+            let out = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let line = out.split(separator: "\n").first(where: { $0.hasPrefix("Web API on http://") }) {
+                base = String(line.dropFirst("Web API on ".count))
+            } else { usleep(50_000) }
+        }
+        XCTAssertFalse(base.isEmpty, "the daemon says where the API is")
+        var request = URLRequest(url: URL(string: base + "/account/info")!)
+        let (anonymous, r1) = try await URLSession.shared.data(for: request)
+        XCTAssertEqual((r1 as? HTTPURLResponse)?.statusCode, 401)
+        XCTAssertTrue(anonymous.isEmpty)
+        request.setValue(key, forHTTPHeaderField: "x-api-key")
+        let (info, r2) = try await URLSession.shared.data(for: request)
+        XCTAssertEqual((r2 as? HTTPURLResponse)?.statusCode, 200)
+        let peerID = (try? JSONSerialization.jsonObject(with: info) as? [String: Any])?["peerid"] as? String
+        let status = try peernet(["status", "--data-dir", data, "--json"])
+        XCTAssertTrue(status.out.contains(peerID ?? "no peer ID"), "the API speaks for the same node")
+        var shutdown = URLRequest(url: URL(string: base + "/shutdown")!)
+        shutdown.setValue(key, forHTTPHeaderField: "x-api-key")
+        _ = try await URLSession.shared.data(for: shutdown)
+        let stopBy = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < stopBy { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "/shutdown stopped the node")
+
+        let refused = try peernet(["daemon", "--data-dir", dir.appendingPathComponent("remote").path, "--config", configPath, "--webapi", "0.0.0.0:0"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.err.contains("other machines can reach"), refused.err)
     }
 }

@@ -1,0 +1,258 @@
+import Foundation
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetProtocol
+import PeernetStore
+
+// The JSON the reference's web API writes (core/webapi, commit 23397e3), field for field:
+// the same names, Go's encodings ([]byte as base64, time.Time as RFC 3339, UUIDs in lower
+// case, nil slices as null) and its trailing newline (json.Encoder).
+
+/// Go's RFC 3339 time format (time.Time's MarshalJSON), in UTC.
+func goTime(_ seconds: Int64) -> String {
+    let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    f.timeZone = TimeZone(identifier: "UTC")
+    return f.string(from: date)
+}
+
+/// time.Time{} encoded.
+let goZeroTime = "0001-01-01T00:00:00Z"
+
+struct APIStatus: Encodable {
+    let status: Int
+    let isconnected: Bool
+    let countpeerlist: Int
+    let countnetwork: Int
+}
+
+struct APIPeerSelf: Encodable {
+    let peerid: String
+    let nodeid: String
+}
+
+struct APIPeerInfo: Encodable {
+    let peerid: Data
+    let nodeid: Data
+    let geoip: String
+    let useragent: String
+    let isroot: Bool
+    let blockchainheight: UInt64
+    let blockchainversion: UInt64
+}
+
+struct APIConfig: Encodable {
+    let blockSize: UInt64
+}
+
+struct APIBlockchainHeader: Encodable {
+    let peerid: String
+    let version: UInt64
+    let height: UInt64
+}
+
+struct APIBlockchainBlockStatus: Encodable {
+    let status: Int
+    let height: UInt64
+    let version: UInt64
+}
+
+/// blockchain.StatusX of the reference.
+enum BlockchainStatus {
+    static let ok = 0, errorNotInWarehouse = 5
+}
+
+struct APIFileMetadata: Codable {
+    var type: UInt16
+    var name: String
+    var text: String
+    var blob: Data?
+    var date: String
+    var number: UInt64
+
+    enum CodingKeys: String, CodingKey { case type, name, text, blob, date, number }
+
+    init(type: UInt16, name: String = "", text: String = "", blob: Data? = nil, date: String = goZeroTime, number: UInt64 = 0) {
+        self.type = type
+        self.name = name
+        self.text = text
+        self.blob = blob
+        self.date = date
+        self.number = number
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decodeIfPresent(UInt16.self, forKey: .type) ?? 0
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        blob = try c.decodeIfPresent(Data.self, forKey: .blob)
+        date = try c.decodeIfPresent(String.self, forKey: .date) ?? goZeroTime
+        number = try c.decodeIfPresent(UInt64.self, forKey: .number) ?? 0
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(name, forKey: .name)
+        try c.encode(text, forKey: .text)
+        if let blob { try c.encode(blob, forKey: .blob) } else { try c.encodeNil(forKey: .blob) }
+        try c.encode(date, forKey: .date)
+        try c.encode(number, forKey: .number)
+    }
+}
+
+/// apiFile: a file record as the API shows it.
+struct APIFile: Codable {
+    var id: String
+    var hash: Data
+    var type: UInt8
+    var format: UInt16
+    var size: UInt64
+    var folder: String
+    var name: String
+    var description: String
+    var date: String
+    var nodeid: Data?
+    var metadata: [APIFileMetadata]
+    var username: String
+
+    enum CodingKeys: String, CodingKey { case id, hash, type, format, size, folder, name, description, date, nodeid, metadata, username }
+
+    init(_ file: FileRecord, owner: PublicKey, sharedBy: Int? = nil) {
+        id = file.id.uuidString.lowercased()
+        hash = Data(file.hash.bytes)
+        type = file.type
+        format = file.format
+        size = file.size
+        func text(_ t: UInt16) -> String { file.tag(t).map { String(decoding: $0.data, as: UTF8.self) } ?? "" }
+        folder = text(FileTag.folder)
+        name = text(FileTag.name)
+        description = text(FileTag.description)
+        date = file.dateShared.map(goTime) ?? goZeroTime
+        nodeid = Data(Hash256.nodeID(of: owner).bytes)
+        username = ""
+        metadata = []
+        for tag in file.tags {
+            switch tag.type {
+            case FileTag.name, FileTag.folder, FileTag.description, FileTag.dateShared: continue
+            case FileTag.dateCreated:
+                metadata.append(APIFileMetadata(type: tag.type, name: "Date Created", date: tag.int64.map(goTime) ?? goZeroTime))
+            default:
+                metadata.append(APIFileMetadata(type: tag.type, blob: Data(tag.data)))
+            }
+        }
+        if let sharedBy { metadata.append(APIFileMetadata(type: FileTag.sharedByCount, name: "Shared By Count", number: UInt64(sharedBy))) }
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        hash = try c.decodeIfPresent(Data.self, forKey: .hash) ?? Data()
+        type = try c.decodeIfPresent(UInt8.self, forKey: .type) ?? 0
+        format = try c.decodeIfPresent(UInt16.self, forKey: .format) ?? 0
+        size = try c.decodeIfPresent(UInt64.self, forKey: .size) ?? 0
+        folder = try c.decodeIfPresent(String.self, forKey: .folder) ?? ""
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+        date = try c.decodeIfPresent(String.self, forKey: .date) ?? goZeroTime
+        nodeid = try c.decodeIfPresent(Data.self, forKey: .nodeid)
+        metadata = try c.decodeIfPresent([APIFileMetadata].self, forKey: .metadata) ?? []
+        username = try c.decodeIfPresent(String.self, forKey: .username) ?? ""
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(hash, forKey: .hash)
+        try c.encode(type, forKey: .type)
+        try c.encode(format, forKey: .format)
+        try c.encode(size, forKey: .size)
+        try c.encode(folder, forKey: .folder)
+        try c.encode(name, forKey: .name)
+        try c.encode(description, forKey: .description)
+        try c.encode(date, forKey: .date)
+        if let nodeid { try c.encode(nodeid, forKey: .nodeid) } else { try c.encodeNil(forKey: .nodeid) }
+        try c.encode(metadata, forKey: .metadata)
+        try c.encode(username, forKey: .username)
+    }
+}
+
+/// apiBlockAddFiles: a list of files (null when empty, as Go writes a nil slice) and a status.
+struct APIBlockAddFiles: Codable {
+    var files: [APIFile]?
+    var status: Int
+
+    enum CodingKeys: String, CodingKey { case files, status }
+
+    init(files: [APIFile], status: Int) {
+        self.files = files.isEmpty ? nil : files
+        self.status = status
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        files = try c.decodeIfPresent([APIFile].self, forKey: .files)
+        status = try c.decodeIfPresent(Int.self, forKey: .status) ?? 0
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if let files { try c.encode(files, forKey: .files) } else { try c.encodeNil(forKey: .files) }
+        try c.encode(status, forKey: .status)
+    }
+}
+
+struct APISearchRequest: Decodable {
+    var term: String = ""
+    var timeout: Int = 0
+    var maxresults: Int = 0
+    var datefrom: String = ""
+    var dateto: String = ""
+    var sort: Int = 0
+    var terminate: [String] = []
+    var filetype: Int = -1
+    var fileformat: Int = -1
+    var sizemin: Int = -1
+    var sizemax: Int = -1
+    var node: String = ""
+
+    enum CodingKeys: String, CodingKey { case term, timeout, maxresults, datefrom, dateto, sort, terminate, filetype, fileformat, sizemin, sizemax, node }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        term = try c.decodeIfPresent(String.self, forKey: .term) ?? ""
+        timeout = try c.decodeIfPresent(Int.self, forKey: .timeout) ?? 0
+        maxresults = try c.decodeIfPresent(Int.self, forKey: .maxresults) ?? 0
+        datefrom = try c.decodeIfPresent(String.self, forKey: .datefrom) ?? ""
+        dateto = try c.decodeIfPresent(String.self, forKey: .dateto) ?? ""
+        sort = try c.decodeIfPresent(Int.self, forKey: .sort) ?? 0
+        terminate = try c.decodeIfPresent([String].self, forKey: .terminate) ?? []
+        filetype = try c.decodeIfPresent(Int.self, forKey: .filetype) ?? -1
+        fileformat = try c.decodeIfPresent(Int.self, forKey: .fileformat) ?? -1
+        sizemin = try c.decodeIfPresent(Int.self, forKey: .sizemin) ?? -1
+        sizemax = try c.decodeIfPresent(Int.self, forKey: .sizemax) ?? -1
+        node = try c.decodeIfPresent(String.self, forKey: .node) ?? ""
+    }
+}
+
+struct APISearchRequestResponse: Encodable {
+    let id: String
+    let status: Int
+}
+
+struct APISearchResult: Encodable {
+    var status: Int
+    var files: [APIFile]?
+    var statistic: String?
+
+    enum CodingKeys: String, CodingKey { case status, files, statistic }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        if let files { try c.encode(files, forKey: .files) } else { try c.encodeNil(forKey: .files) }
+        try c.encodeNil(forKey: .statistic)
+    }
+}

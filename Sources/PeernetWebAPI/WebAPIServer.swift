@@ -1,0 +1,182 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PeernetBlockchain
+import PeernetCrypto
+import PeernetExchange
+import PeernetNode
+import PeernetProtocol
+import PeernetStore
+import PeernetSupport
+import Synchronization
+
+private let apiLog = Logger.peernet("webapi")
+
+/// The reference's HTTP API (core/webapi), served by our node over the same runtime as the
+/// drive and the CLI, so Peernet Browser and scripts written for the reference work with it.
+///
+/// Served so far: /test, /status, /status/peers, /status/config, /account/info,
+/// /blockchain/header, /blockchain/file/list, /search, /search/result, /search/terminate,
+/// /file/read (HTTP ranges; own content from the warehouse, others' streamed and verified)
+/// and /shutdown. The JSON is the reference's, field for field (`APIShapes.swift`).
+public final class WebAPIServer: Sendable {
+    public let runtime: PeernetRuntime
+    public let configuration: WebAPIConfiguration
+    let searches = APISearchJobs()
+    /// What /shutdown calls (the daemon or mount stops).
+    let onShutdown: @Sendable () -> Void
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Addresses actually bound (the port filled in when 0 was asked), in `listen` order.
+    public let boundEndpoints = Mutex<[Endpoint]>([])
+
+    public init(runtime: PeernetRuntime, configuration: WebAPIConfiguration, onShutdown: @escaping @Sendable () -> Void = {}) {
+        self.runtime = runtime
+        self.configuration = configuration
+        self.onShutdown = onShutdown
+    }
+
+    /// Starts listening on every configured address; returns when all are bound (or throws).
+    public func start() async throws {
+        let endpoints = try configuration.endpoints()
+        for endpoint in endpoints {
+            let (stream, bound) = AsyncStream<Int?>.makeStream()
+            let app = Application(
+                router: makeRouter(),
+                configuration: .init(address: .hostname(endpoint.ip.description, port: Int(endpoint.port)), serverName: nil),
+                onServerRunning: { channel in bound.yield(channel.localAddress?.port); bound.finish() },
+                logger: apiLog)
+            let task = Task {
+                do { try await app.run() } catch { apiLog.error("the web API on \(endpoint) stopped: \(error)"); bound.finish() }
+            }
+            tasks.withLock { $0.append(task) }
+            var port: Int?
+            for await p in stream { port = p }
+            guard let port else { throw WebAPIConfiguration.Problem.badAddress("\(endpoint) (cannot listen there)") }
+            boundEndpoints.withLock { $0.append(Endpoint(ip: endpoint.ip, port: UInt16(port))) }
+            apiLog.info("web API listening on \(endpoint.ip):\(port)\(configuration.apiKey == WebAPIConfiguration.nullKey ? " without an API key" : "")")
+        }
+    }
+
+    public func stop() async {
+        searches.stopAll()
+        let running = tasks.withLock { t in defer { t = [] }; return t }
+        for t in running { t.cancel() }
+        for t in running { await t.value }
+    }
+
+    // MARK: Routes
+
+    /// Every route served (method, path): docs/webapi-openapi.yaml describes exactly these
+    /// (a test checks both ways).
+    public static let routes: [(method: String, path: String)] = [
+        ("GET", "/test"), ("GET", "/status"), ("GET", "/status/peers"), ("GET", "/status/config"), ("GET", "/account/info"),
+        ("GET", "/blockchain/header"), ("GET", "/blockchain/file/list"), ("POST", "/search"), ("GET", "/search/result"),
+        ("GET", "/search/terminate"), ("GET", "/file/read"), ("GET", "/shutdown"),
+    ]
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        if configuration.apiKey != WebAPIConfiguration.nullKey { router.add(middleware: APIKeyMiddleware(key: configuration.apiKey)) }
+        router.get("test") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok"))) }
+        router.get("status") { [self] _, _ in status() }
+        router.get("status/peers") { [self] _, _ in statusPeers() }
+        router.get("status/config") { [self] _, _ in json(APIConfig(blockSize: runtime.store.cache.limits.maxBlockSize)) }
+        router.get("account/info") { [self] _, _ in
+            json(APIPeerSelf(peerid: runtime.node.publicKey.hexString, nodeid: Hash256.nodeID(of: runtime.node.publicKey).hex))
+        }
+        router.get("blockchain/header") { [self] _, _ in
+            json(APIBlockchainHeader(peerid: runtime.node.publicKey.hexString, version: runtime.store.chain.version, height: runtime.store.chain.height))
+        }
+        router.get("blockchain/file/list") { [self] request, _ in fileList(request) }
+        router.post("search") { [self] request, _ in try await startSearch(request) }
+        router.get("search/result") { [self] request, _ in searchResult(request) }
+        router.get("search/terminate") { [self] request, _ in
+            guard let id = request.uri.queryParameters["id"].flatMap({ UUID(uuidString: String($0)) }) else { return Response(status: .badRequest) }
+            searches.terminate(id)
+            return Response(status: .noContent)
+        }
+        router.get("file/read") { [self] request, _ in try await fileRead(request) }
+        router.get("shutdown") { [self] _, _ in
+            // The reply goes out first; then the node stops.
+            let stop = onShutdown
+            Task { try? await Task.sleep(for: .milliseconds(100)); stop() }
+            return json(["status": 0])
+        }
+        return router
+    }
+
+    /// JSON as Go's json.Encoder writes it (with its trailing newline).
+    func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var data = (try? encoder.encode(value)) ?? Data("null".utf8)
+        data.append(0x0a)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func status() -> Response {
+        let peers = runtime.node.peers().count
+        // The reference calls a node connected with at least 2 peers in its list.
+        return json(APIStatus(status: 0, isconnected: peers >= 2, countpeerlist: peers, countnetwork: peers))
+    }
+
+    func statusPeers() -> Response {
+        let peers = runtime.node.peers().map { p in
+            APIPeerInfo(peerid: Data(Hex.decodeOrEmpty(p.peerId)), nodeid: Data(Hex.decodeOrEmpty(p.nodeId)), geoip: "",
+                        useragent: p.userAgent, isroot: p.isRoot, blockchainheight: p.blockchainHeight, blockchainversion: p.blockchainVersion)
+        }
+        // Go writes a nil slice as null.
+        return peers.isEmpty ? rawJSON("null") : json(peers)
+    }
+
+    func rawJSON(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+
+    func fileList(_ request: Request) -> Response {
+        let format = request.uri.queryParameters["fileFormat"].flatMap { Int(String($0)) }
+        let me = runtime.node.publicKey
+        let files = ((try? runtime.store.chain.files()) ?? []).filter { f in format.map { Int(f.format) == $0 } ?? true }
+        return json(APIBlockAddFiles(files: files.map { APIFile($0, owner: me) }, status: 0))
+    }
+
+    // MARK: Search
+
+    func startSearch(_ request: Request) async throws -> Response {
+        let body = try await request.body.collect(upTo: 1 << 20)
+        guard let input = try? JSONDecoder().decode(APISearchRequest.self, from: Data(buffer: body)) else { return Response(status: .badRequest) }
+        for old in input.terminate { if let id = UUID(uuidString: old) { searches.terminate(id) } }
+        let term = SearchText.sanitize(input.term)
+        guard term.utf8.count >= 1 else { return json(APISearchRequestResponse(id: WebAPIConfiguration.nullKey.uuidString.lowercased(), status: 1)) }
+        var filter = SearchFilter()
+        if input.filetype >= 0 { filter.type = UInt8(clamping: input.filetype) }
+        if input.fileformat >= 0 { filter.format = UInt16(clamping: input.fileformat) }
+        if input.sizemin >= 0 { filter.sizeMin = UInt64(input.sizemin) }
+        if input.sizemax >= 0 { filter.sizeMax = UInt64(input.sizemax) }
+        if let node = Hash256(hex: input.node) { filter.owner = node }
+        let timeout = input.timeout > 0 ? Double(min(input.timeout, 600)) : 20
+        let limit = input.maxresults > 0 ? min(input.maxresults, 10_000) : 200
+        guard let id = searches.start(runtime.search, text: term, filter: filter, sort: SearchSort(rawValue: input.sort) ?? .none,
+                                      limit: limit, timeout: timeout) else {
+            return json(APISearchRequestResponse(id: WebAPIConfiguration.nullKey.uuidString.lowercased(), status: 2))
+        }
+        return json(APISearchRequestResponse(id: id.uuidString.lowercased(), status: 0))
+    }
+
+    func searchResult(_ request: Request) -> Response {
+        guard let id = request.uri.queryParameters["id"].flatMap({ UUID(uuidString: String($0)) }) else { return Response(status: .badRequest) }
+        let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
+        switch searches.next(id, limit: limit) {
+        case .results(let found):
+            return json(APISearchResult(status: 0, files: found.map { APIFile($0.entry.file, owner: $0.entry.owner, sharedBy: $0.sharedBy) }))
+        case .noMore: return json(APISearchResult(status: 1, files: nil))
+        case .notFound: return json(APISearchResult(status: 2, files: nil))
+        case .notYet: return json(APISearchResult(status: 3, files: nil))
+        }
+    }
+}
+
+extension Hex {
+    static func decodeOrEmpty(_ text: String) -> [UInt8] { (try? decode(text)) ?? [] }
+}
