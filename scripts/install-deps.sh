@@ -11,6 +11,7 @@ packages=(
   b3sum                         # tests cross-check our BLAKE3 against it; the benchmark's baseline
   iproute2                      # tests/tools that run a node in a private network namespace
   pkg-config                    # SwiftPM finds the C libraries through it
+  libcurl4                      # FoundationNetworking (the web API's tests are HTTP clients)
   # The drive's tests run the programs people save files with, on a real mount:
   vim rsync sqlite3 git python3 libglib2.0-bin   # (libglib2.0-bin: gio save / gio trash)
 )
