@@ -63,9 +63,9 @@ for t in "${targets[@]}"; do
   echo "== $t: ${budget[*]}"
   status=0
   "${cmd[@]}" "${budget[@]}" "${limits[@]}" -print_final_stats=1 "$corpus" >"$log" 2>&1 || status=$?
-  runs=$(grep -Eo 'stat::number_of_executed_units:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1)
-  rate=$(grep -Eo 'stat::average_exec_per_sec:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1)
-  rss=$(grep -Eo 'stat::peak_rss_mb:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1)
+  runs=$(grep -Eo 'stat::number_of_executed_units:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
+  rate=$(grep -Eo 'stat::average_exec_per_sec:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
+  rss=$(grep -Eo 'stat::peak_rss_mb:[[:space:]]*[0-9]+' "$log" | awk '{print $2}' | tail -1 || true)
   if [ $status = 0 ]; then verdict="no finding"; else verdict="FINDING (exit $status, see $log)"; fi
   summary+=("$(printf '%-13s %12s executions  %6s/s  peak RSS %5s MB  %s' "$t" "${runs:-?}" "${rate:-?}" "${rss:-?}" "$verdict")")
   tail -3 "$log"

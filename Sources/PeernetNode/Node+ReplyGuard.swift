@@ -11,6 +11,12 @@ extension Node {
     /// any fresh key, a 2 KB Announcement naming 64 stored 64 KB values, or a 37-byte tree
     /// request, would aim megabytes at a forged source: a reflection attack. Found by the
     /// stateful fuzz targets' amplification bound.
+    /// Whether `peer` proved it receives at `endpoint` (a round trip of ours came back from
+    /// that IP on that network): large replies may go there.
+    package func addressProven(_ peer: PublicKey, at endpoint: Endpoint, network: Int = 0) -> Bool {
+        state.withLock { s in s.peers[peer]?.connections.contains { $0.matches(endpoint.ip, network: network) && $0.rtt != nil } ?? false }
+    }
+
     func sendReplies(_ replies: [Outgoing], to peer: PublicKey, via target: (Endpoint, Int)) {
         let bytes = replies.reduce(0) { $0 + $1.packet.payload.count }
         if bytes <= config.maxReplyBytesUnverified {
