@@ -176,7 +176,16 @@ public final class BlockExchange: Sendable {
             node.sendRaw(lite, to: endpoint, network: network)
         }
         let session = TransferSession(id: id, peer: peer, connection: connection, serving: role == .client)
-        sessions.withLock { $0[id] = session }
+        // A transfer ID already in use is refused. Before, a repeated request replaced the
+        // session in the table: the old one, still holding its queued data, was never ticked,
+        // timed out or counted against the caps again (found by the transfer fuzz target: a
+        // peer repeating one request leaked the file's bytes each time, 5 GB in 170,000).
+        let added = sessions.withLock { all -> Bool in
+            guard all[id] == nil else { return false }
+            all[id] = session
+            return true
+        }
+        guard added else { return nil }
         node.registerLiteSession(id) { datagram, source in
             guard let range = try? LitePacket.dataRange(in: datagram) else { return }
             let data: [UInt8]

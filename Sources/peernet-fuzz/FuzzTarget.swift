@@ -113,14 +113,23 @@ struct FuzzMain {
             print("usage: [PEERNET_FUZZ_TARGET=T] peernet-fuzz FILE... | --seeds DIR  (replays inputs / writes seeds; build with -sanitize=fuzzer -DFUZZING to fuzz)")
             return
         }
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                print("cannot read \(path)")
-                continue
+        // PEERNET_FUZZ_ROUNDS=N replays the inputs N times and prints the RSS as it goes: a
+        // memory leak per request shows as steady growth.
+        let rounds = Int(ProcessInfo.processInfo.environment["PEERNET_FUZZ_ROUNDS"] ?? "") ?? 1
+        let inputs = paths.compactMap { path -> (String, [UInt8])? in
+            guard let data = FileManager.default.contents(atPath: path) else { print("cannot read \(path)"); return nil }
+            return (path, [UInt8](data))
+        }
+        for round in 0..<rounds {
+            for (path, bytes) in inputs {
+                bytes.withUnsafeBufferPointer { _ = peernetFuzzOne($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+                if rounds == 1 { print("ok \(path)") }
             }
-            let bytes = [UInt8](data)
-            bytes.withUnsafeBufferPointer { _ = peernetFuzzOne($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
-            print("ok \(path)")
+            if rounds > 1 && (round + 1) % max(1, rounds / 10) == 0 {
+                let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+                let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+                print("round \(round + 1): \((round + 1) * inputs.count) inputs, \(rss)")
+            }
         }
         if let h = statefulHarness { print("\(h.target.rawValue): \(h.executions) inputs, largest reply \(h.largestReply) bytes") }
         #endif
