@@ -46,9 +46,10 @@ public final class ControlServer: Sendable {
     private let stopped = Mutex(false)
     private let done = DispatchGroup()
 
-    public init(path: String, handler: @escaping Handler) throws {
+    public init(path: String, requestDeadline: Double = ControlServer.defaultRequestDeadline, handler: @escaping Handler) throws {
         self.path = path
         self.handler = handler
+        self.requestDeadline = requestDeadline
         if FileManager.default.fileExists(atPath: path) {
             if (try? ControlClient.connect(path: path)).map({ Glibc.close($0); return true }) == true {
                 throw ControlError.alreadyRunning(path: path)
@@ -74,8 +75,11 @@ public final class ControlServer: Sendable {
     static let maxClients = 32
     /// A client must send its whole request line within this time (a client dripping a byte
     /// every few seconds gets no longer).
-    static let requestDeadline = 5.0
+    public static let defaultRequestDeadline = 5.0
+    let requestDeadline: Double
     private let clients = Atomic(0)
+    /// Clients being served now (tests wait for the cap to be reached).
+    var activeClients: Int { clients.load(ordering: .relaxed) }
 
     public func start() {
         done.enter()
@@ -112,7 +116,7 @@ public final class ControlServer: Sendable {
         defer { Glibc.close(client) }
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard let line = ControlClient.readLine(client, limit: 1 << 20, deadline: Self.requestDeadline) else { return }
+        guard let line = ControlClient.readLine(client, limit: 1 << 20, deadline: requestDeadline) else { return }
         let handler = self.handler
         let result = Mutex<Data?>(nil)
         let finished = DispatchSemaphore(value: 0)

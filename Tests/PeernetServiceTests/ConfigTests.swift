@@ -78,7 +78,10 @@ final class ControlChannelTests: XCTestCase {
         let path = dir.appendingPathComponent("control.sock").path
         // A stale socket file from a crashed node is cleared.
         _ = FileManager.default.createFile(atPath: path, contents: Data())
-        let server = try ControlServer(path: path) { request in
+        // The idle clients must still be connected when the cap is tested, however slowly a
+        // loaded machine runs this test: a long deadline here (the 5 s default is tested by the
+        // drip below through its effect: the request still went through).
+        let server = try ControlServer(path: path, requestDeadline: 60) { request in
             if request.command == "fail" { throw ControlError.remote("it failed") }
             return try JSONEncoder().encode(["echo": request.command, "x": request.arguments["x"] ?? ""])
         }
@@ -109,7 +112,10 @@ final class ControlChannelTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("control.sock").path
-        let server = try ControlServer(path: path) { request in
+        // The idle clients must still be connected when the cap is tested, however slowly a
+        // loaded machine runs this test: a long deadline here (the 5 s default is tested by the
+        // drip below through its effect: the request still went through).
+        let server = try ControlServer(path: path, requestDeadline: 60) { request in
             try await Task.sleep(for: .milliseconds(10))   // handlers are async work on the pool
             return try JSONEncoder().encode(request.command)
         }
@@ -139,7 +145,10 @@ final class ControlChannelTests: XCTestCase {
             extra.append(fd)
         }
         defer { extra.forEach { close($0) } }
-        usleep(200_000)
+        // Wait until the server has taken them (under load its accept thread may run late).
+        let deadline = Date().addingTimeInterval(30)
+        while server.activeClients < ControlServer.maxClients && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(server.activeClients, ControlServer.maxClients)
         XCTAssertThrowsError(try ControlClient.call(path: path, ControlRequest(command: "status"))) {
             XCTAssertTrue("\($0)".contains("busy"), "\($0)")
         }
