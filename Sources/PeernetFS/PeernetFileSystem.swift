@@ -205,8 +205,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public func forget(_ inode: UInt64, _ count: UInt64) {
         guard inode != 1, inode & ShareFolderInodes.localBit == 0 else { return }
         tables.withLock { t in
-            let left = (t.lookups[inode] ?? 0) > count ? t.lookups[inode]! - count : 0
-            guard left == 0 else { t.lookups[inode] = left; return }
+            let held = t.lookups[inode] ?? 0
+            guard held <= count else { t.lookups[inode] = held - count; return }
             t.lookups[inode] = nil
             if let node = t.byInode.removeValue(forKey: inode) { t.byNode[node] = nil }
         }

@@ -14,7 +14,11 @@ extension Node {
     /// Whether `peer` proved it receives at `endpoint` (a round trip of ours came back from
     /// that IP on that network): large replies may go there.
     package func addressProven(_ peer: PublicKey, at endpoint: Endpoint, network: Int = 0) -> Bool {
-        state.withLock { s in s.peers[peer]?.connections.contains { $0.matches(endpoint.ip, network: network) && $0.rtt != nil } ?? false }
+        state.withLock { s in proven(peer, endpoint, network, in: s) }
+    }
+
+    func proven(_ peer: PublicKey, _ endpoint: Endpoint, _ network: Int, in s: borrowing NodeState) -> Bool {
+        s.peers[peer]?.connections.contains { $0.matches(endpoint.ip, network: network) && $0.rtt != nil } ?? false
     }
 
     func sendReplies(_ replies: [Outgoing], to peer: PublicKey, via target: (Endpoint, Int)) {
@@ -25,8 +29,7 @@ extension Node {
         }
         var effects = Effects()
         let verified: Bool = state.withLock { s in
-            let known = s.peers[peer]?.connections.contains { $0.matches(target.0.ip, network: target.1) && $0.rtt != nil } ?? false
-            if known { return true }
+            if proven(peer, target.0, target.1, in: s) { return true }
             let sequence = UInt32.random(in: 0...UInt32.max)
             let opened = s.sequences.open(peer: peer, sequence: sequence, now: monotonicNow(), timeout: config.timings.replyTimeout,
                                           purpose: .awaitingPong { [self] result in

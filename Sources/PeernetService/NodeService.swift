@@ -64,12 +64,12 @@ public final class NodeService: Sendable {
         self.dataDirectory = dataDirectory
         let startedAt = Date()
         let jobs = ShareJobs()
-        let searchJobs = SearchJobs()
         let downloadJobs = DownloadJobs()
         var options = PeernetRuntime.Options()
         options.shareFolder = config.shareFolderURL(dataDirectory)
         options.publishing.settle = config.publishDelay
         let runtime = try PeernetRuntime(store: store, node: node, options: options)
+        let searchJobs = SearchJobs(search: runtime.search)
         self.runtime = runtime
         exchange = runtime.exchange
         search = runtime.search
@@ -113,16 +113,25 @@ public final class NodeService: Sendable {
         }
     }
 
-    /// Starts the web API on APIListen (nothing when empty); returns the bound addresses.
-    /// Refused with a reason: TLS (not served yet), a malformed address, a non-loopback
-    /// address without APIAllowRemote. /shutdown stops the process as SIGTERM would.
-    public func startWebAPI(_ config: PeernetConfig) async throws -> [Endpoint] {
-        guard !config.apiListen.isEmpty else { return [] }
+    /// The web API's settings from the configuration, checked (nil when APIListen is empty):
+    /// TLS is not served yet; addresses must be well formed, and loopback unless allowed.
+    /// Checked before the node starts, so a refused address starts nothing.
+    public static func webAPIConfiguration(_ config: PeernetConfig) throws -> WebAPIConfiguration? {
+        guard !config.apiListen.isEmpty else { return nil }
         guard !config.apiUseSSL else {
             throw WebAPIConfiguration.Problem.badAddress("\(config.apiListen.joined(separator: ", ")) with APIUseSSL: TLS is not served yet; put a TLS proxy in front, or set APIUseSSL: false")
         }
         let configuration = WebAPIConfiguration(listen: config.apiListen, apiKey: config.apiKey.flatMap { UUID(uuidString: $0) } ?? WebAPIConfiguration.nullKey,
                                                 allowRemote: config.apiAllowRemote, readTimeout: config.apiTimeoutRead, writeTimeout: config.apiTimeoutWrite)
+        _ = try configuration.endpoints()
+        return configuration
+    }
+
+    /// Starts the web API on APIListen (nothing when empty); returns the bound addresses.
+    /// Refused with a reason: TLS (not served yet), a malformed address, a non-loopback
+    /// address without APIAllowRemote. /shutdown stops the process as SIGTERM would.
+    public func startWebAPI(_ config: PeernetConfig) async throws -> [Endpoint] {
+        guard let configuration = try Self.webAPIConfiguration(config) else { return [] }
         let server = WebAPIServer(runtime: runtime, configuration: configuration) { kill(getpid(), SIGTERM) }
         try await server.start()
         webAPI.withLock { $0 = server }
@@ -159,7 +168,6 @@ public final class NodeService: Sendable {
     static func handle(_ request: ControlRequest, runtime: PeernetRuntime, jobs: ShareJobs, searchJobs: SearchJobs,
                        downloadJobs: DownloadJobs, started: Date) async throws -> Data {
         let node = runtime.node, store = runtime.store
-        let search: NetworkSearch? = runtime.search
         let downloader: FileDownloader? = runtime.downloader
         func publish() { runtime.exchange.publishChainState() }
         let encoder = JSONEncoder()
@@ -202,19 +210,23 @@ public final class NodeService: Sendable {
             let removed = try StoreActions.unshare(runtime.publisher, targets: (request.arguments["targets"] ?? "").split(separator: "\n").map(String.init))
             return try encoder.encode(removed)
         case "search.start":
-            guard let search else { throw ControlError.remote("search is not ready") }
             var filter = SearchFilter()
             if let t = request.arguments["type"] { filter.type = SearchOptions.type(t) }
             let sort = SearchOptions.sorts[request.arguments["sort"] ?? "none"] ?? .none
-            let me = node.publicKey
-            let id = searchJobs.start(search, online: { $0.entry.owner == me || node.isConnected($0.entry.owner) }, term: request.arguments["term"] ?? "", filter: filter, sort: sort,
-                                      limit: Int(request.arguments["limit"] ?? "") ?? 200,
-                                      timeout: Double(request.arguments["timeout"] ?? "") ?? 10)
-            return try encoder.encode(["job": id])
+            guard let id = searchJobs.start(request.arguments["term"] ?? "", filter: filter, sort: sort,
+                                            limit: Int(request.arguments["limit"] ?? "") ?? 200,
+                                            timeout: Double(request.arguments["timeout"] ?? "") ?? 10) else {
+                throw ControlError.remote("too many searches are running; try again when one has ended")
+            }
+            return try encoder.encode(["job": id.uuidString])
         case "search.poll":
-            guard let p = searchJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown search job") }
+            guard let id = UUID(uuidString: request.arguments["job"] ?? ""), let p = searchJobs.next(id) else {
+                throw ControlError.remote("unknown search job")
+            }
+            let me = node.publicKey
             struct Poll: Encodable { let hits: [SearchHit]; let done: Bool }
-            return try encoder.encode(Poll(hits: p.hits, done: p.done))
+            return try encoder.encode(Poll(hits: p.results.map { SearchHit($0, online: $0.entry.owner == me || node.isConnected($0.entry.owner)) },
+                                           done: p.finished))
         case "get.start":
             guard let downloader else { throw ControlError.remote("downloads are not ready") }
             let id = downloadJobs.start(downloader, target: request.arguments["target"] ?? "", output: request.arguments["output"])

@@ -45,34 +45,3 @@ public enum SearchOptions {
         FileTypeDetection.typeNames.firstIndex(of: name.lowercased()).map(UInt8.init) ?? UInt8(name)
     }
 }
-
-/// Searches running in the node; the CLI polls them to print results as they arrive.
-final class SearchJobs: Sendable {
-    struct Job { var pending: [SearchHit] = []; var done = false }
-    let jobs = Mutex<[String: Job]>([:])
-
-    func start(_ search: NetworkSearch, online: @escaping @Sendable (SearchResult) -> Bool, term: String, filter: SearchFilter, sort: SearchSort, limit: Int, timeout: Double) -> String {
-        let id = UUID().uuidString
-        jobs.withLock { $0[id] = Job() }
-        Task {
-            await search.search(term, filter: filter, sort: sort, limit: limit, timeout: timeout) { [weak self] batch in
-                self?.jobs.withLock { $0[id]?.pending += batch.map { SearchHit($0, online: online($0)) } }
-            }
-            self.jobs.withLock { $0[id]?.done = true }
-            // Forget finished jobs nobody polls any more.
-            try? await Task.sleep(for: .seconds(60))
-            self.jobs.withLock { _ = $0.removeValue(forKey: id) }
-        }
-        return id
-    }
-
-    func poll(_ id: String) -> (hits: [SearchHit], done: Bool)? {
-        jobs.withLock { j in
-            guard var job = j[id] else { return nil }
-            let hits = job.pending
-            job.pending = []
-            j[id] = job
-            return (hits, job.done)
-        }
-    }
-}

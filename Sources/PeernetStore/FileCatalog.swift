@@ -107,10 +107,7 @@ public final class FileCatalog: @unchecked Sendable {
             try db.run("DELETE FROM words")
             for row in try db.query("SELECT owner, record FROM files") {
                 guard let f = try? FileRecordCodec.decode([BlockRecord(type: .file, date: 0, data: row[1].bytes)], index: 0) else { continue }
-                func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
-                for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
-                    try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), row[0], .blob(f.id.bytes), .text(w.word)])
-                }
+                try indexWords(of: f, owner: row[0])
             }
             try db.run("INSERT OR REPLACE INTO catalog_meta VALUES ('words', ?)", [.integer(Self.wordIndexVersion)])
         }
@@ -126,11 +123,16 @@ public final class FileCatalog: @unchecked Sendable {
                 .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)),
                 .blob(Hash256.nodeID(of: owner).bytes),
             ])
-            // Index the raw tag bytes: sanitising drops invalid UTF-8 as the reference does.
-            func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
-            for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
-                try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), .blob(owner.compressed), .blob(f.id.bytes), .text(w.word)])
-            }
+            try indexWords(of: f, owner: .blob(owner.compressed))
+        }
+    }
+
+    /// The keyword index rows of one file. The raw tag bytes are indexed: sanitising drops
+    /// invalid UTF-8 as the reference does.
+    private func indexWords(of f: FileRecord, owner: SQLValue) throws {
+        func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
+        for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
+            try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), owner, .blob(f.id.bytes), .text(w.word)])
         }
     }
 

@@ -52,59 +52,30 @@ struct APIBlockchainHeader: Encodable {
     let height: UInt64
 }
 
-struct APIBlockchainBlockStatus: Encodable {
-    let status: Int
-    let height: UInt64
-    let version: UInt64
-}
-
-/// blockchain.StatusX of the reference.
-enum BlockchainStatus {
-    static let ok = 0, errorNotInWarehouse = 5
-}
-
-struct APIFileMetadata: Codable {
+/// apiFileMetadata; `blob` is null when absent, as Go writes a nil []byte.
+struct APIFileMetadata: Encodable {
     var type: UInt16
-    var name: String
-    var text: String
+    var name = ""
+    var text = ""
     var blob: Data?
-    var date: String
-    var number: UInt64
+    var date = goZeroTime
+    var number: UInt64 = 0
 
     enum CodingKeys: String, CodingKey { case type, name, text, blob, date, number }
-
-    init(type: UInt16, name: String = "", text: String = "", blob: Data? = nil, date: String = goZeroTime, number: UInt64 = 0) {
-        self.type = type
-        self.name = name
-        self.text = text
-        self.blob = blob
-        self.date = date
-        self.number = number
-    }
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        type = try c.decodeIfPresent(UInt16.self, forKey: .type) ?? 0
-        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
-        text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
-        blob = try c.decodeIfPresent(Data.self, forKey: .blob)
-        date = try c.decodeIfPresent(String.self, forKey: .date) ?? goZeroTime
-        number = try c.decodeIfPresent(UInt64.self, forKey: .number) ?? 0
-    }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(type, forKey: .type)
         try c.encode(name, forKey: .name)
         try c.encode(text, forKey: .text)
-        if let blob { try c.encode(blob, forKey: .blob) } else { try c.encodeNil(forKey: .blob) }
+        try c.encode(blob, forKey: .blob)   // Optional: null when nil
         try c.encode(date, forKey: .date)
         try c.encode(number, forKey: .number)
     }
 }
 
 /// apiFile: a file record as the API shows it.
-struct APIFile: Codable {
+struct APIFile: Encodable {
     var id: String
     var hash: Data
     var type: UInt8
@@ -146,22 +117,6 @@ struct APIFile: Codable {
         if let sharedBy { metadata.append(APIFileMetadata(type: FileTag.sharedByCount, name: "Shared By Count", number: UInt64(sharedBy))) }
     }
 
-    init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
-        hash = try c.decodeIfPresent(Data.self, forKey: .hash) ?? Data()
-        type = try c.decodeIfPresent(UInt8.self, forKey: .type) ?? 0
-        format = try c.decodeIfPresent(UInt16.self, forKey: .format) ?? 0
-        size = try c.decodeIfPresent(UInt64.self, forKey: .size) ?? 0
-        folder = try c.decodeIfPresent(String.self, forKey: .folder) ?? ""
-        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
-        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
-        date = try c.decodeIfPresent(String.self, forKey: .date) ?? goZeroTime
-        nodeid = try c.decodeIfPresent(Data.self, forKey: .nodeid)
-        metadata = try c.decodeIfPresent([APIFileMetadata].self, forKey: .metadata) ?? []
-        username = try c.decodeIfPresent(String.self, forKey: .username) ?? ""
-    }
-
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
@@ -173,14 +128,14 @@ struct APIFile: Codable {
         try c.encode(name, forKey: .name)
         try c.encode(description, forKey: .description)
         try c.encode(date, forKey: .date)
-        if let nodeid { try c.encode(nodeid, forKey: .nodeid) } else { try c.encodeNil(forKey: .nodeid) }
+        try c.encode(nodeid, forKey: .nodeid)
         try c.encode(metadata, forKey: .metadata)
         try c.encode(username, forKey: .username)
     }
 }
 
 /// apiBlockAddFiles: a list of files (null when empty, as Go writes a nil slice) and a status.
-struct APIBlockAddFiles: Codable {
+struct APIBlockAddFiles: Encodable {
     var files: [APIFile]?
     var status: Int
 
@@ -191,15 +146,9 @@ struct APIBlockAddFiles: Codable {
         self.status = status
     }
 
-    init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        files = try c.decodeIfPresent([APIFile].self, forKey: .files)
-        status = try c.decodeIfPresent(Int.self, forKey: .status) ?? 0
-    }
-
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        if let files { try c.encode(files, forKey: .files) } else { try c.encodeNil(forKey: .files) }
+        try c.encode(files, forKey: .files)   // Optional: null when nil
         try c.encode(status, forKey: .status)
     }
 }
@@ -245,14 +194,13 @@ struct APISearchRequestResponse: Encodable {
 struct APISearchResult: Encodable {
     var status: Int
     var files: [APIFile]?
-    var statistic: String?
 
     enum CodingKeys: String, CodingKey { case status, files, statistic }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(status, forKey: .status)
-        if let files { try c.encode(files, forKey: .files) } else { try c.encodeNil(forKey: .files) }
-        try c.encodeNil(forKey: .statistic)
+        try c.encode(files, forKey: .files)
+        try c.encodeNil(forKey: .statistic)   // statistics are not computed (the reference sends them only on request)
     }
 }

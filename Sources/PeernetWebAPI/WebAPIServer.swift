@@ -23,7 +23,7 @@ private let apiLog = Logger.peernet("webapi")
 public final class WebAPIServer: Sendable {
     public let runtime: PeernetRuntime
     public let configuration: WebAPIConfiguration
-    let searches = APISearchJobs()
+    let searches: SearchJobs
     /// What /shutdown calls (the daemon or mount stops).
     let onShutdown: @Sendable () -> Void
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -34,6 +34,7 @@ public final class WebAPIServer: Sendable {
         self.runtime = runtime
         self.configuration = configuration
         self.onShutdown = onShutdown
+        searches = SearchJobs(search: runtime.search)
     }
 
     /// Starts listening on every configured address; returns when all are bound (or throws).
@@ -157,8 +158,7 @@ public final class WebAPIServer: Sendable {
         if let node = Hash256(hex: input.node) { filter.owner = node }
         let timeout = input.timeout > 0 ? Double(min(input.timeout, 600)) : 20
         let limit = input.maxresults > 0 ? min(input.maxresults, 10_000) : 200
-        guard let id = searches.start(runtime.search, text: term, filter: filter, sort: SearchSort(rawValue: input.sort) ?? .none,
-                                      limit: limit, timeout: timeout) else {
+        guard let id = searches.start(term, filter: filter, sort: SearchSort(rawValue: input.sort) ?? .none, limit: limit, timeout: timeout) else {
             return json(APISearchRequestResponse(id: WebAPIConfiguration.nullKey.uuidString.lowercased(), status: 2))
         }
         return json(APISearchRequestResponse(id: id.uuidString.lowercased(), status: 0))
@@ -167,13 +167,10 @@ public final class WebAPIServer: Sendable {
     func searchResult(_ request: Request) -> Response {
         guard let id = request.uri.queryParameters["id"].flatMap({ UUID(uuidString: String($0)) }) else { return Response(status: .badRequest) }
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
-        switch searches.next(id, limit: limit) {
-        case .results(let found):
-            return json(APISearchResult(status: 0, files: found.map { APIFile($0.entry.file, owner: $0.entry.owner, sharedBy: $0.sharedBy) }))
-        case .noMore: return json(APISearchResult(status: 1, files: nil))
-        case .notFound: return json(APISearchResult(status: 2, files: nil))
-        case .notYet: return json(APISearchResult(status: 3, files: nil))
-        }
+        // Status: 0 results, 1 no more, 2 unknown ID, 3 none yet (the reference's codes).
+        guard let batch = searches.next(id, limit: limit) else { return json(APISearchResult(status: 2, files: nil)) }
+        guard !batch.results.isEmpty else { return json(APISearchResult(status: batch.finished ? 1 : 3, files: nil)) }
+        return json(APISearchResult(status: 0, files: batch.results.map { APIFile($0.entry.file, owner: $0.entry.owner, sharedBy: $0.sharedBy) }))
     }
 }
 

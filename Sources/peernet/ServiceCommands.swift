@@ -50,6 +50,7 @@ extension GlobalOptions {
         // a pipe): those writes fail with EPIPE and are handled where they happen.
         signal(SIGPIPE, SIG_IGN)
         do {
+            _ = try NodeService.webAPIConfiguration(config)
             let service = try NodeService(config: config, dataDirectory: dataDirectory, userAgent: PeernetVersion.userAgent)
             for problem in service.store.chainProblems { Output.error("warning: \(problem)") }
             return service

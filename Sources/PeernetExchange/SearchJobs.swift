@@ -1,16 +1,16 @@
 import Foundation
-import PeernetExchange
 import PeernetStore
 import Synchronization
 
-/// Running searches of the API (/search, /search/result, /search/terminate): each runs a
-/// network search in a task and keeps its results; /search/result hands out those not
-/// handed out yet.
-final class APISearchJobs: Sendable {
-    /// Searches kept at once (the reference's "max concurrent searches" status 2 past it).
-    static let maxJobs = 64
+/// Searches that run in the node while a client polls for their results: the control
+/// channel's (`peernet search`) and the web API's (/search, /search/result). Each runs a
+/// network search in a task and keeps what it found; a poll hands out what was not handed
+/// out before. Once a search ends, what is still undelivered follows in rank order.
+public final class SearchJobs: Sendable {
+    /// Searches kept at once; past it `start` refuses (the API's "max concurrent searches").
+    public static let maxJobs = 64
     /// A finished search is kept this long for its results to be fetched.
-    static let keepFinished: Double = 600
+    public static let keepFinished: Double = 600
 
     final class Job: Sendable {
         struct State {
@@ -23,10 +23,13 @@ final class APISearchJobs: Sendable {
         let task = Mutex<Task<Void, Never>?>(nil)
     }
 
+    private let search: NetworkSearch
     private let jobs = Mutex<[UUID: Job]>([:])
 
-    /// Starts a search; nil when too many are running.
-    func start(_ search: NetworkSearch, text: String, filter: SearchFilter, sort: SearchSort, limit: Int, timeout: Double) -> UUID? {
+    public init(search: NetworkSearch) { self.search = search }
+
+    /// Starts a search; nil when `maxJobs` are kept already.
+    public func start(_ text: String, filter: SearchFilter, sort: SearchSort, limit: Int, timeout: Double) -> UUID? {
         let id = UUID()
         let job = Job()
         let now = Date()
@@ -37,6 +40,7 @@ final class APISearchJobs: Sendable {
             return true
         }
         guard admitted else { return nil }
+        let search = self.search
         job.task.withLock {
             $0 = Task {
                 let all = await search.search(text, filter: filter, sort: sort, limit: limit, timeout: timeout) { fresh in
@@ -44,8 +48,9 @@ final class APISearchJobs: Sendable {
                 }
                 job.state.withLock { s in
                     // The final ranking replaces the arrival order of what is not delivered yet.
-                    let seen = Set(s.results.prefix(s.delivered).map { $0.entry.owner.hexString + $0.entry.file.id.uuidString })
-                    s.results = Array(s.results.prefix(s.delivered)) + all.filter { !seen.contains($0.entry.owner.hexString + $0.entry.file.id.uuidString) }
+                    func key(_ r: SearchResult) -> String { r.entry.owner.hexString + r.entry.file.id.uuidString }
+                    let seen = Set(s.results.prefix(s.delivered).map(key))
+                    s.results = Array(s.results.prefix(s.delivered)) + all.filter { !seen.contains(key($0)) }
                     s.finished = true
                     s.ended = Date()
                 }
@@ -54,30 +59,27 @@ final class APISearchJobs: Sendable {
         return id
     }
 
-    enum Batch { case results([SearchResult]), noMore, notFound, notYet }
-
-    /// Up to `limit` results not handed out before.
-    func next(_ id: UUID, limit: Int) -> Batch {
-        guard let job = jobs.withLock({ $0[id] }) else { return .notFound }
+    /// Up to `limit` results not handed out before, and whether the search has ended with
+    /// nothing left to hand out; nil for an unknown (or forgotten) search.
+    public func next(_ id: UUID, limit: Int = .max) -> (results: [SearchResult], finished: Bool)? {
+        guard let job = jobs.withLock({ $0[id] }) else { return nil }
         return job.state.withLock { s in
-            let available = s.results.count - s.delivered
-            if available == 0 { return s.finished ? .noMore : .notYet }
-            let take = min(available, max(1, limit))
+            let take = min(s.results.count - s.delivered, max(1, limit))
             let batch = Array(s.results[s.delivered..<(s.delivered + take)])
             s.delivered += take
-            return .results(batch)
+            return (batch, s.finished && s.delivered == s.results.count)
         }
     }
 
     /// Ends a search and forgets it; false if unknown.
     @discardableResult
-    func terminate(_ id: UUID) -> Bool {
+    public func terminate(_ id: UUID) -> Bool {
         guard let job = jobs.withLock({ $0.removeValue(forKey: id) }) else { return false }
         job.task.withLock { $0?.cancel() }
         return true
     }
 
-    func stopAll() {
+    public func stopAll() {
         for job in jobs.withLock({ j in defer { j = [:] }; return Array(j.values) }) { job.task.withLock { $0?.cancel() } }
     }
 }
