@@ -70,6 +70,13 @@ public struct FileRecord: Equatable, Sendable {
     public var dateCreated: Int64? { tag(FileTag.dateCreated)?.int64 }
     /// Type 9 / format 16: a virtual folder record with no content.
     public var isVirtualFolder: Bool { type == 9 && format == 16 }
+
+    /// Replaces the description (none when `text` is empty); virtual tags, which only the
+    /// reader adds, are dropped with the old value.
+    public mutating func setDescription(_ text: String) {
+        tags.removeAll { $0.type == FileTag.description || $0.isVirtual }
+        if !text.isEmpty { tags.append(FileTag(type: FileTag.description, text: text)) }
+    }
 }
 
 /// Encoding of file records into block records with the reference's TagData compression

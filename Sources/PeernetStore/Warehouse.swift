@@ -111,6 +111,52 @@ public final class Warehouse: @unchecked Sendable {
                                 link: ContentLink(path: path, st))
     }
 
+    /// A new empty file in the warehouse's temp folder (the same file system as the store) for
+    /// content that arrives in pieces (a web API upload); `adopt` then stores it without a copy.
+    public func makeIncomingFile() throws -> (path: String, descriptor: Int32) {
+        let path = tempDirectory.path + "/incoming-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw WarehouseError.io(path, String(cString: strerror(errno))) }
+        return (path, fd)
+    }
+
+    /// Stores a complete file of `makeIncomingFile` under its hash by renaming it into place
+    /// (hashed, fsynced, never copied). The file is gone afterwards, stored or not.
+    public func adopt(incoming path: String, label: String) throws -> Imported {
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw WarehouseError.io(label, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw WarehouseError.io(label, "not a regular file") }
+        return try importStream(fd, expectedSize: UInt64(st.st_size), label: label, progress: nil, adopt: path)
+    }
+
+    /// A linked share-folder file was renamed: the link follows it when the file at `path` is
+    /// the same inode with the same size and modification time (a rename changes only the
+    /// change time). False when there is no link or the file is not the one linked.
+    @discardableResult
+    public func relink(_ hash: Hash256, to path: [UInt8]) -> Bool {
+        let linkFile = self.path(for: hash) + ".link"
+        guard let link = ContentLink.read(linkFile) else { return false }
+        var st = stat()
+        let rc = (path + [0]).withUnsafeBufferPointer { $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: path.count + 1) { lstat($0, &st) } }
+        guard rc == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_dev) == link.device, UInt64(st.st_ino) == link.inode,
+              UInt64(st.st_size) == link.size,
+              Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) == link.modifiedNs else { return false }
+        return (try? writeAtomically(ContentLink(path: path, st).encoded, to: linkFile, sync: false)) != nil
+    }
+
+    /// Links content to another share-folder file known to hold it (the publisher hashed it and
+    /// it is unchanged since): used when the file the link named went and a copy remains.
+    @discardableResult
+    public func linkCopy(_ hash: Hash256, at path: [UInt8]) -> Bool {
+        var st = stat()
+        let rc = (path + [0]).withUnsafeBufferPointer { $0.baseAddress!.withMemoryRebound(to: CChar.self, capacity: path.count + 1) { lstat($0, &st) } }
+        guard rc == 0, (st.st_mode & S_IFMT) == S_IFREG, access(self.path(for: hash), F_OK) != 0 else { return false }
+        return (try? writeAtomically(ContentLink(path: path, st).encoded, to: self.path(for: hash) + ".link", sync: false)) != nil
+    }
+
     /// Imports bytes held in memory.
     public func importData(_ data: [UInt8]) throws -> Imported {
         var fds: [Int32] = [0, 0]
@@ -132,11 +178,14 @@ public final class Warehouse: @unchecked Sendable {
         return try importStream(fds[0], expectedSize: UInt64(data.count), label: "data", progress: nil)
     }
 
+    /// `link`: the bytes stay where they are (a share-folder file). `adopt`: the input is a
+    /// complete file in the temp folder, renamed into place once hashed.
     private func importStream(_ input: Int32, expectedSize: UInt64?, label: String, progress: ((UInt64) -> Void)?,
-                              link: ContentLink? = nil) throws -> Imported {
-        let tempPath = tempDirectory.path + "/import-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        // Linked content is only read (hashed); the bytes stay where they are.
-        let out = link == nil ? open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) : open("/dev/null", O_WRONLY | O_CLOEXEC)
+                              link: ContentLink? = nil, adopt: String? = nil) throws -> Imported {
+        let tempPath = adopt ?? tempDirectory.path + "/import-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let readOnly = link != nil || adopt != nil
+        // Linked or adopted content is only read (hashed): nothing is copied.
+        let out = readOnly ? open("/dev/null", O_WRONLY | O_CLOEXEC) : open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard out >= 0 else { throw WarehouseError.io(tempPath, String(cString: strerror(errno))) }
         var keepTemp = false
         defer { if !keepTemp { unlink(tempPath) } }
@@ -165,7 +214,7 @@ public final class Warehouse: @unchecked Sendable {
             }
             whole = w
             leaves = l
-            var written = link == nil ? 0 : n
+            var written = readOnly ? n : 0
             while written < n {
                 let m = write(out, buffer.baseAddress! + written, n - written)
                 if m < 0 {
@@ -179,7 +228,7 @@ public final class Warehouse: @unchecked Sendable {
             total += UInt64(n)
             progress?(total)
         }
-        guard link != nil || fsync(out) == 0 else {
+        guard link != nil || fsync(adopt == nil ? out : input) == 0 else {
             close(out)
             throw WarehouseError.io(tempPath, String(cString: strerror(errno)))
         }

@@ -126,6 +126,34 @@ final class SharePublisherTests: XCTestCase {
         XCTAssertLessThanOrEqual(store.chain.height, 8, "1,001 records in full blocks, not one block each")
     }
 
+    /// A renamed file is still served (the content link named the old path, and a rename
+    /// changes the change time: the file was never offered again), and so is the copy left
+    /// when one of two files with the same bytes goes (the link named the one deleted).
+    func testRenamedAndDuplicateFilesStayServed() throws {
+        try write("a.txt", "the same bytes")
+        settle()
+        let hash = try XCTUnwrap(store.chain.files().first?.hash)
+        XCTAssertTrue(store.warehouse.contains(hash))
+        XCTAssertEqual(rename(folder + "/a.txt", folder + "/b.txt"), 0)
+        XCTAssertEqual(publisher.pass().renamed, 1)
+        XCTAssertTrue(store.warehouse.contains(hash), "served after a rename")
+        XCTAssertEqual(try store.warehouse.read(hash, offset: 0, length: 4), Array("the ".utf8))
+        publisher.pass()
+        XCTAssertTrue(store.warehouse.contains(hash), "and after the next pass")
+
+        try write("copy.txt", "the same bytes")
+        usleep(400_000)
+        settle()
+        XCTAssertEqual(try published(), ["b.txt", "copy.txt"])
+        // Whichever file the link names now, deleting it leaves the other served.
+        let linked = try XCTUnwrap(store.warehouse.contentPath(hash))
+        XCTAssertEqual(unlink(linked), 0)
+        settle()
+        XCTAssertEqual(try published().count, 1)
+        XCTAssertTrue(store.warehouse.contains(hash), "the remaining copy is served")
+        XCTAssertEqual(try store.warehouse.read(hash, offset: 9, length: 5), Array("bytes".utf8))
+    }
+
     /// Safe save (temp file, fsync, rename over the target): the target's record gets the new
     /// content (same ID), the old content leaves the warehouse, the temp name is never published.
     func testSafeSaveReplacesTheRecord() throws {

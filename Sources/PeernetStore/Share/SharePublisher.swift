@@ -87,8 +87,10 @@ public final class SharePublisher: @unchecked Sendable {
         /// Open writable handles per (device, inode), from the drive.
         var writers: [FileKey: Int] = [:]
         var ignore = ShareIgnore.defaults
-        /// Descriptions for files `share` is about to publish.
+        /// Descriptions for files `share` or the web API is about to publish or change.
         var descriptions: [SharePath: String] = [:]
+        /// Record IDs asked for by the web API (`/blockchain/file/add` and `update` name them).
+        var requestedIDs: [SharePath: TransferID] = [:]
         var dirty = true
         /// When the last change was reported (monotonic), to let a burst end before a pass.
         var lastPoke = 0.0
@@ -274,7 +276,9 @@ public final class SharePublisher: @unchecked Sendable {
         if scan.truncated {
             shareLog.warning("the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
         }
-        let (rows, writers, firstSeen, descriptions) = state.withLock { ($0.rows, $0.writers, $0.firstSeen, $0.descriptions) }
+        let (rows, writers, firstSeen, descriptions, requestedIDs) = state.withLock {
+            ($0.rows, $0.writers, $0.firstSeen, $0.descriptions, $0.requestedIDs)
+        }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
         let mono = monotonicNow()
 
@@ -366,7 +370,12 @@ public final class SharePublisher: @unchecked Sendable {
         for r in renames {
             newRows[r.from] = nil
             var moved = r.row
-            moved.ctimeNs = scan.files[r.to]?.ctimeNs ?? moved.ctimeNs
+            // Linked content follows the file (a rename changes the change time and the path
+            // the link names). If it cannot, the old change time stays so the next pass asks
+            // whether the content is still there.
+            if store.warehouse.relink(r.row.hash, to: absolute(r.to)) || store.warehouse.contains(r.row.hash) {
+                moved.ctimeNs = scan.files[r.to]?.ctimeNs ?? moved.ctimeNs
+            }
             newRows[r.to] = moved
             guard let old = try? store.chain.file(id: r.row.id) else { continue }
             var record = old
@@ -376,6 +385,11 @@ public final class SharePublisher: @unchecked Sendable {
             let (type, format) = FileTypeDetection.detect(name: r.to.name)
             record.type = type
             record.format = format
+            if let text = descriptions[r.to], text != moved.description {
+                record.setDescription(text)
+                moved.description = text
+                newRows[r.to] = moved
+            }
             remove.insert(old.id)
             add.append(record)
             change.withdrawn.append(old)
@@ -383,9 +397,11 @@ public final class SharePublisher: @unchecked Sendable {
         }
         for (c, result) in imported {
             let description = descriptions[c.path] ?? c.row?.description ?? ""
-            var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? .random(), description: description,
+            let taken = Set(newRows.values.map(\.id))
+            let asked = requestedIDs[c.path].flatMap { taken.contains($0) ? nil : $0 }
+            var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? asked ?? .random(), description: description,
                                      ctimeNs: c.found.ctimeNs)
-            if let old = c.row, old.hash == result.hash, (try? store.chain.file(id: old.id)) != nil {
+            if let old = c.row, old.hash == result.hash, old.description == description, (try? store.chain.file(id: old.id)) != nil {
                 // touch, or the same bytes written again: the chain stays as it is.
                 row.id = old.id
                 newRows[c.path] = row
@@ -401,6 +417,22 @@ public final class SharePublisher: @unchecked Sendable {
             }
             add.append(record(for: c.path, result, id: row.id, modifiedNs: c.found.signature.modifiedNs, description: description))
             newRows[c.path] = row
+        }
+        // A new description for a file whose content and place stay (the web API's update).
+        let handled = Set(imported.map(\.0.path) + renames.map(\.to))
+        var described: [SharePath] = []
+        for (path, text) in descriptions where !handled.contains(path) {
+            guard var row = newRows[path], !pending.contains(path) else { continue }
+            described.append(path)
+            guard row.description != text, let old = try? store.chain.file(id: row.id) else { continue }
+            var record = old
+            record.setDescription(text)
+            remove.insert(old.id)
+            add.append(record)
+            change.withdrawn.append(old)
+            row.description = text
+            newRows[path] = row
+            summary.replaced += 1
         }
         // Empty folders (mkdir) are published as virtual folder records, as the reference's
         // clients do; a folder with files needs none (the files' folder tags make it).
@@ -450,6 +482,12 @@ public final class SharePublisher: @unchecked Sendable {
             change = Change()
             wake = min(wake ?? mono + 30, mono + 30)
         }
+        // Content still published under another name, whose link named the file that went:
+        // the link moves to the copy that remains (else it would no longer be served).
+        for w in change.withdrawn where !store.warehouse.contains(w.hash) {
+            guard let (p, row) = newRows.first(where: { $0.value.hash == w.hash }), scan.files[p]?.signature == row.signature else { continue }
+            store.warehouse.linkCopy(w.hash, at: absolute(p))
+        }
         if !remove.isEmpty {
             // Content no record refers to any more leaves the warehouse.
             let still = (try? store.catalog.hashes(owner: store.chain.owner)) ?? []
@@ -465,7 +503,10 @@ public final class SharePublisher: @unchecked Sendable {
             s.pending = pending
             s.failed = failed
             s.firstSeen = newFirstSeen
-            for (c, _) in imported { s.descriptions[c.path] = nil }
+            for p in imported.map(\.0.path) + renames.map(\.to) + described {
+                s.descriptions[p] = nil
+                s.requestedIDs[p] = nil
+            }
             s.ignore = scan.ignore
             s.nextWake = wake
             s.lastFinishedStart = startNumber
@@ -544,19 +585,12 @@ public final class SharePublisher: @unchecked Sendable {
             var fileName = name.flatMap { paths.count == 1 ? $0 : nil } ?? (source == "-" ? "stdin" : (source as NSString).lastPathComponent)
             fileName = fileName.replacingOccurrences(of: "/", with: "_")
             if fileName.isEmpty || fileName == "." || fileName == ".." { fileName = "file" }
-            var target = dir.appending(Array(fileName.utf8))
-            var n = 2
             // The same content already there (a share repeated after an interruption): reused.
-            if sameContent(source, absolute(target)) {
-                targets.append(target)
+            if sameContent(source, absolute(dir.appending(Array(fileName.utf8)))) {
+                targets.append(dir.appending(Array(fileName.utf8)))
                 continue
             }
-            while access(String(decoding: absolute(target), as: UTF8.self), F_OK) == 0 && n < 10_000 {
-                let ext = (fileName as NSString).pathExtension
-                let stem = (fileName as NSString).deletingPathExtension
-                target = dir.appending(Array((ext.isEmpty ? "\(stem) (\(n))" : "\(stem) (\(n)).\(ext)").utf8))
-                n += 1
-            }
+            let target = freeName(in: dir, fileName)
             try copyIn(source, to: target, progress: progress)
             targets.append(target)
         }
@@ -583,10 +617,7 @@ public final class SharePublisher: @unchecked Sendable {
             }
             // Folders the unshare leaves empty go too (else each would be published as an
             // empty folder); rmdir leaves any folder that still holds something.
-            var parent = path.parent
-            while !parent.bytes.isEmpty, withCPath(absolute(parent), { Glibc.rmdir($0) }) == 0 {
-                parent = parent.parent
-            }
+            removeEmptyParents(of: path)
             direct.remove(row.id)
         }
         pass()
@@ -595,7 +626,7 @@ public final class SharePublisher: @unchecked Sendable {
     }
 
     /// Whether `source` is a regular file with exactly the bytes of the file at `target`.
-    private func sameContent(_ source: String, _ target: [UInt8]) -> Bool {
+    func sameContent(_ source: String, _ target: [UInt8]) -> Bool {
         guard source != "-" else { return false }
         var a = stat(), b = stat()
         guard stat(source, &a) == 0, withCPath(target, { lstat($0, &b) }) == 0, a.st_mode & S_IFMT == S_IFREG,
@@ -614,7 +645,7 @@ public final class SharePublisher: @unchecked Sendable {
 
     /// Copies a file (or standard input for "-") into the folder through a hidden temp name
     /// (ignored, so never published half-way), fsynced, then renamed into place.
-    private func copyIn(_ source: String, to target: SharePath, progress: ((UInt64, UInt64) -> Void)?) throws {
+    func copyIn(_ source: String, to target: SharePath, progress: ((UInt64, UInt64) -> Void)?) throws {
         let input = source == "-" ? dup(0) : open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw WarehouseError.io(source, String(cString: strerror(errno))) }
         defer { close(input) }
