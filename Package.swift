@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // The reference's web API (issue 17), served over SwiftNIO.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Its streaming multipart parser: /warehouse/create uploads of any size go to disk as they
+        // arrive (Hummingbird has no multipart support of its own).
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
+        // WebSocket upgrades for /search/result/ws and /console.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.0.0"),
     ],
     targets: [
         // System libraries (Debian: libfuse3-dev libsodium-dev libsecp256k1-dev libsqlite3-dev libssl-dev).
@@ -75,6 +80,8 @@ let package = Package(
         .target(name: "PeernetWebAPI", dependencies: [
             "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "MultipartKit", package: "multipart-kit"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         ]),
 
         // Configuration, the control channel and the running service shared by daemon and mount.

@@ -71,6 +71,16 @@ public final class SearchJobs: Sendable {
         }
     }
 
+    /// Whether a search with this ID is known.
+    public func exists(_ id: UUID) -> Bool { jobs.withLock { $0[id] != nil } }
+
+    /// Every result so far (handed out or not) and whether the search has ended; nil for an
+    /// unknown search. For statistics over all results.
+    public func all(_ id: UUID) -> (results: [SearchResult], ended: Bool)? {
+        guard let job = jobs.withLock({ $0[id] }) else { return nil }
+        return job.state.withLock { ($0.results, $0.finished) }
+    }
+
     /// Ends a search and forgets it; false if unknown.
     @discardableResult
     public func terminate(_ id: UUID) -> Bool {

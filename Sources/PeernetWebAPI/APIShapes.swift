@@ -86,7 +86,8 @@ struct APIFile: Encodable {
     var description: String
     var date: String
     var nodeid: Data?
-    var metadata: [APIFileMetadata]
+    /// nil only in the zero value (Go's apiFile{}), which writes null.
+    var metadata: [APIFileMetadata]?
     var username: String
 
     enum CodingKeys: String, CodingKey { case id, hash, type, format, size, folder, name, description, date, nodeid, metadata, username }
@@ -104,7 +105,8 @@ struct APIFile: Encodable {
         date = file.dateShared.map(goTime) ?? goZeroTime
         nodeid = Data(Hash256.nodeID(of: owner).bytes)
         username = ""
-        metadata = []
+        var metadata: [APIFileMetadata] = []
+        defer { self.metadata = metadata }
         for tag in file.tags {
             switch tag.type {
             case FileTag.name, FileTag.folder, FileTag.description, FileTag.dateShared: continue
@@ -117,10 +119,18 @@ struct APIFile: Encodable {
         if let sharedBy { metadata.append(APIFileMetadata(type: FileTag.sharedByCount, name: "Shared By Count", number: UInt64(sharedBy))) }
     }
 
+    /// apiFile{} as Go writes it (a download whose file is not known yet).
+    private init() {
+        id = WebAPIConfiguration.nullKey.uuidString.lowercased()
+        hash = Data(); type = 0; format = 0; size = 0; folder = ""; name = ""; description = ""
+        date = goZeroTime; nodeid = nil; metadata = nil; username = ""
+    }
+    static let zero = APIFile()
+
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
-        try c.encode(hash, forKey: .hash)
+        if hash.isEmpty { try c.encodeNil(forKey: .hash) } else { try c.encode(hash, forKey: .hash) }
         try c.encode(type, forKey: .type)
         try c.encode(format, forKey: .format)
         try c.encode(size, forKey: .size)
@@ -202,5 +212,164 @@ struct APISearchResult: Encodable {
         try c.encode(status, forKey: .status)
         try c.encode(files, forKey: .files)
         try c.encodeNil(forKey: .statistic)   // statistics are not computed (the reference sends them only on request)
+    }
+}
+
+/// apiBlockchainBlockStatus: the result of a chain change (blockchain.StatusX).
+struct APIBlockchainBlockStatus: Encodable {
+    var status: Int
+    var height: UInt64
+    var version: UInt64
+}
+
+/// The reference's blockchain.StatusX codes the API returns.
+enum ChainStatus {
+    static let ok = 0
+    static let corruptBlockRecord = 3
+    static let dataNotFound = 4
+    static let notInWarehouse = 5
+}
+
+/// apiFile as a client sends it (add, update, delete). Go leaves missing fields at zero.
+struct APIFileInput: Decodable {
+    var id: TransferID?
+    var hash: Data
+    var type: UInt8
+    var format: UInt16
+    var folder: String
+    var name: String
+    var description: String
+
+    enum CodingKeys: String, CodingKey { case id, hash, type, format, folder, name, description }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let idText = try c.decodeIfPresent(String.self, forKey: .id) ?? ""
+        id = idText.isEmpty ? nil : TransferID(uuidString: idText)
+        if id == .zero { id = nil }   // uuid.Nil: the reference makes a new ID
+        if !idText.isEmpty && id == nil && idText != "00000000-0000-0000-0000-000000000000" {
+            throw DecodingError.dataCorruptedError(forKey: .id, in: c, debugDescription: "not a UUID")
+        }
+        hash = try c.decodeIfPresent(Data.self, forKey: .hash) ?? Data()
+        type = try c.decodeIfPresent(UInt8.self, forKey: .type) ?? 0
+        format = try c.decodeIfPresent(UInt16.self, forKey: .format) ?? 0
+        folder = try c.decodeIfPresent(String.self, forKey: .folder) ?? ""
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? ""
+        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
+    }
+
+    /// Type 9 / format 16, as the reference's IsVirtualFolder.
+    var isVirtualFolder: Bool { type == 9 && format == 16 }
+}
+
+struct APIFileListInput: Decodable {
+    var files: [APIFileInput]
+
+    enum CodingKeys: String, CodingKey { case files }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        files = try c.decodeIfPresent([APIFileInput].self, forKey: .files) ?? []
+    }
+}
+
+/// WarehouseResult (warehouse.StatusX and the content's hash).
+struct APIWarehouseResult: Encodable {
+    var status: Int
+    var hash: Data?
+
+    enum CodingKeys: String, CodingKey { case status, hash }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encode(hash, forKey: .hash)   // null when nil, as Go writes a nil []byte
+    }
+}
+
+/// The reference's warehouse.StatusX codes the API returns.
+enum WarehouseStatus {
+    static let ok = 0
+    static let errorCreateTempFile = 1
+    static let errorOpenFile = 7
+    static let fileNotFound = 9
+    static let errorTargetExists = 13
+    static let errorCreateTarget = 14
+}
+
+/// UploadStatus: progress of a /warehouse/create upload tracked by ID.
+struct APIUploadStatus: Encodable, Sendable {
+    struct Progress: Encodable, Sendable {
+        var totalsize: UInt64 = 0
+        var uploadedsize: UInt64 = 0
+        var percentage: Double = 0
+    }
+    var apistatus = 0
+    var id: String
+    var uploadstatus = 0
+    var progress = Progress()
+}
+
+/// apiProfileData and apiBlockRecordProfile.
+struct APIProfileField: Codable {
+    var type: UInt16
+    var text: String
+    var blob: Data?
+
+    enum CodingKeys: String, CodingKey { case type, text, blob }
+
+    init(type: UInt16, text: String = "", blob: Data? = nil) {
+        self.type = type
+        self.text = text
+        self.blob = blob
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decodeIfPresent(UInt16.self, forKey: .type) ?? 0
+        text = try c.decodeIfPresent(String.self, forKey: .text) ?? ""
+        blob = try c.decodeIfPresent(Data.self, forKey: .blob)
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(text, forKey: .text)
+        try c.encode(blob, forKey: .blob)
+    }
+
+    /// Fields the reference shows as text (name, email, website, twitter, youtube, address).
+    static let textFields: Set<UInt16> = [0, 1, 2, 3, 4, 5]
+
+    init(field: UInt16, value: [UInt8]) {
+        if Self.textFields.contains(field) { self.init(type: field, text: String(decoding: value, as: UTF8.self)) } else {
+            self.init(type: field, blob: Data(value))
+        }
+    }
+
+    var value: [UInt8] { Self.textFields.contains(type) ? Array(text.utf8) : Array(blob ?? Data()) }
+}
+
+struct APIProfileData: Codable {
+    var fields: [APIProfileField]?
+    var status: Int
+
+    enum CodingKeys: String, CodingKey { case fields, status }
+
+    init(fields: [APIProfileField]?, status: Int) {
+        self.fields = fields
+        self.status = status
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        fields = try c.decodeIfPresent([APIProfileField].self, forKey: .fields)
+        status = try c.decodeIfPresent(Int.self, forKey: .status) ?? 0
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(fields.flatMap { $0.isEmpty ? nil : $0 }, forKey: .fields)
+        try c.encode(status, forKey: .status)
     }
 }

@@ -46,8 +46,9 @@ extension WebAPIServer {
     /// Reads served per chunk, from the warehouse or through the downloader (verified).
     static let readChunk = 1 << 20
 
-    /// GET /file/read?hash=&node=[&offset=&limit=&timeout=], or a Range header.
-    func fileRead(_ request: Request) async throws -> Response {
+    /// GET /file/read?hash=&node=[&offset=&limit=&timeout=], or a Range header. /file/view is
+    /// the same with `format=` (14, video, is served as video/mp4, as the reference does).
+    func fileRead(_ request: Request, view: Bool = false) async throws -> Response {
         let q = request.uri.queryParameters
         guard let hash = q["hash"].flatMap({ Hash256(hex: String($0)) }) else { return Response(status: .badRequest) }
         let nodeText = q["node"].map(String.init) ?? ""
@@ -95,6 +96,7 @@ extension WebAPIServer {
             return Response(status: .badGateway)
         }
         var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        if view, q["format"].flatMap({ Int(String($0)) }) == 14 { headers[.contentType] = "video/mp4" }
         headers[.contentLength] = "\(length)"
         if range != nil { headers[.contentRange] = "bytes \(offset)-\(offset + length - 1)/\(size)" }
         let status: HTTPResponse.Status = range != nil ? .partialContent : .ok

@@ -11,7 +11,7 @@ import PeernetStore
 import PeernetSupport
 import Synchronization
 
-private let apiLog = Logger.peernet("webapi")
+let apiLog = Logger.peernet("webapi")
 
 /// The reference's HTTP API (core/webapi), served by our node over the same runtime as the
 /// drive and the CLI, so Peernet Browser and scripts written for the reference work with it.
@@ -27,6 +27,10 @@ public final class WebAPIServer: Sendable {
     /// What /shutdown calls (the daemon or mount stops).
     let onShutdown: @Sendable () -> Void
     private let tasks = Mutex<[Task<Void, Never>]>([])
+    /// /warehouse/create uploads tracked by ID.
+    let uploads = Mutex(UploadTable())
+    /// /download/start downloads by ID.
+    let downloads = APIDownloads()
     /// Addresses actually bound (the port filled in when 0 was asked), in `listen` order.
     public let boundEndpoints = Mutex<[Endpoint]>([])
 
@@ -44,6 +48,7 @@ public final class WebAPIServer: Sendable {
             let (stream, bound) = AsyncStream<Int?>.makeStream()
             let app = Application(
                 router: makeRouter(),
+                server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter()),
                 configuration: .init(address: .hostname(endpoint.ip.description, port: Int(endpoint.port)), serverName: nil),
                 onServerRunning: { channel in bound.yield(channel.localAddress?.port); bound.finish() },
                 logger: apiLog)
@@ -61,6 +66,7 @@ public final class WebAPIServer: Sendable {
 
     public func stop() async {
         searches.stopAll()
+        downloads.cancelAll()
         let running = tasks.withLock { t in defer { t = [] }; return t }
         for t in running { t.cancel() }
         for t in running { await t.value }
@@ -74,6 +80,14 @@ public final class WebAPIServer: Sendable {
         ("GET", "/test"), ("GET", "/status"), ("GET", "/status/peers"), ("GET", "/status/config"), ("GET", "/account/info"),
         ("GET", "/blockchain/header"), ("GET", "/blockchain/file/list"), ("POST", "/search"), ("GET", "/search/result"),
         ("GET", "/search/terminate"), ("GET", "/file/read"), ("GET", "/shutdown"),
+        ("POST", "/blockchain/file/add"), ("POST", "/blockchain/file/update"), ("POST", "/blockchain/file/delete"),
+        ("GET", "/blockchain/read"), ("GET", "/blockchain/view"),
+        ("POST", "/warehouse/create"), ("GET", "/warehouse/create/uploadID"), ("GET", "/warehouse/create/track/uploadID"),
+        ("GET", "/warehouse/create/path"), ("GET", "/warehouse/read"), ("GET", "/warehouse/read/path"), ("GET", "/warehouse/delete"),
+        ("GET", "/profile/list"), ("GET", "/profile/read"), ("POST", "/profile/write"), ("POST", "/profile/delete"),
+        ("GET", "/explore"), ("GET", "/file/format"), ("GET", "/file/view"),
+        ("GET", "/download/start"), ("GET", "/download/status"), ("GET", "/download/action"),
+        ("GET", "/search/statistic"), ("GET", "/search/result/ws"), ("GET", "/console"),
     ]
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -98,6 +112,36 @@ public final class WebAPIServer: Sendable {
             return Response(status: .noContent)
         }
         router.get("file/read") { [self] request, _ in try await fileRead(request) }
+        router.get("file/view") { [self] request, _ in try await fileRead(request, view: true) }
+        router.post("blockchain/file/add") { [self] request, _ in await fileAdd(request) }
+        router.post("blockchain/file/update") { [self] request, _ in await fileUpdate(request) }
+        router.post("blockchain/file/delete") { [self] request, _ in await fileDelete(request) }
+        router.get("blockchain/read") { [self] request, _ in blockchainRead(request) }
+        router.get("blockchain/view") { [self] request, _ in explore(request, nodeRequired: true) }
+        router.post("warehouse/create") { [self] request, _ in await warehouseCreate(request) }
+        router.get("warehouse/create/uploadID") { [self] _, _ in newUploadID() }
+        router.get("warehouse/create/track/uploadID") { [self] request, _ in uploadInfo(request) }
+        router.get("warehouse/create/path") { [self] request, _ in await warehouseCreatePath(request) }
+        router.get("warehouse/read") { [self] request, _ in await warehouseRead(request) }
+        router.get("warehouse/read/path") { [self] request, _ in await warehouseReadPath(request) }
+        router.get("warehouse/delete") { [self] request, _ in warehouseDelete(request) }
+        router.get("profile/list") { [self] request, _ in profileList(request) }
+        router.get("profile/read") { [self] request, _ in profileRead(request) }
+        router.post("profile/write") { [self] request, _ in await profileWrite(request) }
+        router.post("profile/delete") { [self] request, _ in await profileDelete(request) }
+        router.get("explore") { [self] request, _ in explore(request, nodeRequired: false) }
+        router.get("file/format") { [self] request, _ in fileFormat(request) }
+        router.get("download/start") { [self] request, _ in downloadStart(request) }
+        router.get("download/status") { [self] request, _ in downloadStatus(request) }
+        router.get("download/action") { [self] request, _ in downloadAction(request) }
+        router.get("search/statistic") { [self] request, _ in
+            guard let id = request.uri.queryParameters["id"].flatMap({ UUID(uuidString: String($0)) }) else { return Response(status: .badRequest) }
+            guard let all = searches.all(id) else { return json(APISearchStatistic(status: 2)) }
+            return json(APISearchStatistic(all.results, ended: all.ended))
+        }
+        // Without an upgrade, the websocket paths answer as gorilla's upgrader does.
+        router.get("search/result/ws") { _, _ in Response(status: .badRequest) }
+        router.get("console") { _, _ in Response(status: .badRequest) }
         router.get("shutdown") { [self] _, _ in
             // The reply goes out first; then the node stops.
             let stop = onShutdown
