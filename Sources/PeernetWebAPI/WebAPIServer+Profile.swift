@@ -123,6 +123,29 @@ extension WebAPIServer {
         return json(APISearchResult(status: 1, files: page.map { APIFile($0.0, owner: $0.1, sharedBy: $0.2) }))
     }
 
+    /// GET /merge/directory?hash=[&type=&limit=&offset=]: what the nodes that share this file
+    /// shared recently (files of one node after another, newest first; `limit` and `offset`
+    /// apply per node, as the reference's). Files are null when there are none.
+    func mergeDirectory(_ request: Request) -> Response {
+        let q = request.uri.queryParameters
+        let offset = max(0, q["offset"].flatMap { Int(String($0)) } ?? 0)
+        let limit = min(max(0, q["limit"].flatMap { Int(String($0)) } ?? 100), 10_000)
+        let type = q["type"].flatMap { Int(String($0)) } ?? -1
+        guard let hash = q["hash"].flatMap({ Hash256(hex: String($0)) }) else { return json(APISearchResult(status: 1, files: nil)) }
+        let store = runtime.store
+        let me = runtime.node.publicKey
+        var owners: [PublicKey] = []
+        for e in (try? store.catalog.files(withHash: hash)) ?? [] where e.owner != me && !owners.contains(e.owner) { owners.append(e.owner) }
+        var files: [APIFile] = []
+        for owner in owners.prefix(100) {
+            let theirs = ((try? store.catalog.files(owner: owner)) ?? []).map(\.file)
+                .filter { !$0.isVirtualFolder && (type == -1 || Int($0.type) == type) }
+                .sorted { ($0.dateShared ?? 0) > ($1.dateShared ?? 0) }
+            files += theirs.dropFirst(offset).prefix(limit).map { APIFile($0, owner: owner, sharedBy: 1) }
+        }
+        return json(APISearchResult(status: 1, files: files.isEmpty ? nil : files))
+    }
+
     /// GET /file/format?path=: the file type and format the reference would give a local file.
     func fileFormat(_ request: Request) -> Response {
         guard let path = request.uri.queryParameters["path"].map(String.init), !path.isEmpty else { return Response(status: .badRequest) }

@@ -87,7 +87,7 @@ public final class WebAPIServer: Sendable {
         ("GET", "/profile/list"), ("GET", "/profile/read"), ("POST", "/profile/write"), ("POST", "/profile/delete"),
         ("GET", "/explore"), ("GET", "/file/format"), ("GET", "/file/view"),
         ("GET", "/download/start"), ("GET", "/download/status"), ("GET", "/download/action"),
-        ("GET", "/search/statistic"), ("GET", "/search/result/ws"), ("GET", "/console"),
+        ("GET", "/search/statistic"), ("GET", "/search/result/ws"), ("GET", "/console"), ("GET", "/merge/directory"),
     ]
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -131,6 +131,7 @@ public final class WebAPIServer: Sendable {
         router.post("profile/delete") { [self] request, _ in await profileDelete(request) }
         router.get("explore") { [self] request, _ in explore(request, nodeRequired: false) }
         router.get("file/format") { [self] request, _ in fileFormat(request) }
+        router.get("merge/directory") { [self] request, _ in mergeDirectory(request) }
         router.get("download/start") { [self] request, _ in downloadStart(request) }
         router.get("download/status") { [self] request, _ in downloadStatus(request) }
         router.get("download/action") { [self] request, _ in downloadAction(request) }

@@ -221,6 +221,11 @@ final class WebAPISharingTests: XCTestCase {
         let noBinaries = object(try await http("\(b.base)/explore?type=-2").body)
         XCTAssertEqual((noBinaries["files"] as? [[String: Any]])?.count, 0, "type -2 leaves out text")
         XCTAssertNotNil(noBinaries["files"] as? [Any], "an empty explore lists [] (the reference's non-nil slice), not null")
+        let merged = object(try await http("\(b.base)/merge/directory?hash=\(record.hash.hex)").body)
+        XCTAssertEqual((merged["files"] as? [[String: Any]])?.compactMap { $0["name"] as? String }, ["lecture.mp4"],
+                       "what the nodes sharing this file shared")
+        let mergedNone = try await http("\(b.base)/merge/directory?hash=\(Hash256.blake3([7]).hex)")
+        XCTAssertTrue(object(mergedNone.body)["files"] is NSNull)
         let view = object(try await http("\(b.base)/blockchain/view?node=\(node)").body)
         XCTAssertEqual((view["files"] as? [[String: Any]])?.first?["id"] as? String, record.id.uuidString.lowercased())
 
