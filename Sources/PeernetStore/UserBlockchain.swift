@@ -147,6 +147,28 @@ public final class UserBlockchain: @unchecked Sendable {
         }
     }
 
+    /// Appends already encoded records as one block (the web API's /blockchain/append). The
+    /// block must fit what readers fetch and its file and profile records must decode;
+    /// otherwise nothing changes.
+    public func appendRaw(_ records: [BlockRecord]) throws {
+        guard !records.isEmpty else { return }
+        let size = Block.headerSize + records.reduce(0) { $0 + BlockRecord.headerSize + $1.data.count }
+        guard size <= BlockPacker.maxReadableBlockSize else {
+            throw BlockchainError.invalidRecord(index: 0, reason: "the block would be \(size) bytes; readers fetch at most \(BlockPacker.maxReadableBlockSize)")
+        }
+        let before = (height, version)
+        do {
+            try db.transaction {
+                try append(records)
+                if let raw = try block(height - 1) { _ = try Block.decode(raw).block.profileFields() }
+                try writeHeader()
+            }
+        } catch {
+            (height, version) = before
+            throw error
+        }
+    }
+
     /// Adds and removes files in one transaction: the removal rewrites the chain (version + 1)
     /// only if something is removed, the additions go into as few blocks as fit.
     public func update(removing ids: Set<TransferID>, adding files: [FileRecord], now: Int64 = Int64(Date().timeIntervalSince1970)) throws {

@@ -88,6 +88,21 @@ extension WebAPIServer {
         return json(result)
     }
 
+    /// POST /blockchain/append with {"records":[{"type":,"data":base64}]}: a block of raw
+    /// records (the reference's low-level call). Records that do not decode are refused with
+    /// status 3 and nothing changes.
+    func blockchainAppend(_ request: Request) async -> Response {
+        guard let input = await decodeJSON(APIRawRecords.self, request) else { return Response(status: .badRequest) }
+        let now = Int64(Date().timeIntervalSince1970)
+        let records = input.records.map { BlockRecord(type: RecordType(rawValue: $0.type), date: now, data: [UInt8]($0.data)) }
+        do { try runtime.store.chain.appendRaw(records) } catch {
+            apiLog.warning("a block appended through the web API was refused: \(error)")
+            return chainStatus(ChainStatus.corruptBlockRecord)
+        }
+        runtime.exchange.publishChainState()
+        return chainStatus(ChainStatus.ok)
+    }
+
     // MARK: Explore
 
     /// GET /explore?limit=&type=&offset=[&node=] and /blockchain/view (the same for one node):
@@ -201,5 +216,18 @@ struct APIBlockchainBlock: Encodable {
         try c.encode(blocknumber, forKey: .blocknumber)
         try c.encode(recordsraw.flatMap { $0.isEmpty ? nil : $0 }, forKey: .recordsraw)
         try c.encode(recordsdecoded.flatMap { $0.isEmpty ? nil : $0 }, forKey: .recordsdecoded)
+    }
+}
+
+/// apiBlockchainBlockRaw as a client sends it.
+struct APIRawRecords: Decodable {
+    struct Record: Decodable { let type: UInt8; let data: Data }
+    var records: [Record]
+
+    enum CodingKeys: String, CodingKey { case records }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        records = try c.decodeIfPresent([Record].self, forKey: .records) ?? []
     }
 }

@@ -88,6 +88,7 @@ public final class WebAPIServer: Sendable {
         ("GET", "/explore"), ("GET", "/file/format"), ("GET", "/file/view"),
         ("GET", "/download/start"), ("GET", "/download/status"), ("GET", "/download/action"),
         ("GET", "/search/statistic"), ("GET", "/search/result/ws"), ("GET", "/console"), ("GET", "/merge/directory"),
+        ("POST", "/blockchain/append"),
     ]
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -132,6 +133,7 @@ public final class WebAPIServer: Sendable {
         router.get("explore") { [self] request, _ in explore(request, nodeRequired: false) }
         router.get("file/format") { [self] request, _ in fileFormat(request) }
         router.get("merge/directory") { [self] request, _ in mergeDirectory(request) }
+        router.post("blockchain/append") { [self] request, _ in await blockchainAppend(request) }
         router.get("download/start") { [self] request, _ in downloadStart(request) }
         router.get("download/status") { [self] request, _ in downloadStatus(request) }
         router.get("download/action") { [self] request, _ in downloadAction(request) }

@@ -194,6 +194,17 @@ final class WebAPISharingTests: XCTestCase {
         let r10 = try await http("\(b.base)/profile/list")
         XCTAssertEqual((object(r10.body)["fields"] as? [[String: Any]])?.count, 1)
 
+        // A raw profile record appended (type 0 = profile: field 2 little-endian, then the value).
+        let height = b.runtime.store.chain.height
+        let website = Data([2, 0] + Array("https://bea.example".utf8)).base64EncodedString()
+        let appended = object(try await postJSON("\(b.base)/blockchain/append", ["records": [["type": 0, "data": website]]]).body)
+        XCTAssertEqual(appended["status"] as? Int, 0)
+        XCTAssertEqual(appended["height"] as? Int, Int(height) + 1)
+        XCTAssertEqual(try b.runtime.store.chain.profile()[2], Array("https://bea.example".utf8))
+        let corrupt = object(try await postJSON("\(b.base)/blockchain/append", ["records": [["type": 0, "data": "AQ=="]]]).body)
+        XCTAssertEqual(corrupt["status"] as? Int, 3, "a profile record shorter than 2 bytes is refused")
+        XCTAssertEqual(b.runtime.store.chain.height, height + 1, "and nothing changed")
+
         // The chain's block, raw and decoded.
         let block = object(try await http("\(b.base)/blockchain/read?block=0").body)
         XCTAssertEqual(block["status"] as? Int, 0)
