@@ -147,6 +147,22 @@ public final class UserBlockchain: @unchecked Sendable {
         }
     }
 
+    /// Withdraws everything (an empty chain, version + 1, which peers take in place of what
+    /// they cached): the first step of deleting the account.
+    public func withdrawAll(now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
+        _ = try refactor(now: now, dropFile: { _ in true }, dropProfile: { _ in true })
+    }
+
+    /// Forgets the chain entirely (blocks, header and its catalog rows), so the next start,
+    /// with a new identity, begins a chain of its own. The account's last step.
+    public func forgetAll() throws {
+        try db.transaction {
+            try db.run("DELETE FROM chain_blocks")
+            try db.run("DELETE FROM chain_header")
+            try catalog.removeAll(owner: key.publicKey)
+        }
+    }
+
     /// Appends already encoded records as one block (the web API's /blockchain/append). The
     /// block must fit what readers fetch and its file and profile records must decode;
     /// otherwise nothing changes.

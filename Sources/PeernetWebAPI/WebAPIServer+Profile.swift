@@ -4,6 +4,7 @@ import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
 import PeernetStore
+import PeernetSupport
 
 /// /profile/*, /blockchain/read, /explore (and /blockchain/view) and /file/format.
 extension WebAPIServer {
@@ -64,6 +65,45 @@ extension WebAPIServer {
         }
         runtime.exchange.publishChainState()
         return chainStatus(ChainStatus.ok)
+    }
+
+    // MARK: Account
+
+    /// GET /account/delete?confirm=1: as the reference, the chain, the warehouse and the
+    /// identity go (without confirm: 204 and nothing happens). Peers are told of an empty chain
+    /// first. The share folder holds the user's own files: it is moved aside, kept, and no
+    /// longer shared. The node then stops; the next start makes a new identity (unless the
+    /// config names `PrivateKey`).
+    func accountDelete(_ request: Request) async -> Response {
+        let confirm = request.uri.queryParameters["confirm"].map(String.init) ?? ""
+        guard ["1", "t", "T", "true", "TRUE", "True"].contains(confirm) else { return Response(status: .noContent) }
+        let runtime = self.runtime
+        let aside: Result<URL, Error> = await Self.offPool {
+            Result {
+                let aside = try runtime.publisher.retire()
+                try runtime.store.chain.withdrawAll()
+                runtime.exchange.publishChainState()
+                _ = runtime.store.warehouse.collectGarbage(keep: [])
+                return aside
+            }
+        }
+        switch aside {
+        case .failure(let error):
+            apiLog.error("deleting the account failed: \(error)")
+            return Response(status: .internalServerError)
+        case .success(let url):
+            apiLog.warning("account deleted through the web API: chain withdrawn, warehouse emptied, identity removed; the share folder was moved to \(url.path)")
+        }
+        let stop = onShutdown
+        let identity = IdentityStore(dataDirectory: runtime.store.dataDirectory).keyURL
+        Task {
+            // Peers have a moment to fetch the empty chain; then the chain and the key go.
+            try? await Task.sleep(for: .seconds(1))
+            do { try runtime.store.chain.forgetAll() } catch { apiLog.error("forgetting the chain failed: \(error)") }
+            try? FileManager.default.removeItem(at: identity)
+            stop()
+        }
+        return Response(status: .ok)
     }
 
     // MARK: Blockchain

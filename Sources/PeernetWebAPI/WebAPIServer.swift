@@ -88,7 +88,7 @@ public final class WebAPIServer: Sendable {
         ("GET", "/explore"), ("GET", "/file/format"), ("GET", "/file/view"),
         ("GET", "/download/start"), ("GET", "/download/status"), ("GET", "/download/action"),
         ("GET", "/search/statistic"), ("GET", "/search/result/ws"), ("GET", "/console"), ("GET", "/merge/directory"),
-        ("POST", "/blockchain/append"),
+        ("POST", "/blockchain/append"), ("GET", "/account/delete"),
     ]
 
     func makeRouter() -> Router<BasicRequestContext> {
@@ -134,6 +134,7 @@ public final class WebAPIServer: Sendable {
         router.get("file/format") { [self] request, _ in fileFormat(request) }
         router.get("merge/directory") { [self] request, _ in mergeDirectory(request) }
         router.post("blockchain/append") { [self] request, _ in await blockchainAppend(request) }
+        router.get("account/delete") { [self] request, _ in await accountDelete(request) }
         router.get("download/start") { [self] request, _ in downloadStart(request) }
         router.get("download/status") { [self] request, _ in downloadStatus(request) }
         router.get("download/action") { [self] request, _ in downloadAction(request) }

@@ -7,6 +7,8 @@ import PeernetCrypto
 import PeernetExchange
 import PeernetProtocol
 import PeernetStore
+import PeernetSupport
+import Synchronization
 @testable import PeernetWebAPI
 import TestSupport
 import XCTest
@@ -159,6 +161,49 @@ final class WebAPISharingTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(share)/empty", isDirectory: &isDirectory) && isDirectory.boolValue)
         let r7 = try await listed(a)
         XCTAssertTrue(r7.contains { $0["name"] as? String == "empty" && $0["type"] as? Int == 9 })
+        await a.stop()
+    }
+
+    /// /account/delete needs the key and confirm=1; then peers get an empty chain, the
+    /// warehouse and the identity go, the share folder is kept aside (the user's files), the
+    /// node stops, and the data directory opens with a new identity (issue 17, security).
+    func testAccountDeleteNeedsTheKeyAndConfirmation() async throws {
+        let a = try APIPeer()
+        let key = UUID()
+        let stopped = Mutex(false)
+        try await a.serve(key: key) { stopped.withLock { $0 = true } }
+        let auth = ["x-api-key": key.uuidString]
+        let identity = IdentityStore(dataDirectory: DataDirectory(url: a.dir))
+        try identity.save(PrivateKey())
+        let share = a.runtime.publisher.folder
+        try Data("my own words".utf8).write(to: share.appendingPathComponent("diary.txt"))
+        a.runtime.publisher.poke()
+        XCTAssertTrue(a.runtime.publisher.waitUntilSettled(timeout: 10))
+        XCTAssertEqual(try a.runtime.store.chain.files().count, 1)
+        let version = a.runtime.store.chain.version
+
+        let noKey = try await http("\(a.base)/account/delete?confirm=1")
+        XCTAssertEqual(noKey.status, 401)
+        let unconfirmed = try await http("\(a.base)/account/delete", headers: auth)
+        XCTAssertEqual(unconfirmed.status, 204)
+        XCTAssertEqual(try a.runtime.store.chain.files().count, 1, "nothing happens without confirm")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: identity.keyURL.path))
+
+        let deleted = try await http("\(a.base)/account/delete?confirm=1", headers: auth)
+        XCTAssertEqual(deleted.status, 200)
+        XCTAssertEqual(try a.runtime.store.chain.files().count, 0)
+        XCTAssertGreaterThan(a.runtime.store.chain.version, version, "peers take the empty chain over what they cached")
+        XCTAssertEqual(a.runtime.store.warehouse.allHashes(), [])
+        let aside = try FileManager.default.contentsOfDirectory(atPath: a.dir.path).filter { $0.hasPrefix("share.account-deleted-") }
+        XCTAssertEqual(aside.count, 1)
+        XCTAssertEqual(try String(contentsOf: a.dir.appendingPathComponent(aside[0]).appendingPathComponent("diary.txt"), encoding: .utf8), "my own words",
+                       "the user's files are kept")
+        await eventually(10, "the node stops") { stopped.withLock { $0 } }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: identity.keyURL.path), "the identity is gone")
+        let header = try a.runtime.store.db.query("SELECT COUNT(*) FROM chain_header").first?.first
+        let blocks = try a.runtime.store.db.query("SELECT COUNT(*) FROM chain_blocks").first?.first
+        XCTAssertEqual(header, .integer(0), "the chain is forgotten: a new identity starts a chain of its own")
+        XCTAssertEqual(blocks, .integer(0))
         await a.stop()
     }
 

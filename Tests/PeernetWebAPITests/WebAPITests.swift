@@ -37,8 +37,8 @@ final class APIPeer: @unchecked Sendable {
         runtime.start()
     }
 
-    func serve(key: UUID = WebAPIConfiguration.nullKey) async throws {
-        let s = WebAPIServer(runtime: runtime, configuration: WebAPIConfiguration(listen: ["127.0.0.1:0"], apiKey: key))
+    func serve(key: UUID = WebAPIConfiguration.nullKey, onShutdown: @escaping @Sendable () -> Void = {}) async throws {
+        let s = WebAPIServer(runtime: runtime, configuration: WebAPIConfiguration(listen: ["127.0.0.1:0"], apiKey: key), onShutdown: onShutdown)
         try await s.start()
         server = s
         base = "http://\(s.boundEndpoints.withLock { $0 }[0])"

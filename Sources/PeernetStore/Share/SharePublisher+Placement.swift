@@ -111,6 +111,22 @@ extension SharePublisher {
         return try publish(targets, folders: [])
     }
 
+    /// Deleting the account: publishing stops, and the folder is moved aside (its files are
+    /// the user's and are kept, but nothing in it is shared again, under any identity).
+    /// Returns where it went.
+    public func retire() throws -> URL {
+        stop()
+        let stamp = Int(Date().timeIntervalSince1970)
+        let aside = folder.deletingLastPathComponent().appendingPathComponent("\(folder.lastPathComponent).account-deleted-\(stamp)")
+        guard rename(folder.path, aside.path) == 0 else { throw PlacementError.failed("\(folder.path): \(String(cString: strerror(errno)))") }
+        try store.db.transaction {
+            try store.db.run("DELETE FROM share_index")
+            try store.db.run("DELETE FROM share_folders")
+        }
+        state.withLock { $0.rows = [:]; $0.folders = [:] }
+        return aside
+    }
+
     // MARK: Helpers
 
     /// Names the ignore rules keep from the network are refused before anything is written.
