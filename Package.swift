@@ -94,7 +94,7 @@ let package = Package(
             "PeernetCrypto", "PeernetProtocol", "PeernetSupport", "PeernetNode", "PeernetService", "PeernetStore", "PeernetBlockchain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange", "PeernetFS"]),
+        .executableTarget(name: "peernet-bench", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetNode", "PeernetStore", "PeernetBlockchain", "PeernetSupport", "PeernetExchange", "PeernetFS", "PeernetWebAPI"]),
         // libFuzzer entry points: the packet and message decoders, and the request handlers of a running
         // node with a real store (see README "Fuzzing").
         .executableTarget(name: "peernet-fuzz", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetBlockchain", "PeernetNode",
