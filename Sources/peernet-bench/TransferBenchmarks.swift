@@ -23,7 +23,13 @@ enum TransferBenchmarks {
         guard let holder = try? BenchPeer(root: nil, autoSync: false), let getter = try? BenchPeer(root: holder, autoSync: false) else { return out }
         let deadline = Date().addingTimeInterval(10)
         while !getter.node.isConnected(holder.node.publicKey) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        for (label, size) in [("64 MiB", 64 << 20), ("1 GiB", 1 << 30)] {
+        // PEERNET_BENCH_TRANSFER_MB (e.g. "64") and PEERNET_BENCH_TRANSFER_MODE (compat|fast)
+        // narrow the run, for profiling one case under callgrind or perf.
+        let env = ProcessInfo.processInfo.environment
+        let sizes = env["PEERNET_BENCH_TRANSFER_MB"].map { $0.split(separator: ",").compactMap { Int($0) }.map { ("\($0) MiB", $0 << 20) } }
+            ?? [("64 MiB", 64 << 20), ("1 GiB", 1 << 30)]
+        let modes = env["PEERNET_BENCH_TRANSFER_MODE"].map { [$0 == "fast"] } ?? [false, true]
+        for (label, size) in sizes {
             let path = holder.dir.appendingPathComponent("src-\(size).bin")
             _ = FileManager.default.createFile(atPath: path.path, contents: nil)
             if let h = FileHandle(forWritingAtPath: path.path) {
@@ -36,7 +42,7 @@ enum TransferBenchmarks {
             }
             guard let records = try? holder.store.share([LocalStore.ShareRequest(path: path.path)]), let record = records.first else { continue }
             try? FileManager.default.removeItem(at: path)
-            for fast in [false, true] {
+            for fast in modes {
                 let downloader = FileDownloader(exchange: getter.exchange, search: nil, fastPath: fast)
                 let cpu0 = cpuSeconds()
                 let start = Date()
