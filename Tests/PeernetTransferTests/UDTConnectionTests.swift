@@ -35,12 +35,16 @@ final class VirtualLink: @unchecked Sendable {
 
 final class UDTConnectionTests: XCTestCase {
     func run(size: Int, loss: Double, reorder: Double = 0, seed: UInt64 = 7, maxTime: Double = 120, pieces: [Int] = [],
+             initialSequence: UInt32 = UInt32.random(in: 0...0x7fff_ffff), window: Int = 64,
              configure: (VirtualLink) -> Void = { _ in }) throws -> (received: [UInt8], link: VirtualLink, time: Double) {
         let link = VirtualLink(loss: loss, reorder: reorder, seed: seed)
         configure(link)
         let received = Mutex<[UInt8]>([])
-        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
-        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        var config = UDTConnection.Configuration()
+        config.flowWindow = window
+        config.maxWindow = window
+        let client = UDTConnection(role: .client, config: config, initialSequence: initialSequence, now: 0) { link.send($0, toServer: true) }
+        let server = UDTConnection(role: .server, config: config, now: 0) { link.send($0, toServer: false) }
         server.onData = { bytes in received.withLock { $0 += bytes } }
         let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) }
         client.start(now: 0)
@@ -126,6 +130,17 @@ final class UDTConnectionTests: XCTestCase {
     func testTwentyPercentLoss() throws {
         let r = try run(size: 500_000, loss: 0.2, reorder: 0.2, seed: 99)
         XCTAssertEqual(r.received, expected(500_000))
+    }
+
+    /// Sequence numbers wrapping past 2^31 - 1 mid-transfer, with loss and reordering, in the
+    /// wide window the exchange uses: the receive ring and the sender's per-packet loss marks
+    /// are indexed by sequence number and must agree across the wrap.
+    func testLossAcrossTheSequenceWrapInAWideWindow() throws {
+        for seed in [3, 11] as [UInt64] {
+            let r = try run(size: 3_000_000, loss: 0.05, reorder: 0.2, seed: seed, initialSequence: 0x7fff_ffff - 700, window: 1024)
+            XCTAssertEqual(r.received, expected(3_000_000), "seed \(seed)")
+            XCTAssertGreaterThan(r.link.dropped, 50)
+        }
     }
 
     func testLostTailIsRetransmitted() throws {
