@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "PeernetFS", dependencies: ["CFuse3", "CLinuxCalls", "PeernetSupport", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain",
                                                   "PeernetProtocol", "PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         // The embedded node: UDP, peers, sequences, bootstrap, LAN discovery, Kademlia DHT.
-        .target(name: "PeernetNode", dependencies: ["PeernetCrypto", "PeernetProtocol", "PeernetSupport",
+        .target(name: "PeernetNode", dependencies: ["CLinuxCalls", "PeernetCrypto", "PeernetProtocol", "PeernetSupport",
                                                     .product(name: "Logging", package: "swift-log")], swiftSettings: [.unsafeFlags(["-O"])]),
 
         // The reference's HTTP API (core/webapi: /status, /account, /blockchain, /search,

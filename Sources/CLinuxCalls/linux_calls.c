@@ -6,7 +6,21 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <errno.h>
 #include "linux_calls.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 
 ssize_t peernet_copy_file_range(int in, int64_t *in_offset, int out, size_t length) {
     off_t offset = (off_t)*in_offset;
@@ -73,4 +87,81 @@ long peernet_fs_type(const char *path) {
     struct statfs st;
     if (statfs(path, &st) != 0) return -1;
     return (long)st.f_type;
+}
+
+
+int peernet_udp_receive_batch(int fd, peernet_datagram *datagrams, int count) {
+    if (count > 64) count = 64;
+    if (count < 1) { errno = EINVAL; return -1; }
+    struct mmsghdr messages[64];
+    struct iovec vectors[64];
+    char controls[64][CMSG_SPACE(sizeof(int))];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = datagrams[i].buffer;
+        vectors[i].iov_len = datagrams[i].capacity;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = datagrams[i].source;
+        messages[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        messages[i].msg_hdr.msg_control = controls[i];
+        messages[i].msg_hdr.msg_controllen = sizeof(controls[i]);
+    }
+    int n = recvmmsg(fd, messages, (unsigned int)count, MSG_WAITFORONE, NULL);
+    for (int i = 0; i < n; i++) {
+        datagrams[i].length = messages[i].msg_len;
+        datagrams[i].segment = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&messages[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&messages[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int segment;
+                memcpy(&segment, CMSG_DATA(c), sizeof(int));
+                datagrams[i].segment = segment;
+            }
+        }
+    }
+    return n;
+}
+
+int peernet_udp_enable_gro(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+}
+
+ssize_t peernet_udp_send_segments(int fd, const void *bytes, size_t length, uint16_t segment,
+                                  const struct sockaddr *address, socklen_t address_length) {
+    struct iovec vector = { (void *)bytes, length };
+    char control[CMSG_SPACE(sizeof(uint16_t))];
+    memset(control, 0, sizeof(control));
+    struct msghdr message;
+    memset(&message, 0, sizeof(message));
+    message.msg_name = (void *)address;
+    message.msg_namelen = address_length;
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &segment, sizeof(uint16_t));
+    return sendmsg(fd, &message, MSG_DONTWAIT);
+}
+
+int peernet_udp_send_batch(int fd, const void *const *datagrams, const size_t *lengths, int count,
+                           const struct sockaddr *address, socklen_t address_length) {
+    if (count > 64) count = 64;
+    if (count < 1) return 0;
+    struct mmsghdr messages[64];
+    struct iovec vectors[64];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = (void *)datagrams[i];
+        vectors[i].iov_len = lengths[i];
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = (void *)address;
+        messages[i].msg_hdr.msg_namelen = address_length;
+    }
+    return sendmmsg(fd, messages, (unsigned int)count, MSG_DONTWAIT);
 }

@@ -169,9 +169,15 @@ public final class BlockExchange: Sendable {
             config.maxWindow = config.flowWindow
         }
         let node = self.node
-        let connection = UDTConnection(role: role, config: config, now: monotonicSeconds()) { bytes in
-            let packet = cipher.map { $0.litePacket(id: id, sealing: bytes) } ?? (try? LitePacket(id: id, data: bytes).encode())
-            guard let lite = packet else { return }
+        let seal: @Sendable ([UInt8]) -> [UInt8]? = { bytes in
+            cipher.map { $0.litePacket(id: id, sealing: bytes) } ?? (try? LitePacket(id: id, data: bytes).encode())
+        }
+        let connection = UDTConnection(role: role, config: config, now: monotonicSeconds(), sendBatch: { packets in
+            let lites = packets.compactMap(seal)
+            let (endpoint, network) = target.withLock { $0 }
+            node.sendRaw(batch: lites, to: endpoint, network: network)
+        }) { bytes in
+            guard let lite = seal(bytes) else { return }
             let (endpoint, network) = target.withLock { $0 }
             node.sendRaw(lite, to: endpoint, network: network)
         }

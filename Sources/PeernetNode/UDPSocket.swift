@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxCalls
 import PeernetProtocol
 import Synchronization
 
@@ -26,8 +27,16 @@ public final class UDPSocket: @unchecked Sendable {
     /// The address actually bound (the port is filled in when 0 was asked for).
     public let localEndpoint: Endpoint
 
+    /// The kernel coalesces datagrams of one flow for this socket (UDP GRO): batch receives
+    /// then split them again. Asked for with `coalesce`; false where the kernel lacks it.
+    public let coalesces: Bool
+    /// UDP GSO still works here (cleared at the first refusal: sends go one by one then).
+    private let segmentation = Atomic<Bool>(true)
+    /// Whether batch sends still use UDP GSO.
+    public var segments: Bool { segmentation.load(ordering: .relaxed) }
+
     public init(bind endpoint: Endpoint, broadcast: Bool = false, reusePort: Bool = false,
-                receiveTimeoutMillis: Int = 200, bufferBytes: Int32 = 4 << 20) throws {
+                receiveTimeoutMillis: Int = 200, bufferBytes: Int32 = 4 << 20, coalesce: Bool = false) throws {
         let family = endpoint.ip.isIPv4 ? AF_INET : AF_INET6
         let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError.create(String(cString: strerror(errno))) }
@@ -56,6 +65,7 @@ public final class UDPSocket: @unchecked Sendable {
         }
         self.fd = fd
         localEndpoint = Endpoint(storage: &storage) ?? endpoint
+        coalesces = coalesce && peernet_udp_enable_gro(fd) == 0
     }
 
     private let closed = Mutex(false)
@@ -75,6 +85,78 @@ public final class UDPSocket: @unchecked Sendable {
             endpoint.withSockaddr { sa, len in
                 sendto(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), sa, len) == raw.count
             }
+        }
+    }
+
+    /// Largest GSO send: 64 datagrams and 65,000 bytes (under the 65,507 a UDP send may carry).
+    static let maxSegments = 64, maxSegmentedBytes = 65_000
+    /// Datagrams up to this size are segmented on any path (they fit a 1,500-byte MTU); larger
+    /// ones only on loopback, whose MTU is 64 KiB (the kernel refuses segments over the MTU).
+    static let segmentSafeSize = 1_472
+
+    /// Sends datagrams to one address in as few system calls as the kernel allows: runs of
+    /// equal-size datagrams (the last of a run may be shorter) as one UDP GSO send, the rest by
+    /// sendmmsg. Never blocks; returns how many datagrams the kernel took.
+    @discardableResult
+    public func send(batch datagrams: [[UInt8]], to endpoint: Endpoint) -> Int {
+        guard datagrams.count > 1 else { return datagrams.first.map { send($0, to: endpoint) ? 1 : 0 } ?? 0 }
+        var sent = 0
+        var i = 0
+        let loopback = endpoint.ip.isLoopback
+        while i < datagrams.count {
+            let size = datagrams[i].count
+            var end = i + 1
+            if segmentation.load(ordering: .relaxed) && size > 0 && (loopback || size <= Self.segmentSafeSize) {
+                var bytes = size
+                while end < datagrams.count && end - i < Self.maxSegments && bytes + datagrams[end].count <= Self.maxSegmentedBytes
+                        && datagrams[end].count <= size {
+                    bytes += datagrams[end].count
+                    end += 1
+                    if datagrams[end - 1].count < size { break }   // a shorter one ends the run
+                }
+            }
+            if end - i >= 2, let n = sendSegments(datagrams[i..<end], size: size, to: endpoint) {
+                sent += n
+            } else {
+                end = i + 1
+                while end < datagrams.count && end - i < 64 { end += 1 }
+                sent += sendEach(datagrams[i..<end], to: endpoint)
+            }
+            i = end
+        }
+        return sent
+    }
+
+    /// One GSO send; nil when the kernel refuses segmentation (then never tried again).
+    private func sendSegments(_ run: ArraySlice<[UInt8]>, size: Int, to endpoint: Endpoint) -> Int? {
+        var joined = [UInt8]()
+        joined.reserveCapacity(run.reduce(0) { $0 + $1.count })
+        for d in run { joined += d }
+        let n = joined.withUnsafeBytes { raw in
+            endpoint.withSockaddr { sa, len in peernet_udp_send_segments(fd, raw.baseAddress, raw.count, UInt16(size), sa, len) }
+        }
+        if n >= 0 { return run.count }
+        switch errno {
+        case EAGAIN, ENOBUFS, ECONNREFUSED: return 0   // full or refused: dropped, as UDP may
+        default:
+            segmentation.store(false, ordering: .relaxed)
+            return nil
+        }
+    }
+
+    /// sendmmsg of up to 64 datagrams.
+    private func sendEach(_ run: ArraySlice<[UInt8]>, to endpoint: Endpoint) -> Int {
+        let pointers = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: run.count)
+        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: run.count)
+        defer { pointers.deallocate(); lengths.deallocate() }
+        // The arrays' storage stays alive (and unmoved) for the call: they are held by `run`.
+        return withExtendedLifetime(run) {
+            for (k, d) in run.enumerated() {
+                pointers[k] = d.withUnsafeBytes { $0.baseAddress.map { UnsafeRawPointer($0) } }
+                lengths[k] = d.count
+            }
+            let n = endpoint.withSockaddr { sa, len in peernet_udp_send_batch(fd, pointers, lengths, Int32(run.count), sa, len) }
+            return max(0, Int(n))
         }
     }
 
@@ -99,5 +181,57 @@ public final class UDPSocket: @unchecked Sendable {
         var loop: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_MULTICAST_LOOP, &loop, socklen_t(4))
         return setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_ADD_MEMBERSHIP, &mreq, socklen_t(MemoryLayout<ipv6_mreq>.size)) == 0
+    }
+}
+
+/// Batch receiving for one thread: recvmmsg into `count` buffers, then each datagram (or each
+/// segment of a coalesced one) handed to the caller in order. Buffers are reused.
+public final class UDPBatchReceiver {
+    let socket: UDPSocket
+    private let buffers: UnsafeMutableRawBufferPointer
+    private let sources: UnsafeMutablePointer<sockaddr_storage>
+    private var datagrams: [peernet_datagram]
+    static let bufferSize = 65_536
+
+    public init(socket: UDPSocket, count: Int = 32) {
+        self.socket = socket
+        let n = max(1, min(count, 64))
+        buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: n * Self.bufferSize, alignment: 64)
+        sources = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: n)
+        sources.initialize(repeating: sockaddr_storage(), count: n)
+        let base = buffers.baseAddress!, addresses = sources, size = Self.bufferSize
+        datagrams = (0..<n).map { i in
+            peernet_datagram(buffer: base + i * size, capacity: size, length: 0, segment: 0, source: addresses + i)
+        }
+    }
+
+    deinit {
+        buffers.deallocate()
+        sources.deallocate()
+    }
+
+    /// Waits (up to the socket's receive timeout) and handles what arrived; false on timeout
+    /// or error. The bytes passed to `handle` are valid only during the call.
+    @discardableResult
+    public func receive(_ handle: (UnsafeRawBufferPointer, Endpoint) -> Void) -> Bool {
+        let n = datagrams.withUnsafeMutableBufferPointer { peernet_udp_receive_batch(socket.fd, $0.baseAddress, Int32($0.count)) }
+        guard n > 0 else { return false }
+        for i in 0..<Int(n) {
+            let d = datagrams[i]
+            guard let from = Endpoint(storage: d.source) else { continue }
+            let all = UnsafeRawBufferPointer(start: d.buffer, count: d.length)
+            let segment = Int(d.segment)
+            if segment > 0 && segment < d.length {
+                var offset = 0
+                while offset < d.length {
+                    let end = min(offset + segment, d.length)
+                    handle(UnsafeRawBufferPointer(rebasing: all[offset..<end]), from)
+                    offset = end
+                }
+            } else {
+                handle(all, from)
+            }
+        }
+        return true
     }
 }

@@ -43,6 +43,9 @@ public final class UDTConnection: @unchecked Sendable {
     public let config: Configuration
     public let socketID: UInt32
     private let sendPacket: @Sendable ([UInt8]) -> Void
+    /// Sends what one step produced together (the node batches them into one system call);
+    /// nil: one by one through `sendPacket`.
+    private let sendPackets: (@Sendable ([[UInt8]]) -> Void)?
     private let lock = Mutex(())
     private var s: Internal
 
@@ -120,11 +123,13 @@ public final class UDTConnection: @unchecked Sendable {
     /// A client dials with a random initial sequence; a server adopts the client's.
     public init(role: Role, config: Configuration = Configuration(), socketID: UInt32 = UInt32.random(in: 1...UInt32.max),
                 initialSequence: UInt32 = UInt32.random(in: 0...0x7fff_ffff), now: Double,
+                sendBatch: (@Sendable ([[UInt8]]) -> Void)? = nil,
                 send: @escaping @Sendable ([UInt8]) -> Void) {
         self.role = role
         self.config = config
         self.socketID = socketID
         self.sendPacket = send
+        self.sendPackets = sendBatch
         s = Internal(initialSequence: initialSequence & Seq.mask, startTime: now, lastReceive: now,
                      nextSequence: initialSequence & Seq.mask, lastAckNumber: initialSequence & Seq.mask, lastProgress: now)
     }
@@ -136,6 +141,10 @@ public final class UDTConnection: @unchecked Sendable {
     public var roundTripTime: Double { lock.withLock { _ in s.rtt } }
     /// Bytes written but not yet acknowledged (queued plus in flight).
     public var bufferedBytes: Int { lock.withLock { _ in s.pendingBytes + s.unackedCount * config.maxPayload } }
+
+    private func emit(_ out: [[UInt8]]) {
+        if out.count > 1, let sendPackets { sendPackets(out) } else { for p in out { sendPacket(p) } }
+    }
 
     private func timestamp(_ now: Double) -> UInt32 { UInt32(truncatingIfNeeded: Int64((now - s.startTime) * 1_000_000)) }
 
@@ -164,7 +173,7 @@ public final class UDTConnection: @unchecked Sendable {
                 out.append(handshake(type: 1, now: now))
             }
         }
-        for p in out { sendPacket(p) }
+        emit(out)
     }
 
     /// Queues bytes to send (in order, once connected).
@@ -193,7 +202,7 @@ public final class UDTConnection: @unchecked Sendable {
             s.state = .closed(reason)
             changed = s.state
         }
-        for p in out { sendPacket(p) }
+        emit(out)
         if let changed { onStateChange?(changed) }
     }
 
@@ -214,7 +223,7 @@ public final class UDTConnection: @unchecked Sendable {
             if s.state != before { changed = s.state }
             pump(now: now, out: &out)
         }
-        for p in out { sendPacket(p) }
+        emit(out)
         if let changed { onStateChange?(changed) }
         for d in delivered { onData?(d) }
     }
@@ -249,7 +258,7 @@ public final class UDTConnection: @unchecked Sendable {
             }
             if s.state != before { changed = s.state }
         }
-        for p in out { sendPacket(p) }
+        emit(out)
         if let changed { onStateChange?(changed) }
     }
 

@@ -2,6 +2,7 @@
 #define PEERNET_LINUX_CALLS_H
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 /// copy_file_range(2): Swift's Glibc module leaves it out (it needs _GNU_SOURCE). Copies `length`
 /// bytes from `in` at `*in_offset` (advanced) to `out` at its file offset, inside the kernel.
@@ -23,4 +24,33 @@ void peernet_install_crash_log(const char *path);
 /// The file system type (statfs f_type, e.g. 0xEF53 for ext4) of the file system holding
 /// `path`, or -1 with errno set. (Swift's Glibc module does not export statfs.)
 long peernet_fs_type(const char *path);
+
+/// One datagram of a batch receive: the caller's buffer, and what arrived in it.
+typedef struct {
+    void *buffer;
+    size_t capacity;
+    size_t length;            /// bytes received
+    int segment;              /// with UDP GRO: the size of each coalesced datagram (0: one datagram)
+    struct sockaddr_storage *source;
+} peernet_datagram;
+
+/// recvmmsg(2) with MSG_WAITFORONE: blocks (up to the socket's receive timeout) for the first
+/// datagram, then takes what is already queued, up to `count` (at most 64). Reads the UDP GRO
+/// segment size of each. Returns how many arrived, or -1 with errno set.
+int peernet_udp_receive_batch(int fd, peernet_datagram *datagrams, int count);
+
+/// Asks the kernel to coalesce datagrams of one flow for this socket (UDP_GRO, Linux 5.0).
+/// 0 when enabled, -1 when the kernel does not have it.
+int peernet_udp_enable_gro(int fd);
+
+/// Sends `length` bytes to one address as datagrams of `segment` bytes (the last may be
+/// shorter) in one call: UDP GSO (UDP_SEGMENT, Linux 4.18). Returns the bytes sent or -1 with
+/// errno set (EIO/EINVAL/ENOPROTOOPT: no GSO here; send one by one instead).
+ssize_t peernet_udp_send_segments(int fd, const void *bytes, size_t length, uint16_t segment,
+                                  const struct sockaddr *address, socklen_t address_length);
+
+/// sendmmsg(2): `count` (at most 64) datagrams to one address in one call, without blocking.
+/// Returns how many were sent, or -1 with errno set.
+int peernet_udp_send_batch(int fd, const void *const *datagrams, const size_t *lengths, int count,
+                           const struct sockaddr *address, socklen_t address_length);
 #endif
