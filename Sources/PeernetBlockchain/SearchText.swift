@@ -61,20 +61,28 @@ public enum SearchText {
         }
     }
 
-    static func isSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace }
+    /// ASCII answers without Unicode's property tables (the same answer: tab to carriage
+    /// return and space); indexing a 10,000-file chain spent a fifth of its time in them.
+    @inline(__always) static func isSpace(_ s: Unicode.Scalar) -> Bool {
+        s.isASCII ? (s.value == 32 || (s.value >= 9 && s.value <= 13)) : s.properties.isWhitespace
+    }
 
     public static func trimSpace(_ text: String) -> String {
-        let scalars = Array(text.unicodeScalars)
+        let scalars = text.unicodeScalars
         guard let start = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
         let end = scalars.lastIndex(where: { !isSpace($0) })!
-        var out = String.UnicodeScalarView()
-        out.append(contentsOf: scalars[start...end])
-        return String(out)
+        // Nothing to trim (the usual case): the text itself, not a copy.
+        if start == scalars.startIndex && scalars.index(after: end) == scalars.endIndex { return text }
+        return String(scalars[start...end])
     }
 
     /// Simple per-scalar lower-casing (Go's strings.ToLower): no locale, no context. Where
     /// Unicode's full mapping has several scalars (only U+0130 İ), the first one is taken.
     public static func lowercase(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            guard text.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) else { return text }
+            return String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+        }
         var out = String.UnicodeScalarView()
         for s in text.unicodeScalars {
             if s.isASCII {
@@ -90,6 +98,14 @@ public enum SearchText {
     /// characters; an upper-case run followed by lower-case gives up its last letter.
     public static func camelCaseSplit(_ text: String) -> [String] {
         func cls(_ s: Unicode.Scalar) -> Int {
+            if s.isASCII {
+                switch s.value {
+                case 97...122: return 1
+                case 65...90: return 2
+                case 48...57: return 3
+                default: return 4
+                }
+            }
             switch s.properties.generalCategory {
             case .lowercaseLetter: return 1
             case .uppercaseLetter: return 2

@@ -116,7 +116,11 @@ public final class FileCatalog: @unchecked Sendable {
     /// Adds (or replaces) the files of one block.
     func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
         for f in files {
-            try remove(owner: owner, id: f.id)
+            // A file new to this owner (the usual case when a chain is synced) has no word rows
+            // to delete: the second DELETE runs only when the first found the file.
+            if try db.run("DELETE FROM files WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(f.id.bytes)]) > 0 {
+                try db.run("DELETE FROM words WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(f.id.bytes)])
+            }
             try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [
                 .blob(owner.compressed), .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
                 .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),

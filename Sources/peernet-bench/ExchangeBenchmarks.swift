@@ -90,6 +90,14 @@ enum ExchangeBenchmarks {
             let deadline = Date().addingTimeInterval(10)
             while !b.node.isConnected(a.node.publicKey) && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
             try? await Task.sleep(for: .milliseconds(300))
+            if ProcessInfo.processInfo.environment["PEERNET_BENCH_EXCHANGE_ONLY"] == "sync" {
+                // The fetch alone, for the profile (the same blocks, not stored).
+                let t0 = Date()
+                let items = try? await b.exchange.fetchBlocks(owner: a.node.publicKey, from: a.node.publicKey,
+                                                              ranges: [BlockRange(offset: 0, count: a.store.chain.height)],
+                                                              limit: a.store.chain.height, maxBlockSize: 65_536)
+                FileHandle.standardError.write(Data("fetch alone: \(items?.count ?? -1) blocks in \(Date().timeIntervalSince(t0)) s\n".utf8))
+            }
             let start = Date()
             let stored = await b.exchange.sync(peer: a.node.publicKey, height: a.store.chain.height, version: a.store.chain.version)
             let seconds = Date().timeIntervalSince(start)
@@ -99,6 +107,9 @@ enum ExchangeBenchmarks {
             await a.stop()
             await b.stop()
         }
+
+        // PEERNET_BENCH_EXCHANGE_ONLY=sync stops here (for profiling the sync alone).
+        if ProcessInfo.processInfo.environment["PEERNET_BENCH_EXCHANGE_ONLY"] == "sync" { return out }
 
         // Search latency in a 100-node loopback network (every search goes through the DHT).
         var peers: [BenchPeer] = []
