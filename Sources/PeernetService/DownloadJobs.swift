@@ -6,25 +6,43 @@ import Synchronization
 
 /// Downloads running in the node for `peernet get`, polled for progress.
 final class DownloadJobs: Sendable {
-    struct Job: Codable { var received: UInt64 = 0; var total: UInt64 = 0; var done = false; var error: String?; var output: String? }
+    struct Job: Codable {
+        var received: UInt64 = 0; var total: UInt64 = 0; var done = false; var error: String?; var output: String?
+        /// No holder is known yet and the node is still looking (the CLI says so on a terminal).
+        var searching = false
+    }
     let jobs = Mutex<[String: Job]>([:])
 
-    func start(_ downloader: FileDownloader, target text: String, output: String?) -> String {
+    /// Starts a download. A target nobody is known to hold yet is looked for up to `timeout`
+    /// seconds: a reference holder never announces its hashes, so its new files are known only
+    /// once its chain is fetched again (every 15 s).
+    func start(_ downloader: FileDownloader, target text: String, output: String?, timeout: Double = 30) -> String {
         let id = UUID().uuidString
         jobs.withLock { $0[id] = Job() }
         Task {
             do {
                 let store = downloader.exchange.store
+                let deadline = Date().addingTimeInterval(max(0, min(timeout, 600)))
                 var target: DownloadTarget?
-                if let hash = Hash256(hex: text) {
-                    target = await downloader.target(forHash: hash)
-                } else if let fileID = TransferID(uuidString: text) {
-                    for owner in try store.cache.owners() + [store.chain.owner] {
-                        if let e = try store.catalog.file(owner: owner, id: fileID) { target = DownloadTarget(e.file, owner: e.owner); break }
+                repeat {
+                    if let hash = Hash256(hex: text) {
+                        target = await downloader.target(forHash: hash)
+                    } else if let fileID = TransferID(uuidString: text) {
+                        for owner in try store.cache.owners() + [store.chain.owner] {
+                            if let e = try store.catalog.file(owner: owner, id: fileID) { target = DownloadTarget(e.file, owner: e.owner); break }
+                        }
+                    } else {
+                        break
                     }
-                }
+                    if target != nil || Date() >= deadline { break }
+                    jobs.withLock { $0[id]?.searching = true }
+                    try await Task.sleep(for: .seconds(1))
+                } while true
+                jobs.withLock { $0[id]?.searching = false }
                 guard let target else {
-                    throw DownloadFailure.invalidTarget("'\(text)' is neither a known file ID nor the hash of content anyone announces")
+                    let waited = Int(max(0, min(timeout, 600)))
+                    throw DownloadFailure.invalidTarget("'\(text)' is neither a known file ID nor the hash of content anyone announces"
+                        + (waited > 0 ? " (looked for \(waited) s; try again later or raise --timeout)" : ""))
                 }
                 jobs.withLock { $0[id]?.total = target.size }
                 if store.warehouse.contains(target.hash) {

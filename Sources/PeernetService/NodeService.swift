@@ -229,7 +229,8 @@ public final class NodeService: Sendable {
                                            done: p.finished))
         case "get.start":
             guard let downloader else { throw ControlError.remote("downloads are not ready") }
-            let id = downloadJobs.start(downloader, target: request.arguments["target"] ?? "", output: request.arguments["output"])
+            let id = downloadJobs.start(downloader, target: request.arguments["target"] ?? "", output: request.arguments["output"],
+                                        timeout: Double(request.arguments["timeout"] ?? "") ?? 30)
             return try encoder.encode(["job": id])
         case "get.poll":
             guard let job = downloadJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown download") }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 import XCTest
 
 /// The daemon and the commands that talk to it, as a user runs them (loopback only).
@@ -129,9 +130,10 @@ extension DaemonCLITests {
         let got = try t.peernet(["get", hash, "-o", out.path, "--data-dir", b])
         XCTAssertEqual(got.status, 0, got.err)
         XCTAssertEqual(try Data(contentsOf: out), Data(repeating: 5, count: 4000))
-        let unknown = try t.peernet(["get", String(repeating: "ab", count: 32), "--data-dir", b])
+        let unknown = try t.peernet(["get", String(repeating: "ab", count: 32), "--timeout", "1", "--data-dir", b])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.err.contains("neither a known file ID") || unknown.err.contains("no peer"), unknown.err)
+        XCTAssertTrue(unknown.err.contains("raise --timeout"), "says what to do next: \(unknown.err)")
         let explore = try t.peernet(["explore", "--data-dir", b])
         XCTAssertTrue(explore.out.contains("SummerConcert.flac"), explore.out)
         let bad = try t.peernet(["search", "x", "--sort", "sideways", "--data-dir", b])
@@ -140,6 +142,35 @@ extension DaemonCLITests {
         // Without a node: local data only, with a notice.
         let offline = try t.peernet(["search", "concert", "--data-dir", t.dir.appendingPathComponent("nobody").path])
         XCTAssertTrue(offline.err.contains("local data only"), offline.err)
+    }
+
+    /// `peernet get` of a hash nobody is known to hold yet waits for a holder (issue 16: it
+    /// failed at once, and a reference holder's new files are known only after the next fetch
+    /// of its chain).
+    func testGetWaitsForAHolder() throws {
+        let t = self
+        let a = try t.startDaemon("a")
+        let s = try JSONSerialization.jsonObject(with: Data(try t.peernet(["status", "--data-dir", a, "--json"]).out.utf8)) as! [String: Any]
+        let b = try t.startDaemon("b", extra: ["--root", "\(s["peerId"] as! String)@\((s["listen"] as! [String])[0])"])
+        let file = dir.appendingPathComponent("late.bin")
+        let bytes = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try bytes.write(to: file)
+        let hash = String(try t.peernet(["hash", file.path]).out.prefix(64))
+        let out = URL(fileURLWithPath: b).appendingPathComponent("late.bin").path
+        let result = Mutex<(status: Int32, out: String, err: String)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let r = try? runPeernet(["get", hash, "-o", out, "--timeout", "60", "--data-dir", b])
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        sleep(2)
+        XCTAssertNil(result.withLock { $0 }, "still looking: nobody holds it yet")
+        XCTAssertEqual(try t.peernet(["share", file.path, "--data-dir", a]).status, 0)
+        XCTAssertEqual(done.wait(timeout: .now() + 90), .success)
+        let r = result.withLock { $0 }
+        XCTAssertEqual(r?.status, 0, r?.err ?? "no result")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), bytes)
     }
 
     /// A crash of the node leaves its trace in peernet.log, not only on the terminal's stderr.
