@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "PeernetWebAPITests", dependencies: [
             "PeernetWebAPI", "PeernetExchange", "PeernetStore", "PeernetNode", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto",
             "PeernetSupport", "TestSupport", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], exclude: ["ReferenceResponses"]),
         .testTarget(name: "PeernetSupportTests", dependencies: ["PeernetSupport", "PeernetCrypto", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PeernetCLITests", dependencies: ["PeernetCrypto", "TestSupport"]),
     ],
