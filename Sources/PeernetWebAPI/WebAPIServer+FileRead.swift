@@ -54,29 +54,17 @@ extension WebAPIServer {
         let nodeText = q["node"].map(String.init) ?? ""
         let nodeID = Hash256(hex: nodeText) ?? (try? PublicKey(bytes: Hex.decode(nodeText))).map { Hash256.nodeID(of: $0) }
         guard let nodeID else { return Response(status: .badRequest) }
-        let range: HTTPByteRange?
-        do { range = try HTTPByteRange.parse(request.headers.first { $0.name.canonicalName == "range" }?.value) } catch {
-            return Response(status: .badRequest)
-        }
-
         // Our own content comes from the warehouse; anyone else's through the downloader.
         let own = runtime.store.warehouse.size(of: hash)
         let entry = own == nil ? (try? runtime.store.catalog.files(withHash: hash))?.sorted { a, _ in a.ownerNodeID == nodeID }.first : nil
         guard let size = own ?? entry?.file.size else { return Response(status: .notFound) }
 
-        var offset = q["offset"].flatMap { UInt64(String($0)) } ?? 0
-        var length: UInt64
-        if let range {
-            guard let r = range.resolve(size: size) else {
-                return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"])
-            }
-            (offset, length) = r
-        } else {
-            guard offset <= size else { return Response(status: .badRequest) }
-            let limit = q["limit"].flatMap { UInt64(String($0)) } ?? 0
-            guard limit <= size - offset else { return Response(status: .badRequest) }
-            length = limit == 0 ? size - offset : limit
+        let window: ReadWindow
+        switch Self.readWindow(request, size: size, clampLimit: false) {
+        case .success(let w): window = w
+        case .failure(let refusal): return refusal.response
         }
+        let (offset, length) = (window.offset, window.length)
 
         let read: @Sendable (UInt64, Int) async throws -> [UInt8]
         if own != nil {
@@ -95,23 +83,47 @@ extension WebAPIServer {
         do { first = length == 0 ? [] : try await read(offset, Int(min(length, UInt64(Self.readChunk)))) } catch {
             return Response(status: .badGateway)
         }
-        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
-        if view, q["format"].flatMap({ Int(String($0)) }) == 14 { headers[.contentType] = "video/mp4" }
-        headers[.contentLength] = "\(length)"
-        if range != nil { headers[.contentRange] = "bytes \(offset)-\(offset + length - 1)/\(size)" }
-        let status: HTTPResponse.Status = range != nil ? .partialContent : .ok
-        let start = offset, end = offset + length
-        return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
-            var position = start
-            var piece = first
-            while true {
-                guard !piece.isEmpty else { break }
-                try await writer.write(ByteBuffer(bytes: piece))
-                position += UInt64(piece.count)
-                guard position < end else { break }
-                piece = try await read(position, Int(min(end - position, UInt64(Self.readChunk))))
+        return streamed(offset: offset, length: length, size: size, partial: window.partial, first: first,
+                        contentType: view && q["format"].flatMap({ Int(String($0)) }) == 14 ? "video/mp4" : nil, read: read)
+    }
+}
+
+/// Where a read starts and how much it takes: from a Range header (a 206 answer), else from
+/// the reference's offset and limit parameters.
+struct ReadWindow {
+    var offset: UInt64
+    var length: UInt64
+    var partial: Bool
+}
+
+/// Why a read's window was refused, as its HTTP answer.
+struct ReadRefusal: Error {
+    let response: Response
+}
+
+extension WebAPIServer {
+    /// The window of a read of a `size`-byte file. `clampLimit`: an offset or limit past the
+    /// end is cut (the reference's /warehouse/read) instead of refused with 400 (/file/read).
+    static func readWindow(_ request: Request, size: UInt64, clampLimit: Bool) -> Result<ReadWindow, ReadRefusal> {
+        let q = request.uri.queryParameters
+        let range: HTTPByteRange?
+        do { range = try HTTPByteRange.parse(request.headers.first { $0.name.canonicalName == "range" }?.value) } catch {
+            return .failure(ReadRefusal(response: Response(status: .badRequest)))
+        }
+        if let range {
+            guard let r = range.resolve(size: size) else {
+                return .failure(ReadRefusal(response: Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"])))
             }
-            try await writer.finish(nil)
-        })
+            return .success(ReadWindow(offset: r.offset, length: r.length, partial: true))
+        }
+        var offset = q["offset"].flatMap { UInt64(String($0)) } ?? 0
+        var limit = q["limit"].flatMap { UInt64(String($0)) } ?? 0
+        if clampLimit {
+            offset = min(offset, size)
+            limit = min(limit, size - offset)
+        } else {
+            guard offset <= size, limit <= size - offset else { return .failure(ReadRefusal(response: Response(status: .badRequest))) }
+        }
+        return .success(ReadWindow(offset: offset, length: limit == 0 ? size - offset : limit, partial: false))
     }
 }

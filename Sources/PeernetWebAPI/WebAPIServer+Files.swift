@@ -223,24 +223,12 @@ extension WebAPIServer {
         guard let hash = q["hash"].flatMap({ Hash256(hex: String($0)) }) else { return Response(status: .badRequest) }
         let warehouse = runtime.store.warehouse
         guard let size = warehouse.size(of: hash) else { return Response(status: .notFound) }
-        let range: HTTPByteRange?
-        do { range = try HTTPByteRange.parse(request.headers.first { $0.name.canonicalName == "range" }?.value) } catch {
-            return Response(status: .badRequest)
+        let window: ReadWindow
+        switch Self.readWindow(request, size: size, clampLimit: true) {
+        case .success(let w): window = w
+        case .failure(let refusal): return refusal.response
         }
-        var offset = q["offset"].flatMap { UInt64(String($0)) } ?? 0
-        var length: UInt64
-        if let range {
-            guard let r = range.resolve(size: size) else {
-                return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"])
-            }
-            (offset, length) = r
-        } else {
-            // As the reference: an offset past the end reads nothing; a limit is cut at the end.
-            offset = min(offset, size)
-            let limit = q["limit"].flatMap { UInt64(String($0)) } ?? 0
-            length = limit == 0 ? size - offset : min(limit, size - offset)
-        }
-        return streamed(offset: offset, length: length, size: size, partial: range != nil) { o, n in
+        return streamed(offset: window.offset, length: window.length, size: size, partial: window.partial) { o, n in
             try warehouse.read(hash, offset: o, length: n)
         }
     }
@@ -289,19 +277,24 @@ extension WebAPIServer {
     // MARK: Helpers
 
     /// A body of `length` bytes read in chunks by `read` (200, or 206 with Content-Range).
-    func streamed(offset: UInt64, length: UInt64, size: UInt64, partial: Bool,
+    /// `first`: the window's first piece, read before the headers went out (so a holder that
+    /// cannot be reached is a 502, not a 200 with a cut body).
+    func streamed(offset: UInt64, length: UInt64, size: UInt64, partial: Bool, first: [UInt8]? = nil, contentType: String? = nil,
                   read: @escaping @Sendable (UInt64, Int) async throws -> [UInt8]) -> Response {
-        var headers: HTTPFields = [.contentType: "application/octet-stream", .acceptRanges: "bytes"]
+        var headers: HTTPFields = [.contentType: contentType ?? "application/octet-stream", .acceptRanges: "bytes"]
         headers[.contentLength] = "\(length)"
         if partial { headers[.contentRange] = "bytes \(offset)-\(offset + length - 1)/\(size)" }
         let end = offset + length
         return Response(status: partial ? .partialContent : .ok, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
             var position = offset
+            var piece = first
             while position < end {
-                let piece = try await read(position, Int(min(end - position, UInt64(Self.readChunk))))
-                guard !piece.isEmpty else { break }
-                try await writer.write(ByteBuffer(bytes: piece))
-                position += UInt64(piece.count)
+                let bytes: [UInt8]
+                if let p = piece { bytes = p } else { bytes = try await read(position, Int(min(end - position, UInt64(Self.readChunk)))) }
+                piece = nil
+                guard !bytes.isEmpty else { break }
+                try await writer.write(ByteBuffer(bytes: bytes))
+                position += UInt64(bytes.count)
             }
             try await writer.finish(nil)
         })
