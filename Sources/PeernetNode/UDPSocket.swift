@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinuxCalls
+import Foundation
 import PeernetProtocol
 import Synchronization
 
@@ -65,8 +66,12 @@ public final class UDPSocket: @unchecked Sendable {
         }
         self.fd = fd
         localEndpoint = Endpoint(storage: &storage) ?? endpoint
-        coalesces = coalesce && peernet_udp_enable_gro(fd) == 0
+        coalesces = coalesce && Self.batching && peernet_udp_enable_gro(fd) == 0
+        if !Self.batching { segmentation.store(false, ordering: .relaxed) }
     }
+
+    /// PEERNET_SOCKET_BATCHING=0 turns GSO, GRO and multi-datagram calls off (for comparing).
+    static let batching = ProcessInfo.processInfo.environment["PEERNET_SOCKET_BATCHING"] != "0"
 
     private let closed = Mutex(false)
 
@@ -99,7 +104,9 @@ public final class UDPSocket: @unchecked Sendable {
     /// sendmmsg. Never blocks; returns how many datagrams the kernel took.
     @discardableResult
     public func send(batch datagrams: [[UInt8]], to endpoint: Endpoint) -> Int {
-        guard datagrams.count > 1 else { return datagrams.first.map { send($0, to: endpoint) ? 1 : 0 } ?? 0 }
+        guard datagrams.count > 1, Self.batching else {
+            return datagrams.reduce(0) { $0 + (send($1, to: endpoint) ? 1 : 0) }
+        }
         var sent = 0
         var i = 0
         let loopback = endpoint.ip.isLoopback
@@ -195,7 +202,7 @@ public final class UDPBatchReceiver {
 
     public init(socket: UDPSocket, count: Int = 32) {
         self.socket = socket
-        let n = max(1, min(count, 64))
+        let n = UDPSocket.batching ? max(1, min(count, 64)) : 1
         buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: n * Self.bufferSize, alignment: 64)
         sources = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: n)
         sources.initialize(repeating: sockaddr_storage(), count: n)
