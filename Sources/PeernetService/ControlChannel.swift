@@ -64,7 +64,9 @@ public final class ControlServer: Sendable {
             throw ControlError.io("cannot bind \(path): \(reason)")
         }
         chmod(path, 0o600)
-        guard listen(fd, 16) == 0 else {
+        // A backlog of 128: with 16, thirty clients connecting at once to a node starved by
+        // two CPU hogs were refused (testClientsThatLeaveEarlyDoNotKillTheNode under load).
+        guard listen(fd, 128) == 0 else {
             Glibc.close(fd)
             throw ControlError.io("cannot listen on \(path)")
         }
