@@ -35,17 +35,24 @@ final class APIDownloads: Sendable {
 
     /// Creates the target file at once (as the reference does) and starts. nil when the
     /// file cannot be created.
+    /// nil also when `maxKept` downloads are running and none has ended (the table is bounded).
     func start(hash: Hash256, nodeID: Hash256, path: String, runtime: PeernetRuntime) -> UUID? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
-        guard fd >= 0 else { return nil }
-        close(fd)
         let id = UUID()
-        entries.withLock { e in
-            if e.count >= Self.maxKept, let oldest = e.filter({ $0.value.ended != nil }).min(by: { $0.value.ended! < $1.value.ended! })?.key {
+        let admitted = entries.withLock { e -> Bool in
+            if e.count >= Self.maxKept {
+                guard let oldest = e.filter({ $0.value.ended != nil }).min(by: { $0.value.ended! < $1.value.ended! })?.key else { return false }
                 e[oldest] = nil
             }
             e[id] = Entry(path: path)
+            return true
         }
+        guard admitted else { return nil }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            entries.withLock { $0[id] = nil }
+            return nil
+        }
+        close(fd)
         run(id, hash: hash, nodeID: nodeID, runtime: runtime)
         return id
     }

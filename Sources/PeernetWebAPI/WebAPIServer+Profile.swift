@@ -150,7 +150,7 @@ extension WebAPIServer {
     /// ebooks, pictures and text.
     func explore(_ request: Request, nodeRequired: Bool) -> Response {
         let q = request.uri.queryParameters
-        let offset = max(0, q["offset"].flatMap { Int(String($0)) } ?? 0)
+        let offset = Self.pageOffset(q["offset"])
         let limit = min(max(0, q["limit"].flatMap { Int(String($0)) } ?? 100), 10_000)
         let type = q["type"].flatMap { Int(String($0)) } ?? -1
         let node = q["node"].flatMap { Hash256(hex: String($0)) }
@@ -183,7 +183,7 @@ extension WebAPIServer {
     /// apply per node, as the reference's). Files are null when there are none.
     func mergeDirectory(_ request: Request) -> Response {
         let q = request.uri.queryParameters
-        let offset = max(0, q["offset"].flatMap { Int(String($0)) } ?? 0)
+        let offset = Self.pageOffset(q["offset"])
         let limit = min(max(0, q["limit"].flatMap { Int(String($0)) } ?? 100), 10_000)
         let type = q["type"].flatMap { Int(String($0)) } ?? -1
         guard let hash = q["hash"].flatMap({ Hash256(hex: String($0)) }) else { return json(APISearchResult(status: 1, files: nil)) }
@@ -199,6 +199,12 @@ extension WebAPIServer {
             files += theirs.dropFirst(offset).prefix(limit).map { APIFile($0, owner: owner, sharedBy: 1) }
         }
         return json(APISearchResult(status: 1, files: files.isEmpty ? nil : files))
+    }
+
+    /// A listing's `offset=`, at most 1,000,000: `offset + limit` feeds a query's LIMIT, and
+    /// `offset=9223372036854775807` made that sum overflow and trap the node.
+    static func pageOffset(_ text: Substring?) -> Int {
+        min(max(0, text.flatMap { Int(String($0)) } ?? 0), 1_000_000)
     }
 
     /// GET /file/format?path=: the file type and format the reference would give a local file.
