@@ -12,6 +12,7 @@ packages=(
   iproute2                      # tests/tools that run a node in a private network namespace
   pkg-config                    # SwiftPM finds the C libraries through it
   libcurl4                      # FoundationNetworking (the web API's tests are HTTP clients)
+  curl openssl                  # the web API's HTTPS tests: a self-signed certificate, and a verifying client
   # The drive's tests run the programs people save files with, on a real mount:
   vim rsync sqlite3 git python3 libglib2.0-bin   # (libglib2.0-bin: gio save / gio trash)
 )

@@ -114,21 +114,33 @@ public final class NodeService: Sendable {
     }
 
     /// The web API's settings from the configuration, checked (nil when APIListen is empty):
-    /// TLS is not served yet; addresses must be well formed, and loopback unless allowed.
-    /// Checked before the node starts, so a refused address starts nothing.
+    /// addresses must be well formed, and loopback unless allowed; with APIUseSSL, both PEM
+    /// files must be set, readable and fit each other. Checked before the node starts, so a
+    /// refused setting starts nothing.
     public static func webAPIConfiguration(_ config: PeernetConfig) throws -> WebAPIConfiguration? {
         guard !config.apiListen.isEmpty else { return nil }
-        guard !config.apiUseSSL else {
-            throw WebAPIConfiguration.Problem.badAddress("\(config.apiListen.joined(separator: ", ")) with APIUseSSL: TLS is not served yet; put a TLS proxy in front, or set APIUseSSL: false")
+        var tls: WebAPIConfiguration.TLSFiles?
+        if config.apiUseSSL {
+            guard let certificate = config.apiCertificateFile, let key = config.apiCertificateKey else {
+                throw WebAPIConfiguration.Problem.tls("APIUseSSL is true, but \(config.apiCertificateFile == nil ? "APICertificateFile" : "APICertificateKey") is not set; set both to PEM files (certificate and private key), or set APIUseSSL: false")
+            }
+            tls = .init(certificateFile: expandingHome(certificate), keyFile: expandingHome(key))
         }
         let configuration = WebAPIConfiguration(listen: config.apiListen, apiKey: config.apiKey.flatMap { UUID(uuidString: $0) } ?? WebAPIConfiguration.nullKey,
-                                                allowRemote: config.apiAllowRemote, readTimeout: config.apiTimeoutRead, writeTimeout: config.apiTimeoutWrite)
+                                                allowRemote: config.apiAllowRemote, readTimeout: config.apiTimeoutRead, writeTimeout: config.apiTimeoutWrite,
+                                                tls: tls)
         _ = try configuration.endpoints()
+        _ = try configuration.tls?.serverConfiguration()
         return configuration
     }
 
+    private static func expandingHome(_ path: String) -> String {
+        guard path == "~" || path.hasPrefix("~/") else { return path }
+        return (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + path.dropFirst(1)
+    }
+
     /// Starts the web API on APIListen (nothing when empty); returns the bound addresses.
-    /// Refused with a reason: TLS (not served yet), a malformed address, a non-loopback
+    /// Refused with a reason: unusable TLS files, a malformed address, a non-loopback
     /// address without APIAllowRemote. /shutdown stops the process as SIGTERM would.
     public func startWebAPI(_ config: PeernetConfig) async throws -> [Endpoint] {
         guard let configuration = try Self.webAPIConfiguration(config) else { return [] }

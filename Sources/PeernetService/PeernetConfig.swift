@@ -48,6 +48,10 @@ public struct PeernetConfig: Sendable, Equatable {
     public var apiListen: [String] = []
     public var apiKey: String? = nil
     public var apiUseSSL = false
+    /// PEM files for APIUseSSL: the certificate chain and its private key (`~` expanded;
+    /// relative paths are taken from the working directory, as the reference does).
+    public var apiCertificateFile: String? = nil
+    public var apiCertificateKey: String? = nil
     public var apiTimeoutRead: Double = 10
     public var apiTimeoutWrite: Double = 600
     public var apiAllowRemote = false
@@ -259,6 +263,8 @@ public struct PeernetConfig: Sendable, Equatable {
             config.apiKey = k
         }
         if let b = try bool("APIUseSSL") { config.apiUseSSL = b }
+        if let f = try string("APICertificateFile"), !f.isEmpty { config.apiCertificateFile = f }
+        if let f = try string("APICertificateKey"), !f.isEmpty { config.apiCertificateKey = f }
         if let b = try bool("APIAllowRemote") { config.apiAllowRemote = b }
         for (key, apply) in [("APITimeoutRead", { (t: Double) in config.apiTimeoutRead = t }), ("APITimeoutWrite", { (t: Double) in config.apiTimeoutWrite = t })] {
             guard let v = map[key], !(v is NSNull) else { continue }
@@ -309,6 +315,11 @@ public struct PeernetConfig: Sendable, Equatable {
         lines.append("CacheMaxBlockCount: \(cacheMaxBlockCount)")
         lines.append("ShareFolder: \"\(shareFolder ?? "")\"  # empty: <data-dir>/share")
         lines.append("PublishDelay: \(publishDelay)")
+        lines.append("APIListen: [" + apiListen.map { "\"\($0)\"" }.joined(separator: ", ") + "]")
+        lines.append("APIKey: " + (apiKey == nil ? "\"\"" : "\"(set, hidden)\""))
+        lines.append("APIUseSSL: \(apiUseSSL)")
+        lines.append("APICertificateFile: \"\(apiCertificateFile ?? "")\"")
+        lines.append("APICertificateKey: \"\(apiCertificateKey ?? "")\"")
         return lines.joined(separator: "\n") + "\n"
     }
 

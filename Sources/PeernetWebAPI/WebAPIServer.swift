@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import PeernetBlockchain
@@ -16,10 +18,9 @@ let apiLog = Logger.peernet("webapi")
 /// The reference's HTTP API (core/webapi), served by our node over the same runtime as the
 /// drive and the CLI, so Peernet Browser and scripts written for the reference work with it.
 ///
-/// Served so far: /test, /status, /status/peers, /status/config, /account/info,
-/// /blockchain/header, /blockchain/file/list, /search, /search/result, /search/terminate,
-/// /file/read (HTTP ranges; own content from the warehouse, others' streamed and verified)
-/// and /shutdown. The JSON is the reference's, field for field (`APIShapes.swift`).
+/// Every endpoint of the reference (`routes`, and the websockets of `makeWebSocketRouter`),
+/// over HTTP or, with `configuration.tls`, HTTPS. The JSON is the reference's, field for
+/// field (`APIShapes.swift`).
 public final class WebAPIServer: Sendable {
     public let runtime: PeernetRuntime
     public let configuration: WebAPIConfiguration
@@ -44,11 +45,13 @@ public final class WebAPIServer: Sendable {
     /// Starts listening on every configured address; returns when all are bound (or throws).
     public func start() async throws {
         let endpoints = try configuration.endpoints()
+        let tls = try configuration.tls?.serverConfiguration()
         for endpoint in endpoints {
             let (stream, bound) = AsyncStream<Int?>.makeStream()
+            let http: HTTPServerBuilder = .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter())
             let app = Application(
                 router: makeRouter(),
-                server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter()),
+                server: try tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
                 configuration: .init(address: .hostname(endpoint.ip.description, port: Int(endpoint.port)), serverName: nil),
                 onServerRunning: { channel in bound.yield(channel.localAddress?.port); bound.finish() },
                 logger: apiLog)
@@ -59,8 +62,9 @@ public final class WebAPIServer: Sendable {
             var port: Int?
             for await p in stream { port = p }
             guard let port else { throw WebAPIConfiguration.Problem.badAddress("\(endpoint) (cannot listen there)") }
-            boundEndpoints.withLock { $0.append(Endpoint(ip: endpoint.ip, port: UInt16(port))) }
-            apiLog.info("web API listening on \(endpoint.ip):\(port)\(configuration.apiKey == WebAPIConfiguration.nullKey ? " without an API key" : "")")
+            let address = Endpoint(ip: endpoint.ip, port: UInt16(port))
+            boundEndpoints.withLock { $0.append(address) }
+            apiLog.info("web API listening on \(tls == nil ? "http" : "https")://\(address)\(configuration.apiKey == WebAPIConfiguration.nullKey ? " without an API key" : "")")
         }
     }
 

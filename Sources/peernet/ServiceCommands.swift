@@ -35,7 +35,7 @@ extension GlobalOptions {
     func startWebAPI(_ service: NodeService, _ config: PeernetConfig) async throws {
         do {
             for e in try await service.startWebAPI(config) {
-                Output.line("Web API on http://\(e)\(config.apiKey == nil ? " (no API key: anyone on this machine can use it)" : "")")
+                Output.line("Web API on \(config.apiUseSSL ? "https" : "http")://\(e)\(config.apiKey == nil ? " (no API key: anyone on this machine can use it)" : "")")
             }
         } catch {
             Output.error("\(error)")

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Synchronization
+import TestSupport
 import XCTest
 
 /// The daemon and the commands that talk to it, as a user runs them (loopback only).
@@ -248,5 +249,42 @@ extension DaemonCLITests {
         let refused = try peernet(["daemon", "--data-dir", dir.appendingPathComponent("remote").path, "--config", configPath, "--webapi", "0.0.0.0:0"])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.err.contains("other machines can reach"), refused.err)
+    }
+
+    /// APIUseSSL with the reference's APICertificateFile and APICertificateKey: the daemon
+    /// serves HTTPS (curl verifies the certificate), and says where; without usable files it
+    /// starts nothing and names the setting to fix.
+    func testDaemonServesTheWebAPIOverTLS() throws {
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let made = sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(key)' -out '\(cert)' -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>&1")
+        try XCTSkipIf(made.status == 127, "openssl is not installed (scripts/install-deps.sh installs it)")
+        XCTAssertEqual(made.status, 0, made.out)
+        let base = try String(contentsOfFile: configPath, encoding: .utf8)
+        let tlsConfig = dir.appendingPathComponent("tls.yaml").path
+        try (base + "\nAPIListen: [\"127.0.0.1:0\"]\nAPIUseSSL: true\nAPICertificateFile: \"\(cert)\"\nAPICertificateKey: \"\(key)\"\n")
+            .write(toFile: tlsConfig, atomically: true, encoding: .utf8)
+        let data = dir.appendingPathComponent("tls").path
+        let log = dir.appendingPathComponent("tls.out")
+        let p = try startPeernet(["daemon", "--data-dir", data, "--config", tlsConfig], readyWhen: data + "/control.sock", timeout: 10, log: log)
+        daemons.append(p)
+        var address = ""
+        let deadline = Date().addingTimeInterval(10)
+        while address.isEmpty && Date() < deadline {
+            let out = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let line = out.split(separator: "\n").first(where: { $0.hasPrefix("Web API on https://") }) {
+                address = String(line.dropFirst("Web API on ".count).prefix { $0 != " " })
+            } else { usleep(50_000) }
+        }
+        XCTAssertFalse(address.isEmpty, "the daemon says the API is on https")
+        let answer = sh("curl -sS --max-time 20 --cacert '\(cert)' \(address)/account/info", timeout: 30)
+        XCTAssertEqual(answer.status, 0, answer.err)
+        XCTAssertTrue(answer.out.contains("\"peerid\""), answer.out)
+
+        let noKey = dir.appendingPathComponent("nokey.yaml").path
+        try (base + "\nAPIListen: [\"127.0.0.1:0\"]\nAPIUseSSL: true\nAPICertificateFile: \"\(cert)\"\n").write(toFile: noKey, atomically: true, encoding: .utf8)
+        let refused = try peernet(["daemon", "--data-dir", dir.appendingPathComponent("nokey").path, "--config", noKey])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.err.contains("APICertificateKey is not set"), refused.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nokey/control.sock").path), "nothing started")
     }
 }
