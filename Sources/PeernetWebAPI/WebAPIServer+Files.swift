@@ -285,6 +285,7 @@ extension WebAPIServer {
         headers[.contentLength] = "\(length)"
         if partial { headers[.contentRange] = "bytes \(offset)-\(offset + length - 1)/\(size)" }
         let end = offset + length
+        let writeTimeout = configuration.writeTimeout
         return Response(status: partial ? .partialContent : .ok, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
             var position = offset
             var piece = first
@@ -293,11 +294,41 @@ extension WebAPIServer {
                 if let p = piece { bytes = p } else { bytes = try await read(position, Int(min(end - position, UInt64(Self.readChunk)))) }
                 piece = nil
                 guard !bytes.isEmpty else { break }
-                try await writer.write(ByteBuffer(bytes: bytes))
+                try await Self.send(ByteBuffer(bytes: bytes), to: &writer, within: writeTimeout)
                 position += UInt64(bytes.count)
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// One piece of a response body, given up when the client has not taken it within
+    /// `seconds` (APITimeoutWrite): a client that stops reading holds no connection, task and
+    /// buffer for ever. Unlike Go's WriteTimeout, which cuts every response at that age, a long
+    /// stream goes on for as long as the client keeps reading.
+    static func send(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, within seconds: Double) async throws {
+        // The writer is used by the child task only while this task waits for the group, so
+        // it is never used from two tasks at once.
+        let sending = UncheckedWriter(writer: writer)
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                var w = sending.writer
+                try await w.write(buffer)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return false
+            }
+            let written = try await group.next() ?? false
+            group.cancelAll()
+            guard written else { throw WriteStalled() }
+        }
+    }
+
+    private struct UncheckedWriter: @unchecked Sendable { var writer: any ResponseBodyWriter }
+
+    struct WriteStalled: Error, CustomStringConvertible {
+        var description: String { "the client took nothing for APITimeoutWrite; the response is given up" }
     }
 
     /// Blocking file work on a thread of its own, not the Swift pool.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import PeernetBlockchain
@@ -48,10 +49,22 @@ public final class WebAPIServer: Sendable {
         let tls = try configuration.tls?.serverConfiguration()
         for endpoint in endpoints {
             let (stream, bound) = AsyncStream<Int?>.makeStream()
-            let http: HTTPServerBuilder = .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter())
+            // APITimeoutRead: a connection that sends no complete request head for that long
+            // is closed: the first head by `RequestHeadDeadline`, later ones by Hummingbird's
+            // idle timeout (as in Go, where the idle timeout defaults to the read timeout).
+            let idle = TimeAmount.nanoseconds(Int64(configuration.readTimeout * 1e9))
+            let webSockets = makeWebSocketRouter().buildResponder()
+            let server = HTTPServerBuilder { responder in
+                let http = RequestHeadDeadline(
+                    base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSockets,
+                                                       configuration: .init(http1: .init(idleTimeout: idle))),
+                    timeout: idle)
+                guard let tls else { return http }
+                return try TLSChannel(http, tlsConfiguration: tls)
+            }
             let app = Application(
                 router: makeRouter(),
-                server: try tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
+                server: server,
                 configuration: .init(address: .hostname(endpoint.ip.description, port: Int(endpoint.port)), serverName: nil),
                 onServerRunning: { channel in bound.yield(channel.localAddress?.port); bound.finish() },
                 logger: apiLog)
