@@ -85,6 +85,8 @@ public final class FileDownloader: Sendable {
     let commits = Atomic<Int>(0)
     /// When each file was last marked used in the cache (at most once a minute per file).
     let touched = Mutex<[Hash256: Date]>([:])
+    /// Recent downloads, for `.peernet/transfers`.
+    let activity = DownloadActivityLog()
     /// Holders found recently, by content hash (a DHT lookup per read would be wasteful).
     let recentHolders = Mutex<[Hash256: (time: Date, holders: [PublicKey])]>([:])
 
@@ -153,6 +155,19 @@ public final class FileDownloader: Sendable {
     private func run(_ target: DownloadTarget, wanted: [Int], progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
         let holders = await cachedHolders(for: target)
         guard !holders.isEmpty else { throw DownloadFailure.noHolders }
+        activity.began(target.hash, size: target.size, holders: holders.count,
+                       verified: (try? cache.entry(target.hash, includeTree: false))?.verifiedBytes ?? 0)
+        do {
+            try await fetch(target, wanted: wanted, from: holders, progress: progress)
+            activity.ended(target.hash, failure: nil)
+        } catch {
+            activity.ended(target.hash, failure: error is CancellationError ? nil : "\(error)")
+            throw error
+        }
+    }
+
+    private func fetch(_ target: DownloadTarget, wanted: [Int], from holders: [PublicKey],
+                       progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
         let count = Int(max(1, MerkleTree.fragmentCount(fileSize: target.size, fragmentSize: target.fragmentSize)))
         var tree: MerkleTree? = count < 2 ? MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: [], fileHash: target.hash)
                                           : (try? cache.entry(target.hash))?.tree

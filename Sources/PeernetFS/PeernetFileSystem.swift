@@ -599,7 +599,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
         case "peers":
             return node.peers().map { "\($0.connected ? "connected" : "gone     ") \($0.peerId) \($0.userAgent)" }.joined(separator: "\n") + "\n"
         case "transfers":
-            return exchange.transferSummaries().joined(separator: "\n") + "\n"
+            // Downloads (whoever started them: reads here, `peernet get`, the web API), then
+            // the transfer sessions underneath, both ways.
+            let downloads = downloader.activityLines()
+            let sessions = exchange.transferSummaries()
+            return (downloads.isEmpty ? ["no downloads yet"] : downloads).joined(separator: "\n")
+                + "\n\nsessions (\(sessions.count)):\n" + sessions.map { "  \($0)" }.joined(separator: "\n") + (sessions.isEmpty ? "" : "\n")
         case "searches":
             let terms = tables.withLock { $0.searchResults.keys.sorted() }
             return terms.map { "\($0): \(searchState($0))" }.joined(separator: "\n") + (terms.isEmpty ? "" : "\n")

@@ -1,4 +1,5 @@
 import Foundation
+import PeernetSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,12 +41,7 @@ final class ProgressBar: @unchecked Sendable {
         FileHandle.standardError.write(Data("\n".utf8))
     }
 
-    static func bytes(_ n: Double) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var v = n, i = 0
-        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
-        return String(format: i == 0 ? "%.0f %@" : "%.1f %@", v, units[i])
-    }
+    static func bytes(_ n: Double) -> String { ByteCount.text(n) }
 
     static func duration(_ s: Double) -> String {
         let t = Int(s)

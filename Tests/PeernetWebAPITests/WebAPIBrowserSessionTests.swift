@@ -68,6 +68,9 @@ final class WebAPIBrowserSessionTests: XCTestCase {
         XCTAssertEqual(percentages, percentages.sorted(), "progress never goes back")
         XCTAssertEqual(percentages.last, 100)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target)), Data(video))
+        // The same engine as the drive: the download is in what .peernet/transfers shows.
+        let transfers = node.runtime.downloader.activityLines()
+        XCTAssertTrue(transfers.contains { $0.hasPrefix("done") && $0.contains("summer holiday.mp4") && $0.contains("1.5 MB of 1.5 MB") }, "\(transfers)")
 
         // View: the player asks for a range in the middle.
         let view = try await http("\(base)/file/view?hash=\(record.hash.hex)&node=\(holderNode)&format=14",
