@@ -102,6 +102,11 @@ final class WebAPITests: XCTestCase {
         XCTAssertEqual(status.headers["content-type"], "application/json")
         XCTAssertEqual(Set(object(status.body).keys), ["status", "isconnected", "countpeerlist", "countnetwork"])
         XCTAssertEqual(status.body.last, 0x0a, "json.Encoder's trailing newline")
+        // No CORS headers, as in the reference: a web page on another origin cannot use the API.
+        let preflight = try await http("\(a.base)/status", method: "OPTIONS", headers: auth.merging(["Origin": "https://evil.example", "Access-Control-Request-Method": "GET"]) { x, _ in x })
+        for response in [status.headers, preflight.headers] {
+            XCTAssertFalse(response.keys.contains { $0.hasPrefix("access-control-") }, "\(response)")
+        }
 
         let me = a.runtime.node.publicKey
         let info = object(try await http("\(a.base)/account/info", headers: auth).body)
