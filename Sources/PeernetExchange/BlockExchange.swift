@@ -397,6 +397,7 @@ public final class BlockExchange: Sendable {
         var reader = BlockStreamReader(ranges: ranges, maxBlockSize: maxBlockSize)
         let readerBox = Mutex(reader)
         session.connection.onData = { bytes in
+            outcome.touch()
             do {
                 let items = try readerBox.withLock { r in try r.feed(bytes) }
                 outcome.add(items)
@@ -416,7 +417,12 @@ public final class BlockExchange: Sendable {
             case .terminate: outcome.finish(.terminated)
             default: break
             }
-        }, onExpire: { outcome.finish(.timeout) })
+        }, onExpire: { [blockTransferTimeout] in
+            // Blocks come over UDT, which does not refresh the sequence: its expiry ends only
+            // a fetch that has gone quiet (it ended every fetch longer than 10 s, a large chain
+            // on a slow link or a busy machine, while the blocks were still coming).
+            if outcome.quietSeconds() > blockTransferTimeout { outcome.finish(.timeout) }
+        })
         defer {
             node.closeBidirectionalSequence(peer: peer, sequence: sequence)
             session.connection.close(reason: "fetch ended", now: monotonicSeconds())
@@ -538,7 +544,13 @@ final class FetchOutcome: @unchecked Sendable {
     private var _finished = false
     private var _error: BlockExchange.FetchError?
 
+    private var _lastData = monotonicSeconds()
+
     func add(_ items: [BlockStreamReader.Item]) { lock.lock(); _items += items; lock.unlock() }
+    /// Data arrived (the fetch is not quiet).
+    func touch() { lock.lock(); _lastData = monotonicSeconds(); lock.unlock() }
+    /// Seconds since data last arrived (or since the fetch began).
+    func quietSeconds() -> Double { lock.lock(); defer { lock.unlock() }; return monotonicSeconds() - _lastData }
     func finish(_ error: BlockExchange.FetchError?) {
         lock.lock()
         defer { lock.unlock() }

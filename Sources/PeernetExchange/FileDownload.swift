@@ -27,7 +27,7 @@ extension BlockExchange {
     /// `fastPath` (default: when the holder runs this implementation) asks for the encrypted
     /// transfer protocol 1 with larger packets; reference holders get protocol 0.
     public func streamRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64, idleTimeout: Double = 10,
-                            fastPath: Bool? = nil,
+                            fastPath: Bool? = nil, sequenceTimeout: Double = 60,
                             onBytes: @escaping @Sendable ([UInt8]) -> Bool) async throws -> FileTransferHeader {
         let id = TransferID.random()
         let sequence = node.nextSequence(for: peer)
@@ -70,11 +70,17 @@ extension BlockExchange {
         session.connection.onStateChange = { st in
             if case .closed(let why) = st, why != "done" { finish(.protocolError("UDT closed: \(why)")) }
         }
-        _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: 60, handler: { received, _ in
+        // The sequence carries only the request and the holder's refusals; the data comes over
+        // UDT, which does not refresh it. So its expiry ends only a stream that has gone quiet:
+        // it ended every transfer that took longer than `sequenceTimeout` (60 s: a 256 MiB run
+        // below ~4.5 MB/s), however fast the data was still coming.
+        _ = node.openBidirectionalSequence(peer: peer, sequence: sequence, timeout: sequenceTimeout, handler: { received, _ in
             guard let m = try? TransferMessage.decode(received.packet.payload) else { return }
             if m.control == .notAvailable { finish(.notAvailable) }
             if m.control == .terminate { finish(.terminated) }
-        }, onExpire: { finish(.timeout) })
+        }, onExpire: {
+            if state.withLock({ monotonicSeconds() - $0.lastData > idleTimeout }) { finish(.timeout) }
+        })
         defer {
             node.closeBidirectionalSequence(peer: peer, sequence: sequence)
             session.connection.close(reason: "download ended", now: monotonicSeconds())

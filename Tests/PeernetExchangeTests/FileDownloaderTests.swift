@@ -5,6 +5,7 @@ import PeernetCrypto
 import PeernetNode
 import PeernetProtocol
 @testable import PeernetStore
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -160,6 +161,30 @@ final class FileDownloaderTests: XCTestCase {
         let onward = try await third.exchange.downloadRange(hash: record.hash, from: getter.publicKey, offset: 50 << 20, limit: 1000)
         XCTAssertEqual(onward.data, Array(data[(50 << 20)..<((50 << 20) + 1000)]))
         for p in [holder, getter, third] { await p.stop() }
+    }
+
+    /// A transfer that lasts longer than its request's sequence still completes while data
+    /// keeps coming: the sequence expired 60 s after the request and ended every longer
+    /// transfer as "stopped sending (timeout)" (a 256 MiB run below ~4.5 MB/s, or a busy
+    /// machine). Here the sequence lasts 0.3 s and a slow reader makes the transfer last ~2 s.
+    func testStreamsOutliveTheirRequestSequence() async throws {
+        let (holder, getter) = try await connectedPair()
+        let data = content(4 << 20, seed: 9)
+        let record = try holder.share([("long.bin", data)])[0]
+        let received = Mutex<[UInt8]>([])
+        let started = Date()
+        for fastPath in [true, false] {
+            received.withLock { $0 = [] }
+            _ = try await getter.exchange.streamRange(hash: record.hash, from: holder.publicKey, offset: 0, limit: 0,
+                                                      fastPath: fastPath, sequenceTimeout: 0.3) { bytes in
+                received.withLock { $0 += bytes }
+                usleep(fastPath ? 8_000 : 500)   // a slow consumer: the transfer outlasts the sequence
+                return true
+            }
+            XCTAssertEqual(received.withLock { $0 }, data, "fast path \(fastPath)")
+        }
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 1.3, "the transfers did outlast the sequence and its sweep")
+        for p in [holder, getter] { await p.stop() }
     }
 
     func testLossyLinksStillCompleteAndVerify() async throws {
