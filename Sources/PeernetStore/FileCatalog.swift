@@ -114,7 +114,8 @@ public final class FileCatalog: @unchecked Sendable {
     }
 
     /// Adds (or replaces) the files of one block.
-    func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
+    /// (package: the benchmark indexes a million files without signing chains for them.)
+    package func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
         for f in files {
             // A file new to this owner (the usual case when a chain is synced) has no word rows
             // to delete: the second DELETE runs only when the first found the file.

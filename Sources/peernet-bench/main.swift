@@ -2,7 +2,7 @@ import Foundation
 
 // peernet-bench: prints a table of performance figures, each next to a baseline measured in the
 // same run where one exists. Run in release mode:  swift run -c release peernet-bench [group...]
-// Groups: crypto, protocol, node (DHT simulation and receive pipeline), store (share, search), exchange (chain sync, network search), transfer (downloads), fs (the FUSE drive), fs-link (its cold remote rows on a 1 Gbit/s link: root), drive (the write side of me/ against the share folder used directly), flood (a download while 256 ports flood the holder; RSS growth), webapi (/file/read, /search and /status against the same work without HTTP). With no argument every group runs.
+// Groups: crypto, protocol, node (DHT simulation and receive pipeline), store (share, search), exchange (chain sync, network search), transfer (downloads), fs (the FUSE drive), fs-link (its cold remote rows on a 1 Gbit/s link: root), drive (the write side of me/ against the share folder used directly), flood (a download while 256 ports flood the holder; RSS growth), webapi (/file/read, /search and /status against the same work without HTTP), growth (cost against size: each series at three sizes 100x apart, with its growth exponent against the expected one). With no argument every group runs.
 
 let groups: [(name: String, run: (BenchTable) -> Void)] = [
     ("crypto", CryptoBenchmarks.run),
@@ -16,6 +16,7 @@ let groups: [(name: String, run: (BenchTable) -> Void)] = [
     ("drive", DriveBenchmarks.run),
     ("flood", FloodBenchmarks.run),
     ("webapi", WebAPIBenchmarks.run),
+    ("growth", GrowthBenchmarks.run),
 ]
 
 let requested = Set(CommandLine.arguments.dropFirst())
