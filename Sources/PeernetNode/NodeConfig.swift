@@ -77,6 +77,18 @@ public struct NodeTimings: Sendable {
         t.valueExpiry = 30
         return t
     }
+
+    /// `fastForTests`, but a peer is judged gone only after 3 s of silence, not 0.6 s: under
+    /// two CPU hogs a pong can come later than 0.6 s, and tests lost their peer between a
+    /// "connected" check and the next send ("is not connected", "no peer holding this file").
+    /// The default of the test suites; tests of peer removal set their own.
+    public static var steadyForTests: NodeTimings {
+        var t = fastForTests
+        t.invalidateAfter = 3
+        t.removeInactiveAfter = 5
+        t.forgetPeerAfter = 10
+        return t
+    }
 }
 
 /// What a node needs to run. There is no "default network" here: the front end decides

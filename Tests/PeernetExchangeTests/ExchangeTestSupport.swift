@@ -26,7 +26,7 @@ final class TestPeer: @unchecked Sendable {
         store = try LocalStore(dataDirectory: DataDirectory(url: self.dir), key: key)
         var config = NodeConfig(listen: [Endpoint(ip: IPAddress("127.0.0.1")!, port: port)])
         config.rootPeers = roots.map { RootPeer(publicKey: $0.node.publicKey, addresses: $0.node.listenEndpoints) }
-        config.timings = .fastForTests
+        config.timings = .steadyForTests
         configure(&config)
         node = try Node(key: key, config: config)
         exchange = BlockExchange(node: node, store: store, autoSync: autoSync)

@@ -17,17 +17,11 @@ func connect(_ a: TestPeer, _ b: TestPeer) async {
 
 /// A holder and a getter on loopback, connected.
 func connectedPair() async throws -> (holder: TestPeer, getter: TestPeer) {
-    // Peers are judged gone after 3 s of silence, not 0.6 s: under two CPU hogs a busy
-    // transfer's pongs come late, the holder was dropped, and downloads failed with "no peer
-    // holding this file" or stalled into their idle timeout (seen with the code of 780305b as
-    // well as after: FileDownloaderTests alone under two hogs).
-    let tolerant: (inout NodeConfig) -> Void = {
-        $0.timings.invalidateAfter = 3
-        $0.timings.removeInactiveAfter = 5
-        $0.timings.forgetPeerAfter = 10
-    }
-    let holder = try TestPeer(configure: tolerant)
-    let getter = try TestPeer(configure: tolerant)
+    // TestPeer's timings judge a peer gone after 3 s of silence (`steadyForTests`): with
+    // 0.6 s, under two CPU hogs a busy transfer's pongs came late, the holder was dropped, and
+    // downloads failed with "no peer holding this file".
+    let holder = try TestPeer()
+    let getter = try TestPeer()
     await connect(holder, getter)
     return (holder, getter)
 }

@@ -39,12 +39,9 @@ final class MountedPeer: @unchecked Sendable {
         let store = try LocalStore(dataDirectory: DataDirectory(url: dir.appendingPathComponent("data")), key: key)
         var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         config.rootPeers = roots.map { RootPeer(publicKey: $0.node.publicKey, addresses: $0.node.listenEndpoints) }
-        config.timings = .fastForTests
         // A mounted peer hashes, serves FUSE and runs programs on the same two cores: a
         // connection is not dropped for a pause shorter than 3 s (0.6 s dropped it under load).
-        config.timings.invalidateAfter = 3
-        config.timings.removeInactiveAfter = 5
-        config.timings.forgetPeerAfter = 10
+        config.timings = .steadyForTests
         var options = PeernetRuntime.Options()
         options.recordLifetime = 600
         options.replication = 6

@@ -96,14 +96,20 @@ final class NodeConnectionTests: XCTestCase {
     }
 
     func testSilentPeerIsDroppedAndARestartedPeerReturns() async throws {
-        let a = try TestNet.node()
+        // Removal timings of its own: gone after 2 s of silence, forgotten after 4 s.
+        let removal: (inout NodeConfig) -> Void = {
+            $0.timings.invalidateAfter = 2
+            $0.timings.removeInactiveAfter = 3
+            $0.timings.forgetPeerAfter = 4
+        }
+        let a = try TestNet.node(configure: removal)
         let bKey = PrivateKey()
         var b = try TestNet.node(key: bKey)
         let bPort = b.listenEndpoints[0].port
         a.contact(b.publicKey, at: b.listenEndpoints)
         await eventually(5, "connected") { a.isConnected(bKey.publicKey) }
         // Idle but alive: keep-alive pings keep the connection up well past the invalidation time.
-        try await Task.sleep(for: .seconds(1.5))
+        try await Task.sleep(for: .seconds(2.5))
         XCTAssertTrue(a.isConnected(bKey.publicKey), "keep-alive holds an idle connection")
         await b.stop()
         await eventually(5, "silent peer marked disconnected") { !a.isConnected(bKey.publicKey) }

@@ -7,7 +7,7 @@ import XCTest
 
 /// Builds nodes on 127.0.0.1 with ephemeral ports, no LAN discovery, fast timers.
 enum TestNet {
-    static func config(roots: [Node] = [], timings: NodeTimings = .fastForTests) -> NodeConfig {
+    static func config(roots: [Node] = [], timings: NodeTimings = .steadyForTests) -> NodeConfig {
         var c = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         c.rootPeers = roots.map { RootPeer(publicKey: $0.publicKey, addresses: $0.listenEndpoints) }
         c.timings = timings

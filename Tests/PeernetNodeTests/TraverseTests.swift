@@ -36,7 +36,7 @@ final class TraverseTests: XCTestCase {
         let b = try TestNet.node()
         let c = try TestNet.node(roots: [b]) { $0.simulateFirewallForTesting = true }
         let a = try TestNet.node(roots: [b])
-        await eventually(5, "all reached B") { b.isConnected(c.publicKey) && b.isConnected(a.publicKey) }
+        await eventually(5, "all reached B") { b.isConnected(c.publicKey) && b.isConnected(a.publicKey) && a.isConnected(b.publicKey) }
         let mallory = PrivateKey()
         let inner = try PacketCodec.encode(Packet(command: .announcement, sequence: 9,
                                                   payload: Announcement(header: MessageHeader(features: [.ipv4Listen]), findSelf: true).encode(sendUserAgent: true)[0]),

@@ -28,7 +28,7 @@ final class APIPeer: @unchecked Sendable {
         let store = try LocalStore(dataDirectory: DataDirectory(url: dir), key: key)
         var config = NodeConfig(listen: [Endpoint("127.0.0.1:0")!])
         config.rootPeers = roots.map { RootPeer(publicKey: $0.runtime.node.publicKey, addresses: $0.runtime.node.listenEndpoints) }
-        config.timings = .fastForTests
+        config.timings = .steadyForTests
         var options = PeernetRuntime.Options()
         options.recordLifetime = 600
         options.replication = 6
