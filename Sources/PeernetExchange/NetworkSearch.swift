@@ -221,22 +221,46 @@ public final class NetworkSearch: Sendable {
 
     /// Finds keyword records for a key at the nodes closest to it.
     func findRecords(_ key: Hash256) async -> [KeywordRecord] {
+        let found = Mutex(Set<KeywordRecord>())
+        await findRecords(key) { records in found.withLock { $0.formUnion(records) } }
+        return Array(found.withLock { $0 })
+    }
+
+    /// Finds keyword records for a key, handing each reply's usable records to `onRecords` as
+    /// it arrives (one slow or silent node delays nothing else). The closest nodes already
+    /// connected are asked at once, while the lookup runs: records live on the `replication`
+    /// nodes closest to the key, and a node that has met many peers often knows several of
+    /// them. Then the closest nodes the lookup found, those not asked yet.
+    func findRecords(_ key: Hash256, onRecords: @escaping @Sendable ([KeywordRecord]) async -> Void) async {
+        @Sendable func usable(_ records: [KeywordRecord]) -> [KeywordRecord] {
+            let now = Self.unixNow
+            return records.filter { $0.word == key && !$0.isWithdrawal && $0.expires > now && $0.isAuthentic }
+        }
         let local = keywords.withLock { $0.find(key, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) }
-        let closest = await node.lookupNode(key).prefix(replication)
-        var found = Set(local)
-        await withTaskGroup(of: [KeywordRecord].self) { group in
-            for peer in closest {
-                group.addTask { [node] in
-                    guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
-                                                                       timeout: node.config.timings.lookupRoundTimeout),
-                          reply.first == 4 else { return [] }
-                    return SearchMessage.records(reply) ?? []
+        if !local.isEmpty { await onRecords(usable(local)) }
+        let asked = SharedSet<PublicKey>()
+        let node = self.node
+        @Sendable func query(_ peer: PublicKey) async {
+            guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
+                                                               timeout: node.config.timings.lookupRoundTimeout),
+                  reply.first == 4 else { return }
+            let records = usable(SearchMessage.records(reply) ?? [])
+            if !records.isEmpty { await onRecords(records) }
+        }
+        let replication = self.replication
+        await withTaskGroup(of: Void.self) { group in
+            for peer in node.closestConnected(to: key, count: replication) where asked.insert(peer) {
+                group.addTask { await query(peer) }
+            }
+            group.addTask {
+                let closest = await node.lookupNode(key).prefix(replication)
+                await withTaskGroup(of: Void.self) { inner in
+                    for peer in closest where asked.insert(peer) {
+                        inner.addTask { await query(peer) }
+                    }
                 }
             }
-            for await records in group { found.formUnion(records) }
         }
-        let now = Self.unixNow
-        return found.filter { $0.word == key && !$0.isWithdrawal && $0.expires > now && $0.isAuthentic }
     }
 
     /// Makes sure the cache holds `owner`'s chain at `version` or newer: finds the owner
@@ -269,18 +293,29 @@ public final class NetworkSearch: Sendable {
         session.emitNew()
         let keys = session.term.allKeys.map(\.hash)
         let me = node.publicKey
+        // Owners whose chains are being fetched, with the version asked for: each reply's new
+        // owners are fetched at once, not after every node has answered.
+        let started = SharedVersions()
         let work = Task { [self] in
             await withTaskGroup(of: Void.self) { group in
                 for key in keys {
                     group.addTask { [self] in
-                        let records = await findRecords(key)
-                        var owners: [PublicKey: UInt64] = [:]
-                        for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
-                        await withTaskGroup(of: Void.self) { inner in
-                            for (owner, version) in owners {
-                                inner.addTask { [self] in
-                                    await ensureChain(of: owner, version: version)
-                                    session.emitNew()
+                        await findRecords(key) { [self] records in
+                            var owners: [PublicKey: UInt64] = [:]
+                            for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
+                            let fresh = started.versions.withLock { s in
+                                owners.filter { owner, version in
+                                    guard (s[owner].map { version > $0 } ?? true) else { return false }
+                                    s[owner] = version
+                                    return true
+                                }
+                            }
+                            await withTaskGroup(of: Void.self) { inner in
+                                for (owner, version) in fresh {
+                                    inner.addTask { [self] in
+                                        await ensureChain(of: owner, version: version)
+                                        session.emitNew()
+                                    }
                                 }
                             }
                         }
@@ -327,4 +362,16 @@ final class SearchSession: Sendable {
         if !fresh.isEmpty { onResults?(fresh) }
         return all
     }
+}
+
+/// A set several tasks add to (a class, so task-group closures can share it).
+final class SharedSet<Element: Hashable & Sendable>: Sendable {
+    private let elements = Mutex(Set<Element>())
+    /// Whether `element` was new.
+    func insert(_ element: Element) -> Bool { elements.withLock { $0.insert(element).inserted } }
+}
+
+/// Chain versions a search has started fetching, by owner (shared by its tasks).
+final class SharedVersions: Sendable {
+    let versions = Mutex<[PublicKey: UInt64]>([:])
 }

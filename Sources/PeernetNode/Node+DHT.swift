@@ -74,6 +74,12 @@ extension Node {
         await runLookup(target, findValue: false).closest.map(\.address.publicKey)
     }
 
+    /// The `count` connected peers of the routing table closest to `target`, closest first:
+    /// no network traffic (a search asks them at once, while the lookup runs).
+    public func closestConnected(to target: Hash256, count: Int) -> [PublicKey] {
+        lookupSeeds(target).prefix(count).map(\.address.publicKey)
+    }
+
     /// Finds a peer by node ID: from the peer list, else through the DHT.
     public func findPeer(_ id: Hash256) async -> PublicKey? {
         if let known = state.withLock({ s in s.byNodeID[id] }) { return known }
