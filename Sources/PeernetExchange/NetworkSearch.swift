@@ -26,6 +26,9 @@ public final class NetworkSearch: Sendable {
     public let recordLifetime: Double
     /// Nodes each record is stored at (the closest ones to the word's key).
     public let replication: Int
+    /// The search of before streaming (look up, then ask the closest nodes and wait for all
+    /// of them before fetching any chain): only for the benchmark's same-run comparison.
+    public let waitsForAllReplies = Atomic<Bool>(false)
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
     public init(exchange: BlockExchange, recordLifetime: Double = 12 * 3600, replication: Int = 8) {
@@ -300,6 +303,10 @@ public final class NetworkSearch: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for key in keys {
                     group.addTask { [self] in
+                        if waitsForAllReplies.load(ordering: .relaxed) {
+                            await searchWaitingForAllReplies(key, me: me, session: session)
+                            return
+                        }
                         await findRecords(key) { [self] records in
                             var owners: [PublicKey: UInt64] = [:]
                             for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
@@ -330,6 +337,39 @@ public final class NetworkSearch: Sendable {
         }
         work.cancel()
         return session.emitNew()
+    }
+}
+
+extension NetworkSearch {
+    /// The search's per-key work as it was before streaming (`waitsForAllReplies`).
+    func searchWaitingForAllReplies(_ key: Hash256, me: PublicKey, session: SearchSession) async {
+        let local = keywords.withLock { $0.find(key, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) }
+        let closest = await node.lookupNode(key).prefix(replication)
+        var found = Set(local)
+        await withTaskGroup(of: [KeywordRecord].self) { group in
+            for peer in closest {
+                group.addTask { [node] in
+                    guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
+                                                                       timeout: node.config.timings.lookupRoundTimeout),
+                          reply.first == 4 else { return [] }
+                    return SearchMessage.records(reply) ?? []
+                }
+            }
+            for await records in group { found.formUnion(records) }
+        }
+        let now = Self.unixNow
+        var owners: [PublicKey: UInt64] = [:]
+        for r in found where r.word == key && !r.isWithdrawal && r.expires > now && r.isAuthentic && r.owner != me {
+            owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion)
+        }
+        await withTaskGroup(of: Void.self) { inner in
+            for (owner, version) in owners {
+                inner.addTask { [self] in
+                    await ensureChain(of: owner, version: version)
+                    session.emitNew()
+                }
+            }
+        }
     }
 }
 

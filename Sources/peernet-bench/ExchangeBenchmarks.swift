@@ -131,26 +131,42 @@ enum ExchangeBenchmarks {
             await sharer.search.publish([f])
             targets.append((sharer, word.lowercased()))
         }
-        var first: [Double] = [], complete: [Double] = [], found = 0
-        for (n, (_, word)) in targets.enumerated() {
-            for j in 0..<2 {
-                let searcher = peers[(n * 31 + j * 17 + 50) % peers.count]
-                let start = Date()
-                let firstAt = Mutex<Double?>(nil)
-                let results = await searcher.search.search(word, timeout: 10) { _ in
-                    firstAt.withLock { if $0 == nil { $0 = Date().timeIntervalSince(start) } }
+        // Each target is searched from searchers that have never fetched its chain, once with
+        // the streaming search and once as before streaming (all replies awaited first), in
+        // alternation: a same-run comparison.
+        let sharers = Set(targets.map { ObjectIdentifier($0.0) })
+        let searchers = peers.filter { !sharers.contains(ObjectIdentifier($0)) }
+        var first: [Bool: [Double]] = [:], complete: [Bool: [Double]] = [:], found: [Bool: Int] = [:]
+        var k = 0
+        for (_, word) in targets {
+            for _ in 0..<2 {
+                for waiting in [false, true] {
+                    let searcher = searchers[(k * 7) % searchers.count]
+                    k += 1
+                    searcher.search.waitsForAllReplies.store(waiting, ordering: .relaxed)
+                    let start = Date()
+                    let firstAt = Mutex<Double?>(nil)
+                    let results = await searcher.search.search(word, timeout: 10) { _ in
+                        firstAt.withLock { if $0 == nil { $0 = Date().timeIntervalSince(start) } }
+                    }
+                    complete[waiting, default: []].append(Date().timeIntervalSince(start))
+                    if !results.isEmpty { found[waiting, default: 0] += 1 }
+                    if let f = firstAt.withLock({ $0 }) { first[waiting, default: []].append(f) }
                 }
-                complete.append(Date().timeIntervalSince(start))
-                if !results.isEmpty { found += 1 }
-                if let f = firstAt.withLock({ $0 }) { first.append(f) }
             }
         }
         let searches = targets.count * 2
-        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: first result, median", value: percentile(first, 0.5) * 1000, unit: "ms"))
-        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: first result, p99", value: percentile(first, 0.99) * 1000, unit: "ms"))
-        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: all results, median", value: percentile(complete, 0.5) * 1000, unit: "ms"))
-        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: all results, p99", value: percentile(complete, 0.99) * 1000, unit: "ms"))
-        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: searches that found the file", value: 100 * Double(found) / Double(max(1, searches)), unit: "%"))
+        func row(_ name: String, _ values: [Bool: [Double]], _ p: Double) -> BenchRow {
+            BenchRow(group: "exchange", name: "network search, 100 nodes: \(name)", value: percentile(values[false] ?? [], p) * 1000, unit: "ms",
+                     baselineName: "waiting for all replies first (before)", baselineValue: percentile(values[true] ?? [], p) * 1000)
+        }
+        out.append(row("first result, median", first, 0.5))
+        out.append(row("first result, p99", first, 0.99))
+        out.append(row("all results, median", complete, 0.5))
+        out.append(row("all results, p99", complete, 0.99))
+        out.append(BenchRow(group: "exchange", name: "network search, 100 nodes: searches that found the file",
+                            value: 100 * Double(found[false] ?? 0) / Double(max(1, searches)), unit: "%",
+                            baselineName: "waiting for all replies first", baselineValue: 100 * Double(found[true] ?? 0) / Double(max(1, searches))))
         for p in peers { await p.stop() }
         return out
     }
