@@ -44,7 +44,7 @@ final class WebAPITimeoutTests: XCTestCase {
 
     func testIdleSlowAndStalledClientsAreCutOff() async throws {
         let peer = try APIPeer()
-        let server = WebAPIServer(runtime: peer.runtime, configuration: WebAPIConfiguration(listen: ["127.0.0.1:0"], readTimeout: 0.5, writeTimeout: 1))
+        let server = WebAPIServer(runtime: peer.runtime, configuration: WebAPIConfiguration(listen: ["127.0.0.1:0"], readTimeout: 0.5, writeTimeout: 2))
         try await server.start()
         let port = server.boundEndpoints.withLock { $0 }[0].port
 
@@ -69,7 +69,7 @@ final class WebAPITimeoutTests: XCTestCase {
         let received = try await onThread { () throws -> (Int, Bool) in
             let client = try RawClient(port: port)
             client.send("GET /warehouse/read?hash=\(hash.hex) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            usleep(4_000_000)   // not reading: the server's writes wait, then give up
+            usleep(6_000_000)   // not reading: the server's writes wait, then give up (after 2 s)
             return client.drain()
         }
         XCTAssertTrue(received.1, "the stalled response's connection is closed")
