@@ -23,7 +23,9 @@ final class BenchTable {
     func add(_ row: BenchRow, announce: Bool = true) {
         rows.append(row)
         // Progress on stderr so a long run shows life; the table goes to stdout at the end.
-        if announce { FileHandle.standardError.write(Data("  measured \(row.group) / \(row.name)\n".utf8)) }
+        if announce {
+            FileHandle.standardError.write(Data("  measured \(row.group) / \(row.name): \(Self.format(row.value)) \(row.unit)\(row.baselineValue.map { " (baseline \(Self.format($0)))" } ?? "")\n".utf8))
+        }
     }
 
     func render() -> String {
