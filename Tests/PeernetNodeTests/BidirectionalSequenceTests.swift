@@ -35,6 +35,10 @@ final class BidirectionalSequenceTests: XCTestCase {
         active.data = [1, 2, 3]
         try b.sendPacket(Packet(command: .transfer, sequence: seq, payload: try active.encode()), to: a.publicKey)
         try b.sendPacket(Packet(command: .transfer, sequence: seq &+ 1, payload: try active.encode()), to: a.publicKey)  // unknown
+        // The end only once the data arrived: A's two receive workers may handle two packets
+        // in either order, and a terminate taken first ends the sequence before the data
+        // (seen under two CPU hogs: only [terminate] arrived).
+        await eventually(3, "active delivered") { got.withLock { $0 } == [.active] }
         try b.sendPacket(Packet(command: .transfer, sequence: seq, payload: try TransferMessage(control: .terminate, hash: hash).encode()),
                          to: a.publicKey)
         await eventually(3, "active + terminate delivered") { got.withLock { $0 } == [.active, .terminate] }
