@@ -397,7 +397,6 @@ public final class BlockExchange: Sendable {
         var reader = BlockStreamReader(ranges: ranges, maxBlockSize: maxBlockSize)
         let readerBox = Mutex(reader)
         session.connection.onData = { bytes in
-            outcome.touch()
             do {
                 let items = try readerBox.withLock { r in try r.feed(bytes) }
                 outcome.add(items)
@@ -546,9 +545,8 @@ final class FetchOutcome: @unchecked Sendable {
 
     private var _lastData = monotonicSeconds()
 
-    func add(_ items: [BlockStreamReader.Item]) { lock.lock(); _items += items; lock.unlock() }
-    /// Data arrived (the fetch is not quiet).
-    func touch() { lock.lock(); _lastData = monotonicSeconds(); lock.unlock() }
+    /// Items decoded from data that just arrived (possibly none yet): the fetch is not quiet.
+    func add(_ items: [BlockStreamReader.Item]) { lock.lock(); _items += items; _lastData = monotonicSeconds(); lock.unlock() }
     /// Seconds since data last arrived (or since the fetch began).
     func quietSeconds() -> Double { lock.lock(); defer { lock.unlock() }; return monotonicSeconds() - _lastData }
     func finish(_ error: BlockExchange.FetchError?) {

@@ -66,9 +66,6 @@ final class DownloadActivityLog: Sendable {
 }
 
 extension FileDownloader {
-    /// Recent downloads, running first (see `DownloadActivity`).
-    public func downloadActivity() -> [DownloadActivity] { activity.all() }
-
     /// One line per recent download, for `.peernet/transfers`: state, name, how much of how
     /// much, from how many holders, and the rate. Example:
     /// `downloading  holiday.mp4  12.3 MB of 64.0 MB (19%) from 2 peers, 45.1 MB/s  [3fa1c2…]`

@@ -234,14 +234,16 @@ public final class NetworkSearch: Sendable {
     /// connected are asked at once, while the lookup runs: records live on the `replication`
     /// nodes closest to the key, and a node that has met many peers often knows several of
     /// them. Then the closest nodes the lookup found, those not asked yet.
-    func findRecords(_ key: Hash256, onRecords: @escaping @Sendable ([KeywordRecord]) async -> Void) async {
+    /// `askKnownFirst` false: only the nodes the lookup found (the search as before streaming,
+    /// kept for the benchmark's comparison).
+    func findRecords(_ key: Hash256, askKnownFirst: Bool = true, onRecords: @escaping @Sendable ([KeywordRecord]) async -> Void) async {
         @Sendable func usable(_ records: [KeywordRecord]) -> [KeywordRecord] {
             let now = Self.unixNow
             return records.filter { $0.word == key && !$0.isWithdrawal && $0.expires > now && $0.isAuthentic }
         }
         let local = keywords.withLock { $0.find(key, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) }
         if !local.isEmpty { await onRecords(usable(local)) }
-        let asked = SharedSet<PublicKey>()
+        let asked = Shared(Set<PublicKey>())
         let node = self.node
         @Sendable func query(_ peer: PublicKey) async {
             guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
@@ -252,13 +254,14 @@ public final class NetworkSearch: Sendable {
         }
         let replication = self.replication
         await withTaskGroup(of: Void.self) { group in
-            for peer in node.closestConnected(to: key, count: replication) where asked.insert(peer) {
+            for peer in askKnownFirst ? node.closestConnected(to: key, count: replication) : []
+            where asked.value.withLock({ $0.insert(peer).inserted }) {
                 group.addTask { await query(peer) }
             }
             group.addTask {
                 let closest = await node.lookupNode(key).prefix(replication)
                 await withTaskGroup(of: Void.self) { inner in
-                    for peer in closest where asked.insert(peer) {
+                    for peer in closest where asked.value.withLock({ $0.insert(peer).inserted }) {
                         inner.addTask { await query(peer) }
                     }
                 }
@@ -298,33 +301,37 @@ public final class NetworkSearch: Sendable {
         let me = node.publicKey
         // Owners whose chains are being fetched, with the version asked for: each reply's new
         // owners are fetched at once, not after every node has answered.
-        let started = SharedVersions()
+        let started = Shared<[PublicKey: UInt64]>([:])
+        @Sendable func fetchChains(of records: [KeywordRecord]) async {
+            var owners: [PublicKey: UInt64] = [:]
+            for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
+            let fresh = started.value.withLock { s in
+                owners.filter { owner, version in
+                    guard (s[owner].map { version > $0 } ?? true) else { return false }
+                    s[owner] = version
+                    return true
+                }
+            }
+            await withTaskGroup(of: Void.self) { inner in
+                for (owner, version) in fresh {
+                    inner.addTask { [self] in
+                        await ensureChain(of: owner, version: version)
+                        session.emitNew()
+                    }
+                }
+            }
+        }
         let work = Task { [self] in
             await withTaskGroup(of: Void.self) { group in
                 for key in keys {
                     group.addTask { [self] in
                         if waitsForAllReplies.load(ordering: .relaxed) {
-                            await searchWaitingForAllReplies(key, me: me, session: session)
-                            return
-                        }
-                        await findRecords(key) { [self] records in
-                            var owners: [PublicKey: UInt64] = [:]
-                            for r in records where r.owner != me { owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion) }
-                            let fresh = started.versions.withLock { s in
-                                owners.filter { owner, version in
-                                    guard (s[owner].map { version > $0 } ?? true) else { return false }
-                                    s[owner] = version
-                                    return true
-                                }
-                            }
-                            await withTaskGroup(of: Void.self) { inner in
-                                for (owner, version) in fresh {
-                                    inner.addTask { [self] in
-                                        await ensureChain(of: owner, version: version)
-                                        session.emitNew()
-                                    }
-                                }
-                            }
+                            // As before streaming: every reply first, then the chains.
+                            let all = Shared<[KeywordRecord]>([])
+                            await findRecords(key, askKnownFirst: false) { records in all.value.withLock { $0 += records } }
+                            await fetchChains(of: all.value.withLock { $0 })
+                        } else {
+                            await findRecords(key) { records in await fetchChains(of: records) }
                         }
                     }
                 }
@@ -337,39 +344,6 @@ public final class NetworkSearch: Sendable {
         }
         work.cancel()
         return session.emitNew()
-    }
-}
-
-extension NetworkSearch {
-    /// The search's per-key work as it was before streaming (`waitsForAllReplies`).
-    func searchWaitingForAllReplies(_ key: Hash256, me: PublicKey, session: SearchSession) async {
-        let local = keywords.withLock { $0.find(key, now: Self.unixNow, limit: SearchMessage.maxRecordsPerReply) }
-        let closest = await node.lookupNode(key).prefix(replication)
-        var found = Set(local)
-        await withTaskGroup(of: [KeywordRecord].self) { group in
-            for peer in closest {
-                group.addTask { [node] in
-                    guard let reply = try? await node.requestExtension(SearchMessage.command, payload: SearchMessage.find([key]), to: peer,
-                                                                       timeout: node.config.timings.lookupRoundTimeout),
-                          reply.first == 4 else { return [] }
-                    return SearchMessage.records(reply) ?? []
-                }
-            }
-            for await records in group { found.formUnion(records) }
-        }
-        let now = Self.unixNow
-        var owners: [PublicKey: UInt64] = [:]
-        for r in found where r.word == key && !r.isWithdrawal && r.expires > now && r.isAuthentic && r.owner != me {
-            owners[r.owner] = max(owners[r.owner] ?? 0, r.chainVersion)
-        }
-        await withTaskGroup(of: Void.self) { inner in
-            for (owner, version) in owners {
-                inner.addTask { [self] in
-                    await ensureChain(of: owner, version: version)
-                    session.emitNew()
-                }
-            }
-        }
     }
 }
 
@@ -404,14 +378,8 @@ final class SearchSession: Sendable {
     }
 }
 
-/// A set several tasks add to (a class, so task-group closures can share it).
-final class SharedSet<Element: Hashable & Sendable>: Sendable {
-    private let elements = Mutex(Set<Element>())
-    /// Whether `element` was new.
-    func insert(_ element: Element) -> Bool { elements.withLock { $0.insert(element).inserted } }
-}
-
-/// Chain versions a search has started fetching, by owner (shared by its tasks).
-final class SharedVersions: Sendable {
-    let versions = Mutex<[PublicKey: UInt64]>([:])
+/// A value several tasks of one search share (a class, so task-group closures can hold it).
+final class Shared<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
 }

@@ -124,7 +124,7 @@ public final class NodeService: Sendable {
             guard let certificate = config.apiCertificateFile, let key = config.apiCertificateKey else {
                 throw WebAPIConfiguration.Problem.tls("APIUseSSL is true, but \(config.apiCertificateFile == nil ? "APICertificateFile" : "APICertificateKey") is not set; set both to PEM files (certificate and private key), or set APIUseSSL: false")
             }
-            tls = .init(certificateFile: expandingHome(certificate), keyFile: expandingHome(key))
+            tls = .init(certificateFile: DataDirectory.expandTilde(certificate), keyFile: DataDirectory.expandTilde(key))
         }
         let configuration = WebAPIConfiguration(listen: config.apiListen, apiKey: config.apiKey.flatMap { UUID(uuidString: $0) } ?? WebAPIConfiguration.nullKey,
                                                 allowRemote: config.apiAllowRemote, readTimeout: config.apiTimeoutRead, writeTimeout: config.apiTimeoutWrite,
@@ -132,11 +132,6 @@ public final class NodeService: Sendable {
         _ = try configuration.endpoints()
         _ = try configuration.tls?.serverConfiguration()
         return configuration
-    }
-
-    private static func expandingHome(_ path: String) -> String {
-        guard path == "~" || path.hasPrefix("~/") else { return path }
-        return (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + path.dropFirst(1)
     }
 
     /// Starts the web API on APIListen (nothing when empty); returns the bound addresses.

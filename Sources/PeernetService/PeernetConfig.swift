@@ -282,11 +282,8 @@ public struct PeernetConfig: Sendable, Equatable {
 
     /// The share folder for a data directory (`~` expanded).
     public func shareFolderURL(_ data: DataDirectory) -> URL {
-        guard var path = shareFolder else { return data.file("share") }
-        if path == "~" || path.hasPrefix("~/") {
-            path = (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + path.dropFirst(1)
-        }
-        return URL(fileURLWithPath: path).standardizedFileURL
+        guard let path = shareFolder else { return data.file("share") }
+        return URL(fileURLWithPath: DataDirectory.expandTilde(path)).standardizedFileURL
     }
 
     /// The effective configuration as YAML (for `peernet config show`); the private key is

@@ -30,7 +30,8 @@ public struct DataDirectory: Sendable, Equatable {
         return NSHomeDirectory()
     }
 
-    static func expandTilde(_ path: String, _ environment: [String: String]) -> String {
+    /// `~` and `~/…` as a shell expands them (the data directory, and paths in the config).
+    public static func expandTilde(_ path: String, _ environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if path == "~" { return home(environment) }
         if path.hasPrefix("~/") { return home(environment) + String(path.dropFirst(1)) }
         return path

@@ -294,7 +294,7 @@ extension WebAPIServer {
                 if let p = piece { bytes = p } else { bytes = try await read(position, Int(min(end - position, UInt64(Self.readChunk)))) }
                 piece = nil
                 guard !bytes.isEmpty else { break }
-                try await Self.send(ByteBuffer(bytes: bytes), to: &writer, within: writeTimeout)
+                try await Self.send(ByteBuffer(bytes: bytes), to: writer, within: writeTimeout)
                 position += UInt64(bytes.count)
             }
             try await writer.finish(nil)
@@ -305,7 +305,7 @@ extension WebAPIServer {
     /// `seconds` (APITimeoutWrite): a client that stops reading holds no connection, task and
     /// buffer for ever. Unlike Go's WriteTimeout, which cuts every response at that age, a long
     /// stream goes on for as long as the client keeps reading.
-    static func send(_ buffer: ByteBuffer, to writer: inout any ResponseBodyWriter, within seconds: Double) async throws {
+    static func send(_ buffer: ByteBuffer, to writer: any ResponseBodyWriter, within seconds: Double) async throws {
         // The writer is used by the child task only while this task waits for the group, so
         // it is never used from two tasks at once.
         let sending = UncheckedWriter(writer: writer)
