@@ -229,7 +229,7 @@ extension FuseMount {
         } catch { return Self.fail(req, error) }
         fi.pointee.fh = registerOpen(file, flags: flags, key: key)
         fi.pointee.keep_cache = 0
-        fuse_reply_open(req, fi)
+        replyOpen(req, fi, backing: acquireBacking(key, fd: file)) { fuse_reply_open(req, fi) }
     }
 
     func localCreate(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ mode: mode_t,
@@ -256,7 +256,7 @@ extension FuseMount {
             e.attr = localStat(key, st)
             e.attr_timeout = Self.localTimeout
             e.entry_timeout = Self.localTimeout
-            fuse_reply_create(req, &e, fi)
+            replyOpen(req, fi, backing: acquireBacking(key, fd: file)) { fuse_reply_create(req, &e, fi) }
         } catch {
             close(file)
             Self.fail(req, error)
@@ -264,10 +264,12 @@ extension FuseMount {
     }
 
     func localRead(_ req: fuse_req_t?, _ fd: Int32, _ size: Int, _ offset: off_t) {
+        localDataRequests.add(1, ordering: .relaxed)
         _ = peernet_fuse_reply_fd(req, fd, offset, size)
     }
 
     func localWrite(_ req: fuse_req_t?, _ fd: Int32, _ buf: UnsafePointer<CChar>, _ size: Int, _ offset: off_t) {
+        localDataRequests.add(1, ordering: .relaxed)
         var done = 0
         while done < size {
             let n = pwrite(fd, buf + done, size - done, offset + off_t(done))
@@ -293,6 +295,7 @@ extension FuseMount {
 
     func localRelease(_ req: fuse_req_t?, _ fd: Int32) {
         let entry = Self.openFiles.withLock { $0.removeValue(forKey: fd) }
+        if let entry { releaseBacking(entry.key, fd: fd) }
         close(fd)
         if let entry, entry.writer { fs.publisher.writing(device: entry.device, inode: entry.inode, -1) }
         Self.reply(req, 0)

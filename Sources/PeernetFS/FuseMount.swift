@@ -42,11 +42,22 @@ public final class FuseMount: @unchecked Sendable {
     static let filesystemsWithoutFlush: Set<Int> = [0xEF53 /* ext2/3/4 */, 0x5846_5342 /* xfs */, 0x9123_683E /* btrfs */,
                                                    0x0102_1994 /* tmpfs */, 0xF2F5_2010 /* f2fs */]
 
-    public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false) {
+    /// Whether me/ files are opened in passthrough mode when the kernel has it (see
+    /// FuseMount+Passthrough); `PEERNET_FUSE_PASSTHROUGH=0` turns it off.
+    let passthroughWanted: Bool
+    /// The FUSE device descriptor (for the passthrough ioctls); -1 until mounted.
+    var device: Int32 = -1
+    /// Backing files registered for passthrough: per me/ node, its ID and how many opens use it.
+    let backings = Mutex<BackingTable>(BackingTable())
+    /// Read and write requests of me/ files that reached the node (none with passthrough).
+    let localDataRequests = Atomic<Int>(0)
+
+    public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil) {
         self.fs = fs
         self.mountpoint = mountpoint
         self.allowOther = allowOther
         closeCanFail = !Self.filesystemsWithoutFlush.contains(peernet_fs_type(fs.publisher.folder.path))
+        passthroughWanted = passthrough ?? (ProcessInfo.processInfo.environment["PEERNET_FUSE_PASSTHROUGH"] != "0")
     }
 
     /// Clears a mount left dead by a crashed process ("Transport endpoint is not connected").
@@ -112,6 +123,8 @@ public final class FuseMount: @unchecked Sendable {
             throw MountError.failed("cannot mount at \(mountpoint) (is it already a mount? try: peernet unmount \(mountpoint))")
         }
         self.session = session
+        device = fuse_session_fd(session)
+        offerPassthrough(session)
         Self.raiseReadAhead(mountpoint, kilobytes: Self.maxRead >> 10)
         notifySession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
         fs.invalidator.withLock { $0 = .init { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
@@ -459,6 +472,7 @@ public final class FuseMount: @unchecked Sendable {
         // request by splice (one copy fewer than write's buffer, then pwrite).
         ops.write_buf = { req, _, bufv, off, fi in
             guard let bufv, let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) else { return FuseMount.reply(req, EBADF) }
+            FuseMount.mount(req).localDataRequests.add(1, ordering: .relaxed)
             peernet_fuse_write_buf_to_fd(req, bufv, fd, off)
         }
         ops.flush = { req, _, fi in

@@ -15,14 +15,26 @@ enum DriveBenchmarks {
         }
         let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MB"] ?? "") ?? 1024
         guard let peer = try? BenchPeer(root: nil, autoSync: false) else { return }
+        defer { runBlocking { await peer.stop() } }
+        // Both ways in one run: FUSE passthrough (the default where the kernel has it), then
+        // every request through the node, as before passthrough.
+        measure(into: table, peer: peer, megabytes: megabytes, passthrough: true)
+        measure(into: table, peer: peer, megabytes: megabytes, passthrough: false)
+    }
+
+    static func measure(into table: BenchTable, peer: BenchPeer, megabytes: Int, passthrough: Bool) {
         let plain = peer.dir.appendingPathComponent("plain").path
         try? FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
-        guard let (mountpoint, unmount) = peer.mountDrive(group: "drive") else { return }
-        defer {
-            unmount()
-            runBlocking { await peer.stop() }
-        }
+        guard let (mountpoint, unmount, mount) = peer.mountDriveReturningMount(group: "drive", passthrough: passthrough) else { return }
+        defer { unmount() }
         let me = mountpoint + "/me"
+        // The mode, once INIT was answered (the first request below waits for it).
+        _ = FileManager.default.fileExists(atPath: me)
+        if passthrough && !mount.passthroughActive {
+            FileHandle.standardError.write(Data("drive: no FUSE passthrough in this kernel; only the through-the-node rows\n".utf8))
+            return
+        }
+        let mode = passthrough ? " (passthrough)" : " (through the node)"
         let publisher = peer.runtime.publisher
         func settle() { _ = publisher.waitUntilSettled(timeout: 600) }
         func sh(_ command: String) -> Double? { Timer.bestCommandSeconds("/bin/sh", ["-c", command], rounds: 1) }
@@ -43,11 +55,11 @@ enum DriveBenchmarks {
             }
         }
         if let a = best["write-me"], let b = best["write-plain"] {
-            table.add(BenchRow(group: "drive", name: "sequential write of \(megabytes) MiB into me/ (dd, fsync)", value: mb / a, unit: "MB/s",
+            table.add(BenchRow(group: "drive", name: "sequential write of \(megabytes) MiB into me/ (dd, fsync)" + mode, value: mb / a, unit: "MB/s",
                                baselineName: "the same into the share folder directly", baselineValue: mb / b))
         }
         if let a = best["read-me"], let b = best["read-plain"] {
-            table.add(BenchRow(group: "drive", name: "cold sequential read of it through me/", value: mb / a, unit: "MB/s",
+            table.add(BenchRow(group: "drive", name: "cold sequential read of it through me/" + mode, value: mb / a, unit: "MB/s",
                                baselineName: "the same from the share folder directly", baselineValue: mb / b))
         }
         // Disk: what the published file costs in all (share folder + warehouse).
@@ -64,7 +76,7 @@ enum DriveBenchmarks {
             return Double(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\t").first ?? "") ?? 0
         }
         let stored = kilobytes(publisher.folder.path) + kilobytes(peer.store.warehouse.root.path)
-        table.add(BenchRow(group: "drive", name: "disk used by a published \(megabytes) MiB file (share folder + warehouse)",
+        table.add(BenchRow(group: "drive", name: "disk used by a published \(megabytes) MiB file (share folder + warehouse)" + mode,
                            value: stored / 1024, unit: "MiB", baselineName: "the file alone", baselineValue: Double(megabytes)))
         _ = sh("rm -f \(me)/big.bin \(plain)/big.bin")
         settle()
@@ -98,15 +110,15 @@ enum DriveBenchmarks {
             }
         }
         if let a = copyBest["me"], let b = copyBest["plain"] {
-            table.add(BenchRow(group: "drive", name: "cp -r of 10,000 small files into me/", value: a * 1000, unit: "ms",
+            table.add(BenchRow(group: "drive", name: "cp -r of 10,000 small files into me/" + mode, value: a * 1000, unit: "ms",
                                baselineName: "the same into the share folder directly", baselineValue: b * 1000))
         }
         if let a = removeBest["me"], let b = removeBest["plain"] {
-            table.add(BenchRow(group: "drive", name: "rm -r of them in me/", value: a * 1000, unit: "ms",
+            table.add(BenchRow(group: "drive", name: "rm -r of them in me/" + mode, value: a * 1000, unit: "ms",
                                baselineName: "the same in the share folder directly", baselineValue: b * 1000))
         }
         if let fastest = publishTimes.min() {
-            table.add(BenchRow(group: "drive", name: "from the copy's end to all 10,000 published (best of \(publishTimes.count))", value: fastest, unit: "s",
+            table.add(BenchRow(group: "drive", name: "from the copy's end to all 10,000 published (best of \(publishTimes.count))" + mode, value: fastest, unit: "s",
                                baselineName: "the settle time (PublishDelay)", baselineValue: publisher.options.settle))
         }
     }

@@ -46,18 +46,22 @@ final class BenchPeer: @unchecked Sendable {
 
     /// Mounts the drive at `<dir>/mnt` with its FUSE loop on a thread; returns the mount point
     /// and what unmounts it (nil, said on stderr, when it cannot mount).
-    func mountDrive(group: String) -> (path: String, unmount: () -> Void)? {
+    func mountDrive(group: String, passthrough: Bool? = nil) -> (path: String, unmount: () -> Void)? {
+        mountDriveReturningMount(group: group, passthrough: passthrough).map { ($0.path, $0.unmount) }
+    }
+
+    func mountDriveReturningMount(group: String, passthrough: Bool? = nil) -> (path: String, unmount: () -> Void, mount: FuseMount)? {
         let mountpoint = dir.appendingPathComponent("mnt").path
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         guard let fs = try? PeernetFileSystem(runtime: runtime, readTimeout: 60) else { return nil }
-        let mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        let mount = FuseMount(fs: fs, mountpoint: mountpoint, passthrough: passthrough)
         do { try mount.mount() } catch {
             FileHandle.standardError.write(Data("\(group): cannot mount: \(error)\n".utf8))
             return nil
         }
         let loop = Thread { mount.run() }
         loop.start()
-        return (mountpoint, { mount.stop(); usleep(300_000) })
+        return (mountpoint, { mount.stop(); usleep(300_000) }, mount)
     }
 }
 

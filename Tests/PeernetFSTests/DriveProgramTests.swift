@@ -222,6 +222,31 @@ final class DriveProgramTests: XCTestCase {
         XCTAssertEqual(mounted.skipped, local.skipped, "the same cases are skipped as on a local directory")
     }
 
+    /// Where the kernel has FUSE passthrough (6.9+), me/ files are read, written and mapped by
+    /// the kernel through their share-folder file: no data request reaches the node, two opens
+    /// of one file (and of a hard link to it) share one backing file, and the last close drops it.
+    func testPassthroughKeepsDataOutOfTheNode() throws {
+        guard sh("zcat /proc/config.gz 2>/dev/null | grep -q '^CONFIG_FUSE_PASSTHROUGH=y'").status == 0 else {
+            print("notice: this kernel has no FUSE passthrough; me/ data goes through the node (test skipped)")
+            return
+        }
+        let src = a.dir.path + "/src.bin"
+        run("head -c 8388608 /dev/urandom > \(src) && cp \(src) \(me)/data.bin && cmp \(src) \(me)/data.bin")
+        XCTAssertTrue(a.mount.passthroughActive, "the kernel offered passthrough and the INIT reply asked for it")
+        // Kept open for reading while another open appends, and read again through a hard link.
+        run("cd \(me) && exec 3< data.bin && echo tail >> data.bin && ln data.bin link && tail -c 5 link && head -c 1 <&3 > /dev/null && exec 3<&-")
+        XCTAssertEqual(run("tail -c 5 \(a.shareFolder)/data.bin"), "tail\n")
+        // Written through a shared mapping, seen in the folder.
+        run("/usr/bin/python3 -c \"import mmap; f = open('\(me)/data.bin', 'r+b'); m = mmap.mmap(f.fileno(), 0); m[0:4] = b'MMAP'; m.flush(); m.close(); f.close()\"")
+        XCTAssertEqual(run("head -c 4 \(a.shareFolder)/data.bin"), "MMAP")
+        XCTAssertEqual(a.mount.localDataRequests.load(ordering: .relaxed), 0, "no read or write request reached the node")
+        XCTAssertTrue(a.mount.backings.withLock { $0.byNode.isEmpty && $0.handles.isEmpty }, "every backing ID dropped at the last close")
+        run("rm \(me)/link")
+        XCTAssertEqual(settled(), ["data.bin"])
+        let published = try XCTUnwrap(a.store.chain.files().first)
+        XCTAssertEqual(published.hash, Hash256.blake3(Array(try Data(contentsOf: URL(fileURLWithPath: a.shareFolder + "/data.bin")))))
+    }
+
     /// Files the kernel caches cost no descriptor (only folders hold one): with one per file, a
     /// share folder of 20,000 files browsed through the drive ran out of descriptors (EMFILE).
     func testCachedFilesHoldNoDescriptors() throws {

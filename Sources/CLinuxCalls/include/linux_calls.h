@@ -53,4 +53,33 @@ ssize_t peernet_udp_send_segments(int fd, const void *bytes, size_t length, uint
 /// Returns how many were sent, or -1 with errno set.
 int peernet_udp_send_batch(int fd, const void *const *datagrams, const size_t *lengths, int count,
                            const struct sockaddr *address, socklen_t address_length);
+
+// MARK: FUSE passthrough (fuse_passthrough.c)
+//
+// Linux 6.9+ can serve a FUSE file's reads, writes and mmap straight from a "backing" file,
+// without a round trip to the daemon per request. libfuse 3.14 (Debian 12) predates it, so
+// the drive does the three steps libfuse 3.16 would do, around libfuse's own I/O hooks:
+// 1. the INIT reply asks for FUSE_PASSTHROUGH when the kernel offers it;
+// 2. a backing file is registered with FUSE_DEV_IOC_BACKING_OPEN on /dev/fuse;
+// 3. the OPEN or CREATE reply carries FOPEN_PASSTHROUGH and the backing ID.
+#include <sys/uio.h>
+
+/// Whether the INIT reply on FUSE device `fuse_fd` asks for passthrough (set before the
+/// session loop starts; resets what an earlier mount with the same descriptor number left).
+void peernet_fuse_passthrough_want(int fuse_fd, int want);
+/// 1 once the kernel offered passthrough on `fuse_fd` and the INIT reply asked for it, else 0.
+int peernet_fuse_passthrough_active(int fuse_fd);
+/// The session's I/O hooks (struct fuse_custom_io): read and writev as libfuse's own, except
+/// that INIT is noted and its reply and marked open replies are amended.
+ssize_t peernet_fuse_io_read(int fd, void *buf, size_t buf_len, void *userdata);
+ssize_t peernet_fuse_io_writev(int fd, struct iovec *iov, int count, void *userdata);
+ssize_t peernet_fuse_io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
+                                    unsigned int flags, void *userdata);
+/// Registers `fd`'s file as a backing file on the FUSE device `fuse_fd`: its ID (> 0), or
+/// -errno.
+int peernet_fuse_backing_open(int fuse_fd, int fd);
+/// Drops a backing ID (open files keep their backing file). 0 or -errno.
+int peernet_fuse_backing_close(int fuse_fd, int backing_id);
+/// Marks the next OPEN or CREATE reply sent by this thread to carry `backing_id` (0: none).
+void peernet_fuse_passthrough_next_reply(int backing_id);
 #endif
