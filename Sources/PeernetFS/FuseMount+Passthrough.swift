@@ -28,12 +28,14 @@ struct BackingTable {
 /// libfuse 3.14 (Debian 12) predates passthrough, so the drive installs its own I/O hooks on
 /// the session (`fuse_session_custom_io`, in C: fuse_passthrough.c) that ask for it in the INIT
 /// reply when the kernel offers it, and mark open replies with the backing ID. Where the
-/// kernel lacks it, or the share folder's close can fail (NFS, CIFS: the kernel's own close of
+/// kernel lacks it, for an ordinary user, or where the share folder's close can fail (NFS, CIFS: the kernel's own close of
 /// the backing file would drop that error), me/ files are served through the daemon as before.
 extension FuseMount {
-    /// Installs the I/O hooks on a mounted session before its loop reads INIT.
+    /// Installs the I/O hooks on a mounted session before its loop reads INIT. Registering a
+    /// backing file needs CAP_SYS_ADMIN (Linux 6.9-6.18), so a mount run by an ordinary user
+    /// does not ask.
     func offerPassthrough(_ session: OpaquePointer) {
-        guard passthroughWanted, !closeCanFail, device >= 0 else { return }
+        guard passthroughWanted, !closeCanFail, device >= 0, geteuid() == 0 else { return }
         peernet_fuse_passthrough_want(device, 1)
         var io = fuse_custom_io(writev: peernet_fuse_io_writev, read: peernet_fuse_io_read, splice_receive: nil,
                                 splice_send: peernet_fuse_io_splice_send)

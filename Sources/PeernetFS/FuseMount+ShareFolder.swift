@@ -134,6 +134,16 @@ extension FuseMount {
 
     // MARK: Attributes
 
+    /// access(2) of a me/ node: the share folder's answer for the node's (same) user.
+    func localAccess(_ req: fuse_req_t?, _ key: UInt64, _ mask: Int32) {
+        do {
+            try fs.share.withNode(key) { fd in
+                guard faccessat(fd, "", mask, AT_EMPTY_PATH) == 0 else { throw FSError(errno: errno) }
+            }
+            Self.reply(req, 0)
+        } catch { Self.fail(req, error) }
+    }
+
     /// With an open handle (fstat), its descriptor answers: the file may be unlinked already.
     func localGetattr(_ req: fuse_req_t?, _ key: UInt64, handle: Int32? = nil) {
         do {

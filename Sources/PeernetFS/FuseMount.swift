@@ -103,8 +103,15 @@ public final class FuseMount: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: mountpoint, isDirectory: &isDir), isDir.boolValue else {
             throw MountError.failed("the mount point \(mountpoint) is not a directory; create it first (mkdir -p \(mountpoint))")
         }
-        var args = ["peernet", "-o", "fsname=peernet", "-o", "subtype=peernet", "-o", "default_permissions", "-o", "max_read=\(Self.maxRead)"]
-        if allowOther { args += ["-o", "allow_other"] }
+        var args = ["peernet", "-o", "fsname=peernet", "-o", "subtype=peernet", "-o", "max_read=\(Self.maxRead)"]
+        // Permission checks: a private mount is used only by the user who mounted it (the kernel
+        // refuses everyone else), and the node works in the share folder as that same user, so
+        // the folder's own checks apply to every operation there (ACCESS asks them too). The
+        // kernel's checks (default_permissions) would cost a GETATTR of the folder after every
+        // file made or removed in it, whose attributes it then must refresh: one of the four
+        // round trips per file of a `cp -r` (measured). Shared with other users (allow_other),
+        // the kernel checks each caller's permissions.
+        if allowOther { args += ["-o", "allow_other", "-o", "default_permissions"] }
         let cStrings = args.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         var argv: [UnsafeMutablePointer<CChar>?] = cStrings
@@ -553,6 +560,18 @@ public final class FuseMount: @unchecked Sendable {
             if let from = m.localKey(parent), let to = m.localKey(newParent) { return m.localRename(req, from, name, to, newName, flags) }
             // Between me/ and the rest: mv falls back to copy and delete, which gives EROFS where it must.
             FuseMount.reply(req, m.localKey(parent) != nil || m.localKey(newParent) != nil ? EXDEV : EROFS)
+        }
+        // access(2) and chdir (without default_permissions): me/ asks the share folder; the
+        // rest answers from its modes (the mount's user owns everything it shows).
+        ops.access = { req, ino, mask in
+            let m = FuseMount.mount(req)
+            if let key = m.localKey(ino) { return m.localAccess(req, key, mask) }
+            guard let n = m.fs.node(for: ino), let attributes = try? m.fs.attributes(n) else { return FuseMount.reply(req, ENOENT) }
+            let mode = m.makeStat(for: ino, attributes).st_mode
+            var allowed = mask & W_OK == 0 || mode & S_IWUSR != 0
+            if mask & R_OK != 0, mode & S_IRUSR == 0, getuid() != 0 { allowed = false }
+            if mask & X_OK != 0, mode & (S_IXUSR | S_IXGRP | S_IXOTH) == 0 { allowed = false }
+            FuseMount.reply(req, allowed ? 0 : EACCES)
         }
         ops.statfs = { req, _ in
             let m = FuseMount.mount(req)

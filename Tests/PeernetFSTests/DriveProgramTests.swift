@@ -192,6 +192,10 @@ final class DriveProgramTests: XCTestCase {
         let long = String(repeating: "n", count: 256)
         XCTAssertTrue(sh("touch \(me)/\(long) 2>&1").out.contains("File name too long"))
         XCTAssertTrue(sh("ls \(a.path("peers"))/\(long) 2>&1").out.contains("File name too long"))
+        // access(2) and chdir answer as on a local disk (the drive checks them, not the kernel).
+        run("cd \(me) && echo x > plain && chmod 644 plain && ! test -x plain && test -r plain && mkdir sub && chmod 700 sub && cd sub")
+        XCTAssertNotEqual(sh("test -x \(a.path(".peernet/identity"))").status, 0, "a status file is not executable")
+        XCTAssertEqual(sh("test -r \(a.path(".peernet/identity")) && cd \(a.path("peers"))").status, 0)
         XCTAssertTrue(sh("touch \(a.path("peers/x")) 2>&1").out.contains("Read-only file system"))
         XCTAssertTrue(sh("ln -s x \(a.path("search/y")) 2>&1").out.contains("Read-only file system"))
         XCTAssertTrue(sh("mv \(me)/a \(a.path("peers/a")) 2>&1").out.contains("Read-only file system"))
