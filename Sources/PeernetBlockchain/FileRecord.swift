@@ -145,6 +145,58 @@ public enum FileRecordCodec {
         return data
     }
 
+    /// Splits `files` (in order) into groups whose encoded block, `encode` with its TagData
+    /// sharing, is at most `limit` bytes: the exact size, where the reference's estimate
+    /// (`estimatedSize`) ignores the sharing and left blocks of repeated folder names well
+    /// under what readers fetch. A file that alone exceeds the limit still gets a group.
+    public static func packedGroups(_ files: [FileRecord], limit: Int) -> [[FileRecord]] {
+        var groups: [[FileRecord]] = []
+        var current: [FileRecord] = []
+        var size = Block.headerSize
+        // Per tag value (> 4 bytes) in the group: how often it occurs, and whether its first
+        // occurrence was written inline (it becomes a reference at the second occurrence).
+        var seen: [[UInt8]: (count: Int, firstWritten: Bool)] = [:]
+
+        /// The bytes `file` adds to the group, and the tag values it updates.
+        func cost(_ file: FileRecord) -> (Int, [[UInt8]: (count: Int, firstWritten: Bool)]) {
+            var delta = BlockRecord.headerSize + FileRecord.fixedSize
+            var updates: [[UInt8]: (count: Int, firstWritten: Bool)] = [:]
+            for tag in file.tags {
+                let written = !tag.isVirtual
+                guard tag.data.count > 4 else {
+                    if written { delta += 6 + tag.data.count }
+                    continue
+                }
+                let before = updates[tag.data] ?? seen[tag.data] ?? (0, false)
+                if written { delta += before.count >= 1 ? 6 + 2 : 6 + tag.data.count }
+                if before.count == 1 {
+                    // The second occurrence: a TagData record, and the first one turns into a
+                    // 2-byte reference (blocks of <= 50 KB have < 32,768 records).
+                    delta += BlockRecord.headerSize + tag.data.count
+                    if before.firstWritten { delta -= tag.data.count - 2 }
+                }
+                updates[tag.data] = (before.count + 1, before.count == 0 ? written : before.firstWritten)
+            }
+            return (delta, updates)
+        }
+
+        for file in files {
+            var (delta, updates) = cost(file)
+            if !current.isEmpty && size + delta > limit {
+                groups.append(current)
+                current = []
+                size = Block.headerSize
+                seen = [:]
+                (delta, updates) = cost(file)
+            }
+            current.append(file)
+            size += delta
+            seen.merge(updates) { _, new in new }
+        }
+        if !current.isEmpty { groups.append(current) }
+        return groups
+    }
+
     /// The reference's size estimate of a file record, used to pack records into blocks.
     public static func estimatedSize(_ file: FileRecord) -> Int {
         BlockRecord.headerSize + FileRecord.fixedSize + file.tags.filter { !$0.isVirtual }.reduce(0) { $0 + 6 + $1.data.count }

@@ -42,7 +42,8 @@ public struct PeernetConfig: Sendable, Equatable {
     public var publishDelay: Double = 2
     /// Reference keys we accept and keep (cache limits etc.).
     public var cacheMaxBlockSize: UInt64 = 50_096
-    public var cacheMaxBlockCount: UInt64 = 256
+    /// Ours keeps 1,024 blocks per peer by default (the reference 256): see CacheLimits.
+    public var cacheMaxBlockCount: UInt64 = 1024
     /// The reference's web API: addresses ("IP:PORT"), key (a UUID; the null UUID turns the
     /// check off), TLS, timeouts; and ours: APIAllowRemote to listen beyond loopback.
     public var apiListen: [String] = []

@@ -110,9 +110,10 @@ public final class UserBlockchain: @unchecked Sendable {
         height += 1
     }
 
-    /// Blocks are filled up to this estimate, then checked against the readable maximum.
-    /// The reference aims at 4 KiB, and readers cache at most 256 blocks per peer: at 4 KiB a
-    /// peer saw only the first ~256 publishes of a `cp -r` (about 10 files per block).
+    /// Profile and other non-file records are grouped up to this estimate. File records are
+    /// packed by their exact encoded size up to the 50,096 bytes readers fetch
+    /// (`FileRecordCodec.packedGroups`). The reference aims at 4 KiB, and readers cache at most
+    /// 256 blocks per peer: at 4 KiB a peer saw only the first ~256 publishes of a `cp -r`.
     static let blockTarget = 45_000
 
     /// Appends file records (one transaction), packed into blocks of up to 50,096 bytes, the
@@ -122,7 +123,7 @@ public final class UserBlockchain: @unchecked Sendable {
         let before = (height, version)
         do {
             try db.transaction {
-                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                for group in FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize) {
                     try appendFitting(group, date: date)
                 }
                 CrashPoint.hit("chain-before-commit")
@@ -210,10 +211,8 @@ public final class UserBlockchain: @unchecked Sendable {
         let blocks = try decodedBlocks()
         var files: [FileRecord] = []
         var other: [BlockRecord] = []
-        var bytes = 0
         for block in blocks {
             for (i, record) in block.records.enumerated() {
-                bytes += BlockRecord.headerSize + record.data.count
                 switch record.type {
                 case .tagData: continue
                 case .file: files.append(try FileRecordCodec.decode(block.records, index: i))
@@ -221,7 +220,8 @@ public final class UserBlockchain: @unchecked Sendable {
                 }
             }
         }
-        let needed = UInt64(bytes / Self.blockTarget + 1)
+        let needed = UInt64(FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize).count)
+            + UInt64(other.isEmpty ? 0 : BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }).count)
         guard height >= 2 * needed + 2 else { return false }
         try rewritePacked(files: files, other: other, version: version + 1, now: now)
         return true
@@ -267,7 +267,7 @@ public final class UserBlockchain: @unchecked Sendable {
                 for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
                     try append(group)
                 }
-                for group in BlockPacker.groups(files, target: Self.blockTarget, estimate: FileRecordCodec.estimatedSize) {
+                for group in FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize) {
                     try appendFitting(group, date: now)
                 }
                 try writeHeader()
