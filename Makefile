@@ -29,12 +29,14 @@ install: release
 	install -D -m 0644 Mount/peernet-mount.service $(DESTDIR)$(PREFIX)/lib/systemd/user/peernet-mount.service
 	install -D -m 0644 Mount/README.md $(DESTDIR)$(PREFIX)/share/doc/peernet/Mount/README.md
 
-# The executables are built first: the CLI tests run the real `peernet` binary. Warnings are
-# errors here (the project builds without any; dependencies are not affected).
+# Everything (executables and tests) is built first, in one build: the CLI tests run the real
+# `peernet` binary. (A plain `swift build` and then the test build relinked the executables
+# twice: 13 s more a run, measured.) Warnings are errors here (the project builds without any;
+# dependencies are not affected).
 WERROR ?= -Xswiftc -warnings-as-errors
 test: deps
-	$(SWIFT) build $(WERROR)
-	$(SWIFT) test --disable-swift-testing $(WERROR)
+	$(SWIFT) build --build-tests $(WERROR)
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 bench: deps
 	$(SWIFT) build -c release --product peernet-bench
