@@ -81,38 +81,70 @@ public final class FileCatalog: @unchecked Sendable {
 
     init(db: SQLiteDatabase) throws {
         self.db = db
+        try migrateToFileNumbers()
         try db.execute("""
         CREATE TABLE IF NOT EXISTS files (
+            n INTEGER PRIMARY KEY,
             owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
             hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
             type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
             node_id BLOB NOT NULL,
-            PRIMARY KEY (owner, id)) WITHOUT ROWID;
+            UNIQUE (owner, id));
         CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
         CREATE INDEX IF NOT EXISTS files_folder ON files(owner, folder);
         CREATE INDEX IF NOT EXISTS files_date ON files(date_shared);
         CREATE TABLE IF NOT EXISTS words (
-            word BLOB NOT NULL, owner BLOB NOT NULL, id BLOB NOT NULL, text TEXT NOT NULL,
-            PRIMARY KEY (word, owner, id)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS words_owner ON words(owner, id);
+            word BLOB NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (word, n)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS words_file ON words(n);
         CREATE INDEX IF NOT EXISTS words_text ON words(text);
         CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         """)
         try reindexWordsIfNeeded()
     }
 
-    /// The word index's format: 2 added file extensions ("mp4"). An older index is rebuilt
-    /// once from the stored records.
-    static let wordIndexVersion: Int64 = 2
+    /// Word rows name their file by its number (`files.n`), not by owner key and file ID: 81
+    /// bytes of key in the word index and in both of its secondary indexes became ~36, and
+    /// indexing a synced chain spent most of its time comparing those keys (perf:
+    /// sqlite3BtreeIndexMoveto and memcmp). A catalog of the older layout is converted once:
+    /// its files are copied, its words rebuilt from the stored records.
+    private func migrateToFileNumbers() throws {
+        let hasFiles = try db.query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'files'").first?.first?.int ?? 0
+        let numbered = try db.query("SELECT count(*) FROM pragma_table_info('files') WHERE name = 'n'").first?.first?.int ?? 0
+        guard hasFiles > 0, numbered == 0 else { return }
+        try db.transaction {
+            try db.execute("""
+            DROP INDEX IF EXISTS files_hash; DROP INDEX IF EXISTS files_folder; DROP INDEX IF EXISTS files_date;
+            DROP INDEX IF EXISTS words_owner; DROP INDEX IF EXISTS words_text;
+            DROP TABLE IF EXISTS words;
+            ALTER TABLE files RENAME TO files_unnumbered;
+            CREATE TABLE files (
+                n INTEGER PRIMARY KEY,
+                owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
+                hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
+                type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
+                node_id BLOB NOT NULL,
+                UNIQUE (owner, id));
+            INSERT INTO files (owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id)
+                SELECT owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id FROM files_unnumbered;
+            DROP TABLE files_unnumbered;
+            DELETE FROM catalog_meta WHERE key = 'words';
+            """)
+        }
+    }
+
+    /// The word index's format: 2 added file extensions ("mp4"); 3 names files by number. An
+    /// older index is rebuilt once from the stored records.
+    static let wordIndexVersion: Int64 = 3
 
     private func reindexWordsIfNeeded() throws {
         let current = try db.query("SELECT value FROM catalog_meta WHERE key = 'words'").first?.first?.int ?? 0
         guard current < Self.wordIndexVersion else { return }
         try db.transaction {
             try db.run("DELETE FROM words")
-            for row in try db.query("SELECT owner, record FROM files") {
+            for row in try db.query("SELECT n, record FROM files") {
                 guard let f = try? FileRecordCodec.decode([BlockRecord(type: .file, date: 0, data: row[1].bytes)], index: 0) else { continue }
-                try indexWords(of: f, owner: row[0])
+                try indexWords(of: f, file: row[0])
             }
             try db.run("INSERT OR REPLACE INTO catalog_meta VALUES ('words', ?)", [.integer(Self.wordIndexVersion)])
         }
@@ -121,40 +153,46 @@ public final class FileCatalog: @unchecked Sendable {
     /// Adds (or replaces) the files of one block.
     /// (package: the benchmark indexes a million files without signing chains for them.)
     package func add(_ files: [FileRecord], owner: PublicKey, version: UInt64, block: UInt64) throws {
+        let ownerBytes = SQLValue.blob(owner.compressed)
+        let nodeID = SQLValue.blob(Hash256.nodeID(of: owner).bytes)
         for f in files {
-            // A file new to this owner (the usual case when a chain is synced) has no word rows
-            // to delete: the second DELETE runs only when the first found the file.
-            if try db.run("DELETE FROM files WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(f.id.bytes)]) > 0 {
-                try db.run("DELETE FROM words WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(f.id.bytes)])
+            // A file new to this owner (the usual case when a chain is synced) has nothing to
+            // replace: the deletes run only when the lookup finds it.
+            if let old = try db.query("SELECT n FROM files WHERE owner = ? AND id = ?", [ownerBytes, .blob(f.id.bytes)]).first?.first {
+                try db.run("DELETE FROM words WHERE n = ?", [old])
+                try db.run("DELETE FROM files WHERE n = ?", [old])
             }
-            try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [
-                .blob(owner.compressed), .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
+            let inserted = try db.query("""
+                INSERT INTO files (owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING n
+                """, [
+                ownerBytes, .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
                 .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),
-                .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)),
-                .blob(Hash256.nodeID(of: owner).bytes),
+                .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)), nodeID,
             ])
-            try indexWords(of: f, owner: .blob(owner.compressed))
+            guard let number = inserted.first?.first else { throw SQLiteError(code: 0, message: "no file number returned") }
+            try indexWords(of: f, file: number)
         }
     }
 
     /// The keyword index rows of one file. The raw tag bytes are indexed: sanitising drops
     /// invalid UTF-8 as the reference does.
-    private func indexWords(of f: FileRecord, owner: SQLValue) throws {
+    private func indexWords(of f: FileRecord, file: SQLValue) throws {
         func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
         for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
-            try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?,?)", [.blob(w.hash.bytes), owner, .blob(f.id.bytes), .text(w.word)])
+            try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?)", [.blob(w.hash.bytes), file, .text(w.word)])
         }
     }
 
     func remove(owner: PublicKey, id: TransferID) throws {
+        try db.run("DELETE FROM words WHERE n = (SELECT n FROM files WHERE owner = ? AND id = ?)", [.blob(owner.compressed), .blob(id.bytes)])
         try db.run("DELETE FROM files WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(id.bytes)])
-        try db.run("DELETE FROM words WHERE owner = ? AND id = ?", [.blob(owner.compressed), .blob(id.bytes)])
     }
 
     /// Forgets every file of an owner (a chain rewritten or found invalid).
     func removeAll(owner: PublicKey) throws {
+        try db.run("DELETE FROM words WHERE n IN (SELECT n FROM files WHERE owner = ?)", [.blob(owner.compressed)])
         try db.run("DELETE FROM files WHERE owner = ?", [.blob(owner.compressed)])
-        try db.run("DELETE FROM words WHERE owner = ?", [.blob(owner.compressed)])
     }
 
     func owner(_ bytes: [UInt8]) -> PublicKey? {
@@ -229,10 +267,10 @@ public final class FileCatalog: @unchecked Sendable {
         // The matching word rows: each once, from the key lookup or (not a key) a prefix range.
         // A UNION ALL of index searches; an OR of them made SQLite dedupe every row (2.7x slower
         // for a common word in a 1,000,000-file catalog).
-        var branches = ["SELECT word, owner, id, text FROM words WHERE word IN (\(keyList))"]
+        var branches = ["SELECT word, n, text FROM words WHERE word IN (\(keyList))"]
         var branchParams = keyParams
         for p in prefixes {
-            branches.append("SELECT word, owner, id, text FROM words WHERE text >= ? AND text < ? AND word NOT IN (\(keyList))")
+            branches.append("SELECT word, n, text FROM words WHERE text >= ? AND text < ? AND word NOT IN (\(keyList))")
             branchParams += [.text(p), .text(p + "\u{10FFFF}")] + keyParams
         }
         // Score: how many query words matched (each counted once), plus the exact term.
@@ -280,13 +318,13 @@ public final class FileCatalog: @unchecked Sendable {
         let ranked = """
             SELECT f.owner, f.version, f.block, f.date_shared, f.record, g.words,
                    \(sortsByShared ? sharedOf("f") : "0") AS shared, g.rowid_order, g.score, f.hash, f.name, f.size
-            FROM (SELECT w.owner, w.id,
+            FROM (SELECT w.n,
                          coalesce(group_concat(CASE WHEN w.word IN (\(keyList)) THEN w.text END, char(31)),
                                   group_concat(w.text, char(31))) AS words,
                          coalesce(min(\(keyOrder)), \(keys.count)) AS rowid_order, \(score) AS score
                   FROM (\(branches.joined(separator: " UNION ALL "))) w
-                  GROUP BY w.owner, w.id) g
-            JOIN files f ON f.owner = g.owner AND f.id = g.id
+                  GROUP BY w.n) g
+            JOIN files f ON f.n = g.n
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             \(order) LIMIT ?
             """

@@ -1,4 +1,4 @@
-import PeernetBlockchain
+@testable import PeernetBlockchain
 import PeernetProtocol
 import TestSupport
 import XCTest
@@ -55,5 +55,25 @@ final class SearchTextTests: XCTestCase {
         XCTAssertEqual(SearchText.lowercase("ÉCOLE"), "école")
         XCTAssertEqual(SearchText.lowercase("STRASSE"), "strasse")
         XCTAssertEqual(SearchText.lowercase("ΣΊΣΥΦΟΣ"), "σίσυφοσ", "no final-sigma context rule")
+    }
+
+    /// The ASCII fast paths give exactly what the scalar-by-scalar code gives, for random text
+    /// made of letters of both cases, digits, every separator, '#', spaces and other signs.
+    func testASCIIWordsAndKeysMatchTheScalarPath() {
+        let alphabet = Array("aZbYcX09 \t#+-._()[],/'&!~AbCDefGHijKLMnoPQ".utf8)
+        var state: UInt64 = 7
+        for _ in 0..<5000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(state % 24) {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                bytes.append(alphabet[Int(state >> 33) % alphabet.count])
+            }
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let text = String(decoding: bytes, as: UTF8.self)
+            XCTAssertEqual(SearchText.asciiWords(bytes), SearchText.scalarWords(text), text)
+            let generic = SearchText.trimSpace(SearchText.lowercase(text))
+            XCTAssertEqual(SearchText.asciiHashWord(text)?.word, generic.utf8.count >= 3 ? generic : nil, text)
+            XCTAssertEqual(SearchText.asciiHashWord(text)?.hash, generic.utf8.count >= 3 ? Hash256.blake3(Array(generic.utf8)) : nil, text)
+        }
     }
 }

@@ -187,6 +187,46 @@ final class RemoteCatalogTests: XCTestCase {
         XCTAssertEqual(try store.catalog.count(), 1)
     }
 
+    /// A catalog of the layout before file numbers (word rows keyed by owner key and file ID)
+    /// is converted at open: its files stay, and its words are rebuilt for the new layout.
+    func testCatalogOfTheOlderLayoutIsConverted() throws {
+        let dir = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: dir.url) }
+        try FileManager.default.createDirectory(at: dir.url, withIntermediateDirectories: true)
+        let remote = PrivateKey().publicKey
+        let file = FileRecord(hash: .blake3([7]), id: .random(), merkleRoot: .blake3([7]), fragmentSize: 262_144, type: 3, format: 7, size: 9,
+                              tags: [FileTag(type: FileTag.name, text: "Old Holiday.mkv"), FileTag(type: FileTag.folder, text: "Trips")])
+        do {
+            let db = try SQLiteDatabase(path: dir.file("peernet.sqlite").path)
+            try db.execute("""
+            CREATE TABLE files (owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
+                hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL, type INTEGER NOT NULL,
+                format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL, node_id BLOB NOT NULL,
+                PRIMARY KEY (owner, id)) WITHOUT ROWID;
+            CREATE INDEX files_hash ON files(hash);
+            CREATE TABLE words (word BLOB NOT NULL, owner BLOB NOT NULL, id BLOB NOT NULL, text TEXT NOT NULL,
+                PRIMARY KEY (word, owner, id)) WITHOUT ROWID;
+            CREATE INDEX words_owner ON words(owner, id);
+            CREATE INDEX words_text ON words(text);
+            CREATE TABLE catalog_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            INSERT INTO catalog_meta VALUES ('words', 2);
+            """)
+            try db.run("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+                .blob(remote.compressed), .blob(file.id.bytes), .integer(4), .integer(0), .blob(file.hash.bytes), .text(file.name),
+                .text(file.folder), .integer(9), .integer(3), .integer(7), .integer(0), .blob(FileRecordCodec.encodeStandalone(file)),
+                .blob(Hash256.nodeID(of: remote).bytes)])
+            db.close()
+        }
+        let store = try LocalStore(dataDirectory: dir, key: PrivateKey())
+        XCTAssertEqual(try store.catalog.count(owner: remote), 1)
+        let found = try store.catalog.search(SearchText.parseTerm("holi"))
+        XCTAssertEqual(found.map(\.entry.file.name), ["Old Holiday.mkv"])
+        XCTAssertEqual(found.first?.entry.version, 4)
+        XCTAssertEqual(try store.catalog.search(SearchText.parseTerm("trips")).count, 1, "folder words rebuilt")
+        try store.catalog.removeAll(owner: remote)
+        XCTAssertEqual(try store.db.query("SELECT count(*) FROM words").first?.first?.int, 0, "its words go with it")
+    }
+
     /// Extensions are indexed (word index version 2); an older catalog is reindexed once at
     /// open, so "mp4" finds files cached before the upgrade too.
     func testOlderWordIndexIsRebuiltWithExtensions() throws {
