@@ -82,14 +82,8 @@ public final class FileCatalog: @unchecked Sendable {
     init(db: SQLiteDatabase) throws {
         self.db = db
         try migrateToFileNumbers()
-        try db.execute("""
-        CREATE TABLE IF NOT EXISTS files (
-            n INTEGER PRIMARY KEY,
-            owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
-            hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
-            type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
-            node_id BLOB NOT NULL,
-            UNIQUE (owner, id));
+        try db.execute(Self.filesTable + """
+
         CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
         CREATE INDEX IF NOT EXISTS files_folder ON files(owner, folder);
         CREATE INDEX IF NOT EXISTS files_date ON files(date_shared);
@@ -102,6 +96,18 @@ public final class FileCatalog: @unchecked Sendable {
         """)
         try reindexWordsIfNeeded()
     }
+
+    /// The files: one row per file of every owner, numbered (`n`) for the word index.
+    static let filesTable = """
+        CREATE TABLE IF NOT EXISTS files (
+            n INTEGER PRIMARY KEY,
+            owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
+            hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
+            type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
+            node_id BLOB NOT NULL,
+            UNIQUE (owner, id));
+
+        """
 
     /// Word rows name their file by its number (`files.n`), not by owner key and file ID: 81
     /// bytes of key in the word index and in both of its secondary indexes became ~36, and
@@ -118,13 +124,7 @@ public final class FileCatalog: @unchecked Sendable {
             DROP INDEX IF EXISTS words_owner; DROP INDEX IF EXISTS words_text;
             DROP TABLE IF EXISTS words;
             ALTER TABLE files RENAME TO files_unnumbered;
-            CREATE TABLE files (
-                n INTEGER PRIMARY KEY,
-                owner BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL, block INTEGER NOT NULL,
-                hash BLOB NOT NULL, name TEXT NOT NULL, folder TEXT NOT NULL, size INTEGER NOT NULL,
-                type INTEGER NOT NULL, format INTEGER NOT NULL, date_shared INTEGER NOT NULL, record BLOB NOT NULL,
-                node_id BLOB NOT NULL,
-                UNIQUE (owner, id));
+            """ + Self.filesTable + """
             INSERT INTO files (owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id)
                 SELECT owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id FROM files_unnumbered;
             DROP TABLE files_unnumbered;
