@@ -70,11 +70,11 @@ extension FuseMount {
         }
     }
 
-    /// Ends descriptor `fd`'s use of its node's backing ID; the last one drops the ID (the
-    /// kernel's open files keep their backing file until they close).
-    func releaseBacking(_ key: UInt64, fd: Int32) {
+    /// Ends descriptor `fd`'s use of its node's backing ID, if it had one; the last one drops
+    /// the ID (the kernel's open files keep their backing file until they close).
+    func releaseBacking(fd: Int32) {
         backings.withLock { table in
-            guard table.handles.removeValue(forKey: fd) != nil, let node = table.byNode[key] else { return }
+            guard let key = table.handles.removeValue(forKey: fd), let node = table.byNode[key] else { return }
             if node.opens > 1 {
                 table.byNode[key] = (node.id, node.opens - 1)
             } else {
@@ -87,7 +87,7 @@ extension FuseMount {
     /// Sends an OPEN or CREATE reply (`send`), marked for passthrough with `backing` if any.
     /// The mark is read by the writev hook on this thread, inside `send`. (An open interrupted
     /// before its reply arrived is released by libfuse, which ends its use of the ID.)
-    func replyOpen(_ req: fuse_req_t?, _ fi: UnsafeMutablePointer<fuse_file_info>, backing: Int32?, send: () -> Int32) {
+    func replyOpen(_ fi: UnsafeMutablePointer<fuse_file_info>, backing: Int32?, send: () -> Int32) {
         if let backing {
             fi.pointee.direct_io = 0
             fi.pointee.keep_cache = 0

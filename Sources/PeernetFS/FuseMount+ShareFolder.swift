@@ -239,7 +239,7 @@ extension FuseMount {
         } catch { return Self.fail(req, error) }
         fi.pointee.fh = registerOpen(file, flags: flags, key: key)
         fi.pointee.keep_cache = 0
-        replyOpen(req, fi, backing: acquireBacking(key, fd: file)) { fuse_reply_open(req, fi) }
+        replyOpen(fi, backing: acquireBacking(key, fd: file)) { fuse_reply_open(req, fi) }
     }
 
     func localCreate(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, _ mode: mode_t,
@@ -266,7 +266,7 @@ extension FuseMount {
             e.attr = localStat(key, st)
             e.attr_timeout = Self.localTimeout
             e.entry_timeout = Self.localTimeout
-            replyOpen(req, fi, backing: acquireBacking(key, fd: file)) { fuse_reply_create(req, &e, fi) }
+            replyOpen(fi, backing: acquireBacking(key, fd: file)) { fuse_reply_create(req, &e, fi) }
         } catch {
             close(file)
             Self.fail(req, error)
@@ -305,7 +305,7 @@ extension FuseMount {
 
     func localRelease(_ req: fuse_req_t?, _ fd: Int32) {
         let entry = Self.openFiles.withLock { $0.removeValue(forKey: fd) }
-        if let entry { releaseBacking(entry.key, fd: fd) }
+        releaseBacking(fd: fd)
         close(fd)
         if let entry, entry.writer { fs.publisher.writing(device: entry.device, inode: entry.inode, -1) }
         Self.reply(req, 0)

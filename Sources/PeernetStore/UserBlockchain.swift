@@ -116,6 +116,11 @@ public final class UserBlockchain: @unchecked Sendable {
     /// 256 blocks per peer: at 4 KiB a peer saw only the first ~256 publishes of a `cp -r`.
     static let blockTarget = 45_000
 
+    /// Profile and other non-file records in groups of up to `blockTarget` bytes.
+    static func otherGroups(_ records: [BlockRecord]) -> [[BlockRecord]] {
+        BlockPacker.groups(records, target: blockTarget, estimate: { BlockRecord.headerSize + $0.data.count })
+    }
+
     /// Appends file records (one transaction), packed into blocks of up to 50,096 bytes, the
     /// largest any reader fetches.
     public func addFiles(_ files: [FileRecord], date: Int64 = Int64(Date().timeIntervalSince1970)) throws {
@@ -221,7 +226,7 @@ public final class UserBlockchain: @unchecked Sendable {
             }
         }
         let needed = UInt64(FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize).count)
-            + UInt64(other.isEmpty ? 0 : BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }).count)
+            + UInt64(Self.otherGroups(other).count)
         guard height >= 2 * needed + 2 else { return false }
         try rewritePacked(files: files, other: other, version: version + 1, now: now)
         return true
@@ -264,7 +269,7 @@ public final class UserBlockchain: @unchecked Sendable {
                 try catalog.removeAll(owner: key.publicKey)
                 version = newVersion
                 height = 0
-                for group in BlockPacker.groups(other, target: Self.blockTarget, estimate: { BlockRecord.headerSize + $0.data.count }) {
+                for group in Self.otherGroups(other) {
                     try append(group)
                 }
                 for group in FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize) {

@@ -2,6 +2,7 @@ import Foundation
 import PeernetCrypto
 import PeernetNode
 import PeernetProtocol
+import PeernetSupport
 import Synchronization
 
 enum NodeBenchmarks {
@@ -196,16 +197,3 @@ enum DHTSimulation {
     }
 }
 
-/// A small, fast, seeded generator for simulations (SplitMix64): the system generator costs a
-/// getrandom call per number.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
+import PeernetSupport
 import XCTest
 
 /// File records are packed by their exact encoded size (with TagData sharing) up to the
@@ -8,8 +9,8 @@ import XCTest
 /// would not have fit).
 final class BlockPackingTests: XCTestCase {
     func files(_ count: Int, folders: Int, seed: UInt64) -> [FileRecord] {
-        var state = seed
-        func next() -> UInt64 { state &+= 0x9E37_79B9_7F4A_7C15; var z = state; z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; return z ^ (z >> 31) }
+        var rng = SplitMix64(seed: seed)
+        func next() -> UInt64 { rng.next() }
         return (0..<count).map { i in
             let name = "photo \(i) " + String(repeating: "x", count: Int(next() % 40)) + ".jpg"
             let h = Hash256.blake3(Array(name.utf8))

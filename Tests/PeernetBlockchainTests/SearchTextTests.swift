@@ -1,5 +1,6 @@
 @testable import PeernetBlockchain
 import PeernetProtocol
+import PeernetSupport
 import TestSupport
 import XCTest
 
@@ -61,14 +62,9 @@ final class SearchTextTests: XCTestCase {
     /// made of letters of both cases, digits, every separator, '#', spaces and other signs.
     func testASCIIWordsAndKeysMatchTheScalarPath() {
         let alphabet = Array("aZbYcX09 \t#+-._()[],/'&!~AbCDefGHijKLMnoPQ".utf8)
-        var state: UInt64 = 7
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<5000 {
-            var bytes: [UInt8] = []
-            for _ in 0..<Int(state % 24) {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                bytes.append(alphabet[Int(state >> 33) % alphabet.count])
-            }
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let bytes = (0..<Int.random(in: 0..<24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
             let text = String(decoding: bytes, as: UTF8.self)
             XCTAssertEqual(SearchText.asciiWords(bytes), SearchText.scalarWords(text), text)
             let generic = SearchText.trimSpace(SearchText.lowercase(text))

@@ -1,5 +1,6 @@
 import PeernetCrypto
 @testable import PeernetProtocol
+import PeernetSupport
 import TestSupport
 import XCTest
 
