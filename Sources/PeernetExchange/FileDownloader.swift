@@ -83,6 +83,8 @@ public final class FileDownloader: Sendable {
     /// Counts commits (fragments moved from `ready` to the cache's verified marks): a waiting
     /// reader reads the cache again only when this moved, not at every fragment it is woken for.
     let commits = Atomic<Int>(0)
+    /// Where the commits of a fetch run, off the receive path.
+    let commitQueue = CommitQueue()
     /// When each file was last marked used in the cache (at most once a minute per file).
     let touched = Mutex<[Hash256: Date]>([:])
     /// Recent downloads, for `.peernet/transfers`.
@@ -247,8 +249,9 @@ public final class FileDownloader: Sendable {
                             self.ready.withLock { _ = $0[target.hash, default: []].insert(c.index) }
                             self.progressSignal.signal(target.hash)
                             if c.uncommitted.count >= 16 {
-                                self.commit(target.hash, c.uncommitted)
+                                let batch = c.uncommitted
                                 c.uncommitted = []
+                                self.commitQueue.submit { self.commit(target.hash, batch) }
                             }
                             c.done += UInt64(length)
                             progress?(c.done, target.size)
@@ -258,11 +261,13 @@ public final class FileDownloader: Sendable {
                     }
                 }
             } catch {
+                await commitQueue.drain()
                 commit(target.hash, cursor.withLock { $0.uncommitted })
                 // An abandoned stream is ours: because of a corrupt fragment.
                 if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
                 throw error
             }
+            await commitQueue.drain()
             commit(target.hash, cursor.withLock { $0.uncommitted })
             if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
         }
