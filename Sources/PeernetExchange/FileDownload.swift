@@ -33,7 +33,7 @@ extension BlockExchange {
         let sequence = node.nextSequence(for: peer)
         let encrypted = fastPath ?? isOwnKind(peer)
         let cipher = encrypted ? TransferCipher(local: node.key, remote: peer, transferID: id, isRequester: true) : nil
-        guard let session = makeSession(id: id, peer: peer, role: .server, idleTimeout: idleTimeout, cipher: cipher) else {
+        guard let session = try? makeSession(id: id, peer: peer, role: .server, idleTimeout: idleTimeout, cipher: cipher) else {
             throw DownloadError.notConnected
         }
         struct State { var header: FileTransferHeader?; var pendingHeader: [UInt8] = []; var received: UInt64 = 0; var done = false
@@ -42,6 +42,7 @@ extension BlockExchange {
         @Sendable func finish(_ error: DownloadError?) { state.withLock { s in if !s.done { s.done = true; s.error = error } } }
         session.connection.onData = { bytes in
             var deliver: [UInt8] = []
+            var complete = false
             let proceed: Bool = state.withLock { s in
                 guard !s.done else { return false }
                 s.lastData = monotonicSeconds()
@@ -62,10 +63,14 @@ extension BlockExchange {
                 if UInt64(data.count) > want { data = Array(data.prefix(Int(want))) }
                 s.received += UInt64(data.count)
                 deliver = data
-                if s.received >= s.header!.transferSize { s.done = true }
+                complete = s.received >= s.header!.transferSize
                 return true
             }
             if proceed, !deliver.isEmpty, !onBytes(deliver) { finish(.aborted) }
+            // Done only once the last bytes were handled: marked before, the caller could
+            // return (and commit what it had) while `onBytes` still wrote the last fragments,
+            // and a complete download then reported its last fragments missing.
+            if complete { finish(nil) }
         }
         session.connection.onStateChange = { st in
             if case .closed(let why) = st, why != "done" { finish(.protocolError("UDT closed: \(why)")) }

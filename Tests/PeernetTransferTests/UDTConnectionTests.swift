@@ -100,6 +100,42 @@ final class UDTConnectionTests: XCTestCase {
         XCTAssertEqual(dataPackets, (size + 1197) / 1198)
     }
 
+    /// A writer waiting for room wakes once the window has taken enough of the queue (not
+    /// before), and at the latest when the connection closes: what keeps a served transfer's
+    /// queue full without polling it.
+    func testWaitForRoomWakesWhenTheQueueDrainsOrTheConnectionCloses() async throws {
+        let link = VirtualLink()
+        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        client.start(now: 0)
+        client.write([UInt8](repeating: 1, count: 400_000))
+        let limit = 200_000
+        let woke = Mutex<Int?>(nil)
+        let waiter = Task { await client.waitForRoom(limit); woke.withLock { $0 = client.queuedBytes } }
+        var stepsWhileWaiting = 0
+        for _ in 0..<5_000 {
+            link.now += 0.001
+            let due = link.queue.filter { $0.at <= link.now }
+            link.queue.removeAll { $0.at <= link.now }
+            for p in due { if p.toServer { server.receive(p.bytes, now: link.now) } else { client.receive(p.bytes, now: link.now) } }
+            client.tick(now: link.now)
+            server.tick(now: link.now)
+            await Task.yield()
+            if woke.withLock({ $0 }) != nil { break }
+            if client.queuedBytes > limit { stepsWhileWaiting += 1 }
+        }
+        await waiter.value
+        XCTAssertGreaterThan(stepsWhileWaiting, 0, "the writer waited while the queue was over the limit")
+        XCTAssertLessThanOrEqual(woke.withLock { $0 } ?? .max, limit)
+        // A stalled connection (nothing delivered any more): closing it wakes the writer.
+        client.write([UInt8](repeating: 2, count: 1_000_000))
+        let closedWake = Task { await client.waitForRoom(0); return client.state }
+        try await Task.sleep(for: .milliseconds(20))
+        client.close(reason: "test", now: link.now)
+        let state = await closedWake.value
+        XCTAssertEqual(state, .closed("test"))
+    }
+
     /// ACKs every 4 packets at the start (a reference sender's first window is 16 packets),
     /// every 32 once 1,024 packets have arrived: fewer ACK/ACK2 pairs on long transfers.
     func testAckIntervalWidensAfterTheStart() throws {
