@@ -8,9 +8,9 @@ import PeernetProtocol
 import PeernetStore
 import Synchronization
 
-/// The FUSE drive against its baselines, all in one run: reading an own file through the mount
-/// vs reading its warehouse file; a cold read of a remote file through the mount vs the same
-/// download as `peernet get` does it; `ls -l` of a peer with 10,000 files vs a local directory.
+/// The FUSE drive's read side against its baselines, all in one run: a cold read of a remote
+/// file through the mount vs the same download as `peernet get` does it; `ls -l` of a peer with
+/// 10,000 files vs a local directory. (Own files in me/: the `drive` group.)
 /// Reads and listings run in child processes (`dd`, `ls`), as a user's would.
 /// Remote size: PEERNET_BENCH_FS_MB (default 1024).
 enum FSBenchmarks {
@@ -82,29 +82,8 @@ enum FSBenchmarks {
         let deadline = Date().addingTimeInterval(10)
         while !viewer.node.isConnected(holder.node.publicKey) && Date() < deadline { usleep(20_000) }
 
-        // 1. Own file: through me/ vs the warehouse file.
-        let own = viewer.dir.appendingPathComponent("own.bin").path
-        if !onlyRemote { write(own, megabytes: 256, seed: 3) }
-        if !onlyRemote, let record = try? viewer.store.share([LocalStore.ShareRequest(path: own, name: "own.bin")]).first {
-            // Two figures: the first read, every byte served by the node (spliced from the
-            // warehouse file), and later reads, which the kernel's page cache answers. (Reads in
-            // the first half second after sharing were sometimes served by the node again,
-            // the kernel having dropped the pages, so the two used to blur into one figure
-            // that alternated between 0.5x and 1.0x; no invalidation of ours is involved.)
-            let direct = bestRead(viewer.store.warehouse.contentPath(record.hash) ?? viewer.store.warehouse.path(for: record.hash))
-            dropKernelPages(mountpoint + "/me/own.bin")
-            let first = bestRead(mountpoint + "/me/own.bin", rounds: 1)
-            usleep(1_000_000)
-            _ = bestRead(mountpoint + "/me/own.bin", rounds: 1)
-            let later = bestRead(mountpoint + "/me/own.bin")
-            if let direct, let first, let later {
-                table.add(BenchRow(group: "fs", name: "first read of an own 256 MiB file through me/", value: 256 * 1.048576 / first,
-                                   unit: "MB/s", baselineName: "reading its warehouse file directly", baselineValue: 256 * 1.048576 / direct))
-                table.add(BenchRow(group: "fs", name: "  later reads of it (kernel page cache)", value: 256 * 1.048576 / later,
-                                   unit: "MB/s", baselineName: "reading its warehouse file directly", baselineValue: 256 * 1.048576 / direct))
-            }
-        }
-        try? FileManager.default.removeItem(atPath: own)
+        // 1. Own files are read through me/ from the share folder: the `drive` group measures
+        //    that against the folder used directly (this group's warehouse read predates it).
 
         // 2. Cold remote read through the mount vs `peernet get` of the same file:
         //    - dd of the file to /dev/null vs all `peernet get` does (the download, then the
