@@ -87,11 +87,7 @@ public final class FileCatalog: @unchecked Sendable {
         CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
         CREATE INDEX IF NOT EXISTS files_folder ON files(owner, folder);
         CREATE INDEX IF NOT EXISTS files_date ON files(date_shared);
-        CREATE TABLE IF NOT EXISTS words (
-            word BLOB NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL,
-            PRIMARY KEY (word, n)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS words_file ON words(n);
-        CREATE INDEX IF NOT EXISTS words_text ON words(text);
+        """ + Self.wordsTable + """
         CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
         """)
         try reindexWordsIfNeeded()
@@ -108,6 +104,28 @@ public final class FileCatalog: @unchecked Sendable {
             UNIQUE (owner, id));
 
         """
+
+    /// The word index: a row per word of a file, keyed by the word's key (`wordKey`).
+    static let wordsTable = """
+        CREATE TABLE IF NOT EXISTS words (
+            word INTEGER NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL,
+            PRIMARY KEY (word, n)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS words_file ON words(n);
+        CREATE INDEX IF NOT EXISTS words_text ON words(text);
+
+        """
+
+    /// A word's key in the index: the first 8 bytes of its hash (the reference's word hash,
+    /// data.md §6.4) as an integer. The whole 32-byte hash made every index step a 32-byte
+    /// compare and the rows twice as large; indexing a synced chain spent most of its time in
+    /// those inserts (callgrind). 64 bits: among a million distinct words, a collision has a
+    /// chance of about 3 in 100 million, and would only add a file to a search's results.
+    static func wordKey(_ hash: Hash256) -> SQLValue {
+        let b = hash.bytes
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(b[i]) << (8 * UInt64(i)) }
+        return .integer(Int64(bitPattern: v))
+    }
 
     /// Word rows name their file by its number (`files.n`), not by owner key and file ID: 81
     /// bytes of key in the word index and in both of its secondary indexes became ~36, and
@@ -133,15 +151,15 @@ public final class FileCatalog: @unchecked Sendable {
         }
     }
 
-    /// The word index's format: 2 added file extensions ("mp4"); 3 names files by number. An
-    /// older index is rebuilt once from the stored records.
-    static let wordIndexVersion: Int64 = 3
+    /// The word index's format: 2 added file extensions ("mp4"); 3 names files by number; 4
+    /// keys words by an integer. An older index is rebuilt once from the stored records.
+    static let wordIndexVersion: Int64 = 4
 
     private func reindexWordsIfNeeded() throws {
         let current = try db.query("SELECT value FROM catalog_meta WHERE key = 'words'").first?.first?.int ?? 0
         guard current < Self.wordIndexVersion else { return }
         try db.transaction {
-            try db.run("DELETE FROM words")
+            try db.execute("DROP TABLE IF EXISTS words;\n" + Self.wordsTable)
             for row in try db.query("SELECT n, record FROM files") {
                 guard let f = try? FileRecordCodec.decode([BlockRecord(type: .file, date: 0, data: row[1].bytes)], index: 0) else { continue }
                 try indexWords(of: f, file: row[0])
@@ -156,32 +174,59 @@ public final class FileCatalog: @unchecked Sendable {
         let ownerBytes = SQLValue.blob(owner.compressed)
         let nodeID = SQLValue.blob(Hash256.nodeID(of: owner).bytes)
         for f in files {
-            // A file new to this owner (the usual case when a chain is synced) has nothing to
-            // replace: the deletes run only when the lookup finds it.
-            if let old = try db.query("SELECT n FROM files WHERE owner = ? AND id = ?", [ownerBytes, .blob(f.id.bytes)]).first?.first {
-                try db.run("DELETE FROM words WHERE n = ?", [old])
-                try db.run("DELETE FROM files WHERE n = ?", [old])
-            }
-            let inserted = try db.query("""
-                INSERT INTO files (owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING n
-                """, [
+            let row: [SQLValue] = [
                 ownerBytes, .blob(f.id.bytes), .integer(Int64(bitPattern: version)), .integer(Int64(bitPattern: block)),
                 .blob(f.hash.bytes), .text(f.name), .text(f.folder), .integer(Int64(bitPattern: f.size)), .integer(Int64(f.type)),
                 .integer(Int64(f.format)), .integer(f.dateShared ?? 0), .blob(FileRecordCodec.encodeStandalone(f)), nodeID,
-            ])
-            guard let number = inserted.first?.first else { throw SQLiteError(code: 0, message: "no file number returned") }
+            ]
+            // A file new to this owner (the usual case when a chain is synced) is one insert;
+            // only when its ID is listed already are the old row and its words replaced. (A
+            // lookup before every insert was a fifth of a sync's catalog work, callgrind.)
+            var number = try db.query(Self.insertFile + " ON CONFLICT (owner, id) DO NOTHING RETURNING n", row).first?.first
+            if number == nil, let old = try db.query("SELECT n FROM files WHERE owner = ? AND id = ?", [ownerBytes, .blob(f.id.bytes)]).first?.first {
+                try db.run("DELETE FROM words WHERE n = ?", [old])
+                try db.run("DELETE FROM files WHERE n = ?", [old])
+                number = try db.query(Self.insertFile + " RETURNING n", row).first?.first
+            }
+            guard let number else { throw SQLiteError(code: 0, message: "no file number returned") }
             try indexWords(of: f, file: number)
         }
     }
+
+    static let insertFile = """
+        INSERT INTO files (owner, id, version, block, hash, name, folder, size, type, format, date_shared, record, node_id)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+        """
+
+    /// Word rows per INSERT statement: one statement for a file's words (up to this many)
+    /// instead of one per word. Each execution has a fixed cost (statement lookup, lock,
+    /// bindings, VdbeHalt), and a synced chain's files have ~10 words each.
+    static let wordsPerInsert = 64
 
     /// The keyword index rows of one file. The raw tag bytes are indexed: sanitising drops
     /// invalid UTF-8 as the reference does.
     private func indexWords(of f: FileRecord, file: SQLValue) throws {
         func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
-        for w in SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder), description: text(FileTag.description)) {
-            try db.run("INSERT OR IGNORE INTO words VALUES (?,?,?)", [.blob(w.hash.bytes), file, .text(w.word)])
+        let words = Array(SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder),
+                                                             description: text(FileTag.description)))
+        var start = 0
+        while start < words.count {
+            let chunk = words[start..<min(words.count, start + Self.wordsPerInsert)]
+            var params: [SQLValue] = []
+            params.reserveCapacity(chunk.count * 3)
+            for w in chunk { params += [Self.wordKey(w.hash), file, .text(w.word)] }
+            try db.run(Self.insertWords(chunk.count), params)
+            start += chunk.count
         }
+    }
+
+    /// `INSERT OR IGNORE INTO words` of `count` rows (the texts are made once per count).
+    static func insertWords(_ count: Int) -> String {
+        if count <= wordsPerInsert, let made = insertWordsSQL[count] { return made }
+        return "INSERT OR IGNORE INTO words VALUES " + Array(repeating: "(?,?,?)", count: count).joined(separator: ",")
+    }
+    private static let insertWordsSQL: [String?] = (0...wordsPerInsert).map { n in
+        n == 0 ? nil : "INSERT OR IGNORE INTO words VALUES " + Array(repeating: "(?,?,?)", count: n).joined(separator: ",")
     }
 
     func remove(owner: PublicKey, id: TransferID) throws {
@@ -263,7 +308,7 @@ public final class FileCatalog: @unchecked Sendable {
         // The query's words (a one-word query is its own whole term).
         let prefixes = term.isExact ? [] : term.words.isEmpty ? term.exact.map { [$0.word] } ?? [] : term.words.map(\.word)
         let keyList = keys.map { _ in "?" }.joined(separator: ",")
-        let keyParams: [SQLValue] = keys.map { .blob($0.hash.bytes) }
+        let keyParams: [SQLValue] = keys.map { Self.wordKey($0.hash) }
         // The matching word rows: each once, from the key lookup or (not a key) a prefix range.
         // A UNION ALL of index searches; an OR of them made SQLite dedupe every row (2.7x slower
         // for a common word in a 1,000,000-file catalog).
@@ -282,7 +327,7 @@ public final class FileCatalog: @unchecked Sendable {
         }
         if let exact = term.exact {
             scoreParts.append("max(CASE WHEN w.word = ? THEN \(max(1, prefixes.count)) ELSE 0 END)")
-            scoreParams.append(.blob(exact.hash.bytes))
+            scoreParams.append(Self.wordKey(exact.hash))
         }
         let score = scoreParts.isEmpty ? "0" : scoreParts.joined(separator: " + ")
         var conditions: [String] = []
