@@ -218,60 +218,84 @@ public enum SearchText {
 
     /// The index key of a word: lower-cased and trimmed; nil below 3 UTF-8 bytes.
     public static func hashWord(_ word: String) -> SearchWord? {
-        if word.utf8.allSatisfy({ $0 < 0x80 }) { return asciiHashWord(word) }
-        let w = trimSpace(lowercase(word))
-        guard w.utf8.count >= 3 else { return nil }
-        return SearchWord(word: w, hash: Hash256.blake3(Array(w.utf8)))
+        normalizedWord(word).map { SearchWord(word: $0, hash: Hash256.blake3(Array($0.utf8))) }
     }
 
-    /// `hashWord` of ASCII text, on bytes.
-    static func asciiHashWord(_ word: String) -> SearchWord? {
+    /// A word as it is indexed and looked up: lower-cased and trimmed; nil when shorter than
+    /// 3 bytes.
+    public static func normalizedWord(_ word: String) -> String? {
+        if word.utf8.allSatisfy({ $0 < 0x80 }) { return asciiNormalizedWord(word) }
+        let w = trimSpace(lowercase(word))
+        return w.utf8.count >= 3 ? w : nil
+    }
+
+    /// `normalizedWord` of ASCII text, on bytes.
+    static func asciiNormalizedWord(_ word: String) -> String? {
         var bytes = word.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
         @inline(__always) func isSpace(_ b: UInt8) -> Bool { b == 32 || (b >= 9 && b <= 13) }
         while let last = bytes.last, isSpace(last) { bytes.removeLast() }
         let lead = bytes.prefix { isSpace($0) }.count
         if lead > 0 { bytes.removeFirst(lead) }
         guard bytes.count >= 3 else { return nil }
-        return SearchWord(word: String(decoding: bytes, as: UTF8.self), hash: Hash256.blake3(bytes))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The name without its last extension (Go's path.Ext rule).
+    /// The name without its last extension (Go's path.Ext rule, on bytes as Go's is: a '.'
+    /// or '/' byte is never part of a longer UTF-8 sequence).
     public static func removeExtension(_ name: String) -> String {
-        let afterSlash = name.lastIndex(of: "/").map { name.index(after: $0) } ?? name.startIndex
-        guard let dot = name[afterSlash...].lastIndex(of: ".") else { return name }
-        return String(name[..<dot])
+        guard let dot = extensionDot(name) else { return name }
+        return String(name.utf8[..<dot])!
+    }
+
+    /// Where the last extension's dot is: the last '.' after the last '/'.
+    static func extensionDot(_ name: String) -> String.Index? {
+        let utf8 = name.utf8
+        let afterSlash = utf8.lastIndex(of: UInt8(ascii: "/")).map { utf8.index(after: $0) } ?? utf8.startIndex
+        return utf8[afterSlash...].lastIndex(of: UInt8(ascii: "."))
     }
 
     /// The keys a file is indexed under (data.md §6.3). Inputs are sanitized first.
     public static func indexWords(name: String, folder: String, description: String) -> Set<SearchWord> {
-        var out = Set<SearchWord>()
-        func add(_ w: String) { if let h = hashWord(w) { out.insert(h) } }
-        let name = sanitize(name), folder = sanitize(folder), description = sanitize(description)
-        if name.utf8.count >= 3 {
-            add(name)
-            let base = removeExtension(name)
-            add(base)
-            for w in words(base) { add(w) }
-            for w in words(folder.replacingOccurrences(of: "\\", with: " ").replacingOccurrences(of: "/", with: " ")) { add(w) }
-        }
-        for w in words(description) { add(w) }
-        return out
+        hashed(indexTexts(name: name, folder: folder, description: description, withExtension: false))
     }
 
-    /// The name's extension, lower-cased, without the dot ("mp4"); nil without one.
+    /// The last extension, lower-cased (without its dot; nil when there is none).
     public static func fileExtension(_ name: String) -> String? {
-        let afterSlash = name.lastIndex(of: "/").map { name.index(after: $0) } ?? name.startIndex
-        guard let dot = name[afterSlash...].lastIndex(of: "."), name.index(after: dot) < name.endIndex else { return nil }
-        return lowercase(String(name[name.index(after: dot)...]))
+        guard let dot = extensionDot(name) else { return nil }
+        let ext = name.utf8[name.utf8.index(after: dot)...]
+        return ext.isEmpty ? nil : lowercase(String(ext)!)
     }
 
     /// The reference's keys plus the file's extension (3 bytes or more), so that `mp4` finds
     /// videos. Our catalog and our keyword records use these; the reference's key set is a
     /// subset, so keys still match between implementations.
     public static func indexWordsWithExtension(name: String, folder: String, description: String) -> Set<SearchWord> {
-        var out = indexWords(name: name, folder: folder, description: description)
-        if let ext = fileExtension(sanitize(name)), let h = hashWord(ext) { out.insert(h) }
+        hashed(indexTexts(name: name, folder: folder, description: description, withExtension: true))
+    }
+
+    /// The normalized words a file is indexed under (`normalizedWord` of each), without their
+    /// hashes: what the local catalog needs (it keys words by their text; the BLAKE3 of each
+    /// was a tenth of a chain sync's instructions, callgrind).
+    public static func indexTexts(name: String, folder: String, description: String, withExtension: Bool) -> Set<String> {
+        var out = Set<String>()
+        func add(_ w: String) { if let n = normalizedWord(w) { out.insert(n) } }
+        let name = sanitize(name), folder = sanitize(folder), description = sanitize(description)
+        if name.utf8.count >= 3 {
+            add(name)
+            let base = removeExtension(name)
+            add(base)
+            for w in words(base) { add(w) }
+            // '\\' and '/' as spaces, on bytes (neither byte occurs inside a longer UTF-8 sequence).
+            let spaced = String(decoding: folder.utf8.map { $0 == 0x5C || $0 == 0x2F ? 0x20 : $0 }, as: UTF8.self)
+            for w in words(spaced) { add(w) }
+        }
+        for w in words(description) { add(w) }
+        if withExtension, let ext = fileExtension(name) { add(ext) }
         return out
+    }
+
+    static func hashed(_ texts: Set<String>) -> Set<SearchWord> {
+        Set(texts.map { SearchWord(word: $0, hash: Hash256.blake3(Array($0.utf8))) })
     }
 
     /// Parses a user's search term (quotes for exact mode).

@@ -115,16 +115,19 @@ public final class FileCatalog: @unchecked Sendable {
 
         """
 
-    /// A word's key in the index: the first 8 bytes of its hash (the reference's word hash,
-    /// data.md §6.4) as an integer. The whole 32-byte hash made every index step a 32-byte
-    /// compare and the rows twice as large; indexing a synced chain spent most of its time in
-    /// those inserts (callgrind). 64 bits: among a million distinct words, a collision has a
-    /// chance of about 3 in 100 million, and would only add a file to a search's results.
-    static func wordKey(_ hash: Hash256) -> SQLValue {
-        let b = hash.bytes
-        var v: UInt64 = 0
-        for i in 0..<8 { v |= UInt64(b[i]) << (8 * UInt64(i)) }
-        return .integer(Int64(bitPattern: v))
+    /// A word's key in the index: a 64-bit hash of its normalized text (FNV-1a, then a
+    /// SplitMix64 finalizer to spread it). Keys were the word's 32-byte BLAKE3 hash: every
+    /// index step a 32-byte compare, rows twice as large, and a BLAKE3 per word; indexing a
+    /// synced chain spent most of its time there (callgrind). A collision (about 3 in 100
+    /// million among a million distinct words, or one made on purpose) only adds a file to
+    /// another word's results, which any peer can do by naming a file with that word.
+    static func wordKey(_ text: String) -> SQLValue {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
+        return .integer(Int64(bitPattern: h))
     }
 
     /// Word rows name their file by its number (`files.n`), not by owner key and file ID: 81
@@ -152,8 +155,9 @@ public final class FileCatalog: @unchecked Sendable {
     }
 
     /// The word index's format: 2 added file extensions ("mp4"); 3 names files by number; 4
-    /// keys words by an integer. An older index is rebuilt once from the stored records.
-    static let wordIndexVersion: Int64 = 4
+    /// keys words by an integer; 5 by a hash of the text (`wordKey`). An older index is rebuilt
+    /// once from the stored records.
+    static let wordIndexVersion: Int64 = 5
 
     private func reindexWordsIfNeeded() throws {
         let current = try db.query("SELECT value FROM catalog_meta WHERE key = 'words'").first?.first?.int ?? 0
@@ -207,14 +211,14 @@ public final class FileCatalog: @unchecked Sendable {
     /// invalid UTF-8 as the reference does.
     private func indexWords(of f: FileRecord, file: SQLValue) throws {
         func text(_ type: UInt16) -> String { SearchText.sanitize(f.tag(type)?.data ?? []) }
-        let words = Array(SearchText.indexWordsWithExtension(name: text(FileTag.name), folder: text(FileTag.folder),
-                                                             description: text(FileTag.description)))
+        let words = Array(SearchText.indexTexts(name: text(FileTag.name), folder: text(FileTag.folder),
+                                                description: text(FileTag.description), withExtension: true))
         var start = 0
         while start < words.count {
             let chunk = words[start..<min(words.count, start + Self.wordsPerInsert)]
             var params: [SQLValue] = []
             params.reserveCapacity(chunk.count * 3)
-            for w in chunk { params += [Self.wordKey(w.hash), file, .text(w.word)] }
+            for w in chunk { params += [Self.wordKey(w), file, .text(w)] }
             try db.run(Self.insertWords(chunk.count), params)
             start += chunk.count
         }
@@ -308,7 +312,7 @@ public final class FileCatalog: @unchecked Sendable {
         // The query's words (a one-word query is its own whole term).
         let prefixes = term.isExact ? [] : term.words.isEmpty ? term.exact.map { [$0.word] } ?? [] : term.words.map(\.word)
         let keyList = keys.map { _ in "?" }.joined(separator: ",")
-        let keyParams: [SQLValue] = keys.map { Self.wordKey($0.hash) }
+        let keyParams: [SQLValue] = keys.map { Self.wordKey($0.word) }
         // The matching word rows: each once, from the key lookup or (not a key) a prefix range.
         // A UNION ALL of index searches; an OR of them made SQLite dedupe every row (2.7x slower
         // for a common word in a 1,000,000-file catalog).
@@ -327,7 +331,7 @@ public final class FileCatalog: @unchecked Sendable {
         }
         if let exact = term.exact {
             scoreParts.append("max(CASE WHEN w.word = ? THEN \(max(1, prefixes.count)) ELSE 0 END)")
-            scoreParams.append(Self.wordKey(exact.hash))
+            scoreParams.append(Self.wordKey(exact.word))
         }
         let score = scoreParts.isEmpty ? "0" : scoreParts.joined(separator: " + ")
         var conditions: [String] = []

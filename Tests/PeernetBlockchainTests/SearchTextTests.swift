@@ -68,8 +68,26 @@ final class SearchTextTests: XCTestCase {
             let text = String(decoding: bytes, as: UTF8.self)
             XCTAssertEqual(SearchText.asciiWords(bytes), SearchText.scalarWords(text), text)
             let generic = SearchText.trimSpace(SearchText.lowercase(text))
-            XCTAssertEqual(SearchText.asciiHashWord(text)?.word, generic.utf8.count >= 3 ? generic : nil, text)
-            XCTAssertEqual(SearchText.asciiHashWord(text)?.hash, generic.utf8.count >= 3 ? Hash256.blake3(Array(generic.utf8)) : nil, text)
+            XCTAssertEqual(SearchText.asciiNormalizedWord(text), generic.utf8.count >= 3 ? generic : nil, text)
+            XCTAssertEqual(SearchText.hashWord(text)?.hash, generic.utf8.count >= 3 ? Hash256.blake3(Array(generic.utf8)) : nil, text)
         }
+    }
+
+    /// The extension rules work on bytes, as Go's path.Ext does: the last '.' after the last
+    /// '/', whatever follows it.
+    func testExtensionsAreFoundOnBytes() {
+        XCTAssertEqual(SearchText.removeExtension("Summer Clip.MP4"), "Summer Clip")
+        XCTAssertEqual(SearchText.fileExtension("Summer Clip.MP4"), "mp4")
+        XCTAssertEqual(SearchText.removeExtension("a.b/c"), "a.b/c")
+        XCTAssertNil(SearchText.fileExtension("a.b/c"))
+        XCTAssertNil(SearchText.fileExtension("trailing."))
+        XCTAssertEqual(SearchText.removeExtension("trailing."), "trailing")
+        XCTAssertEqual(SearchText.removeExtension("café.résumé"), "café")
+        XCTAssertEqual(SearchText.fileExtension("Ünïcode.ÄVI"), "ävi")
+        XCTAssertEqual(SearchText.removeExtension("x.\u{301}y"), "x", "a dot before a combining mark still ends the name (Go: bytes)")
+        // The catalog's texts are the hashed keys' words.
+        let texts = SearchText.indexTexts(name: "Holiday Trip.MKV", folder: "Videos\\2024/Summer", description: "Beach day", withExtension: true)
+        XCTAssertEqual(Set(SearchText.indexWordsWithExtension(name: "Holiday Trip.MKV", folder: "Videos\\2024/Summer", description: "Beach day").map(\.word)), texts)
+        XCTAssertTrue(texts.isSuperset(of: ["holiday trip.mkv", "holiday trip", "holiday", "trip", "videos", "2024", "summer", "beach", "day", "mkv"]), "\(texts)")
     }
 }
