@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "PeernetProtocolTests",
                     dependencies: ["PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetNodeTests", dependencies: ["PeernetNode", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
-        .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport"]),
+        .testTarget(name: "PeernetServiceTests", dependencies: ["PeernetService", "PeernetNode", "PeernetSupport", "PeernetExchange", "PeernetStore", "PeernetCrypto", "PeernetProtocol"]),
         .testTarget(name: "PeernetBlockchainTests", dependencies: ["PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "PeernetSupport", "TestSupport"]),
         .testTarget(name: "PeernetStoreTests", dependencies: ["PeernetStore", "PeernetBlockchain", "PeernetProtocol", "PeernetCrypto", "TestSupport"]),
         .testTarget(name: "PeernetTransferTests", dependencies: ["PeernetTransfer", "PeernetProtocol"]),

@@ -12,6 +12,11 @@ final class DownloadJobs: Sendable {
         var searching = false
     }
     let jobs = Mutex<[String: Job]>([:])
+    /// Polls waiting for their job to end (`poll(_:wait:)`), by job.
+    private let waiters = Mutex<[String: [UInt64: CheckedContinuation<Void, Never>]]>([:])
+    private let nextWaiter = Atomic<UInt64>(0)
+    /// The longest a poll waits for its job to end before it answers with the progress.
+    static let maxPollWait = 5.0
 
     /// Starts a download. A target nobody is known to hold yet is looked for up to `timeout`
     /// seconds: a reference holder never announces its hashes, so its new files are known only
@@ -58,9 +63,30 @@ final class DownloadJobs: Sendable {
             } catch {
                 jobs.withLock { $0[id]?.error = "\(error)"; $0[id]?.done = true }
             }
+            for w in waiters.withLock({ $0.removeValue(forKey: id) ?? [:] }).values { w.resume() }
         }
         return id
     }
 
     func poll(_ id: String) -> Job? { jobs.withLock { $0[id] } }
+
+    /// The job's state once it has ended, or after `wait` seconds (at most `maxPollWait`) with
+    /// its progress. `peernet get` polled every 150 ms, so every download took at least that
+    /// long: 174 ms for a 1,000-byte file already in the cache.
+    func poll(_ id: String, wait: Double) async -> Job? {
+        guard wait > 0, let job = poll(id), !job.done else { return poll(id) }
+        let token = nextWaiter.add(1, ordering: .relaxed).newValue
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: .seconds(min(wait, Self.maxPollWait)))
+            self?.waiters.withLock { $0[id]?.removeValue(forKey: token) }?.resume()
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            waiters.withLock { $0[id, default: [:]][token] = c }
+            // Ended between the check above and now: the job's end took no waiter, so answer now.
+            if poll(id)?.done != false { waiters.withLock { $0[id]?.removeValue(forKey: token) }?.resume() }
+        }
+        timer.cancel()
+        waiters.withLock { if $0[id]?.isEmpty == true { $0[id] = nil } }
+        return poll(id)
+    }
 }

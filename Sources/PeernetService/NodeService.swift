@@ -240,7 +240,10 @@ public final class NodeService: Sendable {
                                         timeout: Double(request.arguments["timeout"] ?? "") ?? 30)
             return try encoder.encode(["job": id])
         case "get.poll":
-            guard let job = downloadJobs.poll(request.arguments["job"] ?? "") else { throw ControlError.remote("unknown download") }
+            let wait = Double(request.arguments["wait"] ?? "") ?? 0
+            guard let job = await downloadJobs.poll(request.arguments["job"] ?? "", wait: wait) else {
+                throw ControlError.remote("unknown download")
+            }
             return try encoder.encode(job)
         case "explore":
             let limit = Int(request.arguments["limit"] ?? "") ?? 50

@@ -42,7 +42,9 @@ struct GetCommand: AsyncParsableCommand {
         var last: Poll?
         var said = false
         while true {
-            let p = try global.nodeCall(Poll.self, "get.poll", ["job": job])
+            // The node answers when the download ends, or after 0.25 s with its progress.
+            let asked = Date()
+            let p = try global.nodeCall(Poll.self, "get.poll", ["job": job, "wait": "0.25"])
             last = p
             if p.searching == true && !said && isatty(2) != 0 {
                 FileHandle.standardError.write(Data("looking for holders… (up to \(Int(timeout)) s)\n".utf8))
@@ -50,7 +52,8 @@ struct GetCommand: AsyncParsableCommand {
             }
             bar.update(done: p.received, total: p.total)
             if p.done { break }
-            try await Task.sleep(for: .milliseconds(150))
+            // A node of an older version answers at once: do not ask it in a tight loop.
+            if Date().timeIntervalSince(asked) < 0.05 { try await Task.sleep(for: .milliseconds(100)) }
         }
         bar.finish()
         if let error = last?.error {
