@@ -106,13 +106,19 @@ final class BlockExchangeTests: XCTestCase {
         }
     }
 
-    func testFileBytesAreServedOverUDT() async throws {
+    /// A holder sharing `content` as data.bin, and a second peer connected to it.
+    func holderAndGetter(sharing content: [UInt8]) async throws -> (holder: TestPeer, getter: TestPeer, files: [FileRecord]) {
         let a = try TestPeer()
         let b = try TestPeer()
-        let content = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let files = try a.share([("data.bin", content)])
         b.node.contact(a.publicKey, at: a.node.listenEndpoints)
         await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        return (a, b, files)
+    }
+
+    func testFileBytesAreServedOverUDT() async throws {
+        let content = (0..<2_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let (a, b, files) = try await holderAndGetter(sharing: content)
         let got = try await b.exchange.downloadRange(hash: files[0].hash, from: a.publicKey, offset: 1000, limit: 1_500_000)
         XCTAssertEqual(got.header.fileSize, 2_500_000)
         XCTAssertEqual(got.data, Array(content[1000..<1_501_000]))
@@ -125,12 +131,8 @@ final class BlockExchangeTests: XCTestCase {
     /// while the last fragments were still being written: a complete 1 GiB download then
     /// failed with "every holder failed" and no reason, 1 run in 3.
     func testAStreamEndsAfterItsLastBytesWereHandled() async throws {
-        let a = try TestPeer()
-        let b = try TestPeer()
         let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 3) }
-        let files = try a.share([("data.bin", content)])
-        b.node.contact(a.publicKey, at: a.node.listenEndpoints)
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) }
+        let (a, b, files) = try await holderAndGetter(sharing: content)
         for fastPath in [false, true] {
             let handled = Mutex(0)
             _ = try await b.exchange.streamRange(hash: files[0].hash, from: a.publicKey, offset: 0, limit: 0, fastPath: fastPath) { bytes in
