@@ -78,11 +78,22 @@ public struct BLAKE3: Sendable {
                         withUnsafeBytes(of: key) { keyWords in
                             let k = keyWords.baseAddress!.assumingMemoryBound(to: UInt32.self)
                             while remaining > lanes &* BLAKE3Constants.chunkLength {
-                                peernet_blake3_hash_chunks(p.assumingMemoryBound(to: UInt8.self), k,
-                                                           chunkCounter, flags, words)
-                                for i in 0..<lanes { pushChunk(out[i]) }
-                                p += lanes &* BLAKE3Constants.chunkLength
-                                remaining &-= lanes &* BLAKE3Constants.chunkLength
+                                let input = p.assumingMemoryBound(to: UInt8.self)
+                                let offAlignment = Int(chunkCounter % UInt64(lanes))
+                                if offAlignment == 0 {
+                                    // An aligned subtree: chunks and parents in the kernel.
+                                    peernet_blake3_hash_subtree(input, k, chunkCounter, flags, words)
+                                    pushSubtree(out[0], chunks: lanes)
+                                    p += lanes &* BLAKE3Constants.chunkLength
+                                    remaining &-= lanes &* BLAKE3Constants.chunkLength
+                                } else {
+                                    // Up to the next aligned counter, chunk by chunk (once).
+                                    peernet_blake3_hash_chunks(input, k, chunkCounter, flags, words)
+                                    let used = lanes &- offAlignment
+                                    for i in 0..<used { pushChunk(out[i]) }
+                                    p += used &* BLAKE3Constants.chunkLength
+                                    remaining &-= used &* BLAKE3Constants.chunkLength
+                                }
                             }
                         }
                     }
@@ -137,6 +148,25 @@ public struct BLAKE3: Sendable {
         var cv = cv
         chunkCounter &+= 1
         var total = chunkCounter
+        while total & 1 == 0 {
+            cv = blake3ParentCV(left: stack.removeLast(), right: cv, key: key, flags: flags)
+            total >>= 1
+        }
+        stack.append(cv)
+        chunkCV = key
+        block = SIMD16()
+        blockLength = 0
+        blocksCompressed = 0
+    }
+
+    /// Records the chaining value of an aligned subtree of `chunks` (a power of two) chunks
+    /// that starts at the current chunk counter, and merges completed subtrees, as `chunks`
+    /// calls of `pushChunk` would (the lower stack levels are empty: the counter was a
+    /// multiple of `chunks`).
+    private mutating func pushSubtree(_ cv: SIMD8<UInt32>, chunks: Int) {
+        var cv = cv
+        chunkCounter &+= UInt64(chunks)
+        var total = chunkCounter >> UInt64(chunks.trailingZeroBitCount)
         while total & 1 == 0 {
             cv = blake3ParentCV(left: stack.removeLast(), right: cv, key: key, flags: flags)
             total >>= 1

@@ -178,30 +178,76 @@ final class BLAKE3KernelTests: XCTestCase {
     static let iv: [UInt32] = [0x6A09_E667, 0xBB67_AE85, 0x3C6E_F372, 0xA54F_F53A,
                                0x510E_527F, 0x9B05_688C, 0x1F83_D9AB, 0x5BE0_CD19]
 
+    /// The subtree kernels (chunks and parents in the wide kernel) give the chaining value the
+    /// portable path gives: each chunk's, then parents pairwise up to one.
+    func testSubtreeKernelsAgreeWithPortablePath() throws {
+        let data = (0..<(16 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 9)) }
+        var ran = 0
+        for lanes in [8, 16] {
+            for (counter, keyed) in [(UInt64(0), false), (UInt64(0x1_0000_0000), false), (UInt64(lanes * 3), true)] {
+                let key: [UInt32] = keyed ? (0..<8).map { UInt32($0) &* 0x0101_0101 } : BLAKE3KernelTests.iv
+                let flags: UInt32 = keyed ? 16 : 0
+                var out = [UInt32](repeating: 0, count: 8)
+                let done = data.withUnsafeBufferPointer { d in
+                    peernet_blake3_hash_subtree_lanes(Int32(lanes), d.baseAddress!, key, counter, flags, &out)
+                }
+                guard done == lanes else { continue }
+                ran += 1
+                var level = (0..<lanes).map { lane in
+                    data.withUnsafeBytes { raw in
+                        portableChunkCV(raw.baseAddress! + lane * 1024, key: key, counter: counter + UInt64(lane), flags: flags)
+                    }
+                }
+                while level.count > 1 {
+                    level = stride(from: 0, to: level.count, by: 2).map { i in
+                        portableCompress(cv: key, block: level[i] + level[i + 1], counter: 0, blockLength: 64, flags: flags | 4)
+                    }
+                }
+                XCTAssertEqual(out, level[0], "lanes \(lanes) counter \(counter) keyed \(keyed)")
+            }
+        }
+        if ran == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512; the portable path is used") }
+        // And through the hasher: a misaligned start (a partial chunk first) reaches the
+        // aligned path after one call; every split gives the one-shot digest.
+        let long = (0..<(100 * 1024 + 77)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) }
+        let whole = BLAKE3.hash(long)
+        for split in [0, 1, 500, 1024, 3 * 1024 + 5, 17 * 1024] {
+            var h = BLAKE3()
+            h.update(long[..<split])
+            h.update(long[split...])
+            XCTAssertEqual(h.finalize(), whole, "split at \(split)")
+        }
+    }
+
     /// An independent, deliberately plain chunk compression (spec pseudo-code, arrays only).
     private func portableChunkCV(_ chunk: UnsafeRawPointer, key: [UInt32], counter: UInt64, flags: UInt32) -> [UInt32] {
-        let perm = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
-        func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
         var cv = key
         for b in 0..<16 {
-            var m = (0..<16).map { chunk.loadUnaligned(fromByteOffset: b * 64 + $0 * 4, as: UInt32.self) }
-            var v = cv + Array(Self.iv[0..<4]) + [UInt32(truncatingIfNeeded: counter), UInt32(counter >> 32), 64,
-                                                   flags | (b == 0 ? 1 : 0) | (b == 15 ? 2 : 0)]
-            func g(_ a: Int, _ b: Int, _ c: Int, _ d: Int, _ x: UInt32, _ y: UInt32) {
-                v[a] = v[a] &+ v[b] &+ x; v[d] = rotr(v[d] ^ v[a], 16)
-                v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 12)
-                v[a] = v[a] &+ v[b] &+ y; v[d] = rotr(v[d] ^ v[a], 8)
-                v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 7)
-            }
-            for r in 0..<7 {
-                g(0, 4, 8, 12, m[0], m[1]); g(1, 5, 9, 13, m[2], m[3])
-                g(2, 6, 10, 14, m[4], m[5]); g(3, 7, 11, 15, m[6], m[7])
-                g(0, 5, 10, 15, m[8], m[9]); g(1, 6, 11, 12, m[10], m[11])
-                g(2, 7, 8, 13, m[12], m[13]); g(3, 4, 9, 14, m[14], m[15])
-                if r < 6 { m = perm.map { m[$0] } }
-            }
-            cv = (0..<8).map { v[$0] ^ v[$0 + 8] }
+            let m = (0..<16).map { chunk.loadUnaligned(fromByteOffset: b * 64 + $0 * 4, as: UInt32.self) }
+            cv = portableCompress(cv: cv, block: m, counter: counter, blockLength: 64, flags: flags | (b == 0 ? 1 : 0) | (b == 15 ? 2 : 0))
         }
         return cv
+    }
+
+    /// One compression, spec pseudo-code: the new chaining value.
+    private func portableCompress(cv: [UInt32], block: [UInt32], counter: UInt64, blockLength: UInt32, flags: UInt32) -> [UInt32] {
+        let perm = [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8]
+        func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+        var m = block
+        var v = cv + Array(Self.iv[0..<4]) + [UInt32(truncatingIfNeeded: counter), UInt32(counter >> 32), blockLength, flags]
+        func g(_ a: Int, _ b: Int, _ c: Int, _ d: Int, _ x: UInt32, _ y: UInt32) {
+            v[a] = v[a] &+ v[b] &+ x; v[d] = rotr(v[d] ^ v[a], 16)
+            v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 12)
+            v[a] = v[a] &+ v[b] &+ y; v[d] = rotr(v[d] ^ v[a], 8)
+            v[c] = v[c] &+ v[d]; v[b] = rotr(v[b] ^ v[c], 7)
+        }
+        for r in 0..<7 {
+            g(0, 4, 8, 12, m[0], m[1]); g(1, 5, 9, 13, m[2], m[3])
+            g(2, 6, 10, 14, m[4], m[5]); g(3, 7, 11, 15, m[6], m[7])
+            g(0, 5, 10, 15, m[8], m[9]); g(1, 6, 11, 12, m[10], m[11])
+            g(2, 7, 8, 13, m[12], m[13]); g(3, 4, 9, 14, m[14], m[15])
+            if r < 6 { m = perm.map { m[$0] } }
+        }
+        return (0..<8).map { v[$0] ^ v[$0 + 8] }
     }
 }

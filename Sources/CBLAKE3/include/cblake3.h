@@ -20,4 +20,13 @@ void peernet_blake3_hash_chunks(const uint8_t *input, const uint32_t key[8], uin
 /// portable path. Returns 0 and writes nothing if this CPU lacks that kernel.
 int peernet_blake3_hash_chunks_lanes(int lanes, const uint8_t *input, const uint32_t key[8],
                                      uint64_t counter, uint32_t flags, uint32_t *out);
+/// The chaining value of the aligned subtree of `lanes` (16 or 8: what peernet_blake3_lanes
+/// says) complete chunks at `input`, whose first chunk counter is a multiple of that count:
+/// the chunks and their parents, all in the wide kernel. Returns the chunk count (0: no kernel).
+int peernet_blake3_hash_subtree(const uint8_t *input, const uint32_t key[8], uint64_t counter,
+                                uint32_t flags, uint32_t out[8]);
+
+/// The same with an explicit kernel width, for tests. Returns 0 if this CPU lacks it.
+int peernet_blake3_hash_subtree_lanes(int lanes, const uint8_t *input, const uint32_t key[8],
+                                      uint64_t counter, uint32_t flags, uint32_t out[8]);
 #endif
