@@ -291,6 +291,16 @@ public final class BlockExchange: Sendable {
         }
     }
 
+    /// How much to read to fill a served queue holding `queued` bytes back to
+    /// `servedBufferBytes`: whole 64 KiB units, so that pieces of a fragment-aligned range stay
+    /// aligned to BLAKE3's 16-chunk subtrees (the served bytes are hashed as they go out, and
+    /// pieces of any length sent every piece's tail and the next one's start through the
+    /// block-by-block path: 3.8% of a fast-path download's CPU, perf).
+    static func pieceSize(queued: Int) -> Int {
+        max(pieceUnit, (servedBufferBytes - min(queued, servedBufferBytes)) / pieceUnit * pieceUnit)
+    }
+    static let pieceUnit = 64 << 10
+
     /// Keeps a served session's queue topped up with what `next` produces (when half of
     /// `servedBufferBytes` is left, back up to all of it), until `next` returns nil or the
     /// session closes; then finishes the stream. Memory per session stays bounded whatever was
@@ -306,7 +316,7 @@ public final class BlockExchange: Sendable {
             while true {
                 await session.connection.waitForRoom(Self.servedBufferBytes / 2)
                 if case .closed = session.connection.state { break }
-                guard let piece = next(max(1, Self.servedBufferBytes - session.connection.queuedBytes)) else { break }
+                guard let piece = next(Self.pieceSize(queued: session.connection.queuedBytes)) else { break }
                 if !piece.isEmpty { session.connection.write(piece) }
             }
             session.connection.finish()

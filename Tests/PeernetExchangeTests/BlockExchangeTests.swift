@@ -147,6 +147,19 @@ final class BlockExchangeTests: XCTestCase {
         await b.stop()
     }
 
+    /// Served pieces are whole 64 KiB units (fragment-aligned ranges stay aligned to BLAKE3's
+    /// 16-chunk subtrees as they are hashed on the way out), and fill the queue to its bound.
+    func testServedPiecesAreWholeUnits() {
+        XCTAssertEqual(BlockExchange.pieceSize(queued: 0), BlockExchange.servedBufferBytes)
+        for queued in [1, 1000, 700_000, BlockExchange.servedBufferBytes / 2, BlockExchange.servedBufferBytes - 1,
+                       BlockExchange.servedBufferBytes, 5 << 20] {
+            let n = BlockExchange.pieceSize(queued: queued)
+            XCTAssertEqual(n % BlockExchange.pieceUnit, 0, "queued \(queued)")
+            XCTAssertGreaterThan(n, 0)
+            XCTAssertLessThanOrEqual(queued + n, max(BlockExchange.servedBufferBytes, queued + BlockExchange.pieceUnit))
+        }
+    }
+
     /// A Transfer request whose offset + limit overflows u64 trapped the holder's file server:
     /// one packet from anyone ended any node. Now such ranges are refused and the node serves on.
     func testOverflowingTransferRangesAreRefused() async throws {
