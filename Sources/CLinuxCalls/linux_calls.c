@@ -127,17 +127,23 @@ int peernet_udp_enable_gro(int fd) {
     return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 }
 
-ssize_t peernet_udp_send_segments(int fd, const void *bytes, size_t length, uint16_t segment,
-                                  const struct sockaddr *address, socklen_t address_length) {
-    struct iovec vector = { (void *)bytes, length };
+ssize_t peernet_udp_send_segments(int fd, const void *const *datagrams, const size_t *lengths, int count,
+                                  uint16_t segment, const struct sockaddr *address, socklen_t address_length) {
+    if (count > 64) count = 64;
+    if (count < 1) return 0;
+    struct iovec vectors[64];
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = (void *)datagrams[i];
+        vectors[i].iov_len = lengths[i];
+    }
     char control[CMSG_SPACE(sizeof(uint16_t))];
     memset(control, 0, sizeof(control));
     struct msghdr message;
     memset(&message, 0, sizeof(message));
     message.msg_name = (void *)address;
     message.msg_namelen = address_length;
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
+    message.msg_iov = vectors;
+    message.msg_iovlen = (size_t)count;
     message.msg_control = control;
     message.msg_controllen = sizeof(control);
     struct cmsghdr *c = CMSG_FIRSTHDR(&message);

@@ -151,11 +151,10 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// One GSO send; nil when the kernel refuses segmentation (then never tried again).
     private func sendSegments(_ run: ArraySlice<[UInt8]>, size: Int, to endpoint: Endpoint) -> Int? {
-        var joined = [UInt8]()
-        joined.reserveCapacity(run.reduce(0) { $0 + $1.count })
-        for d in run { joined += d }
-        let n = joined.withUnsafeBytes { raw in
-            endpoint.withSockaddr { sa, len in peernet_udp_send_segments(fd, raw.baseAddress, raw.count, UInt16(size), sa, len) }
+        // Gathered by the kernel (an iovec per datagram): joining them into one buffer first
+        // copied every byte sent once more.
+        let n = withDatagramPointers(run) { pointers, lengths in
+            endpoint.withSockaddr { sa, len in peernet_udp_send_segments(fd, pointers, lengths, Int32(run.count), UInt16(size), sa, len) }
         }
         if n >= 0 {
             kernelSends.add(1, ordering: .relaxed)
@@ -171,6 +170,17 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// sendmmsg of up to 64 datagrams.
     private func sendEach(_ run: ArraySlice<[UInt8]>, to endpoint: Endpoint) -> Int {
+        let n = withDatagramPointers(run) { pointers, lengths in
+            endpoint.withSockaddr { sa, len in peernet_udp_send_batch(fd, pointers, lengths, Int32(run.count), sa, len) }
+        }
+        kernelSends.add(max(0, Int(n)), ordering: .relaxed)
+        return max(0, Int(n))
+    }
+
+    /// Calls `body` with each datagram's address and length, for a system call that reads them
+    /// in place.
+    private func withDatagramPointers<R>(_ run: ArraySlice<[UInt8]>,
+                                         _ body: (UnsafePointer<UnsafeRawPointer?>, UnsafePointer<Int>) -> R) -> R {
         let pointers = UnsafeMutablePointer<UnsafeRawPointer?>.allocate(capacity: run.count)
         let lengths = UnsafeMutablePointer<Int>.allocate(capacity: run.count)
         defer { pointers.deallocate(); lengths.deallocate() }
@@ -180,9 +190,7 @@ public final class UDPSocket: @unchecked Sendable {
                 pointers[k] = d.withUnsafeBytes { $0.baseAddress.map { UnsafeRawPointer($0) } }
                 lengths[k] = d.count
             }
-            let n = endpoint.withSockaddr { sa, len in peernet_udp_send_batch(fd, pointers, lengths, Int32(run.count), sa, len) }
-            kernelSends.add(max(0, Int(n)), ordering: .relaxed)
-            return max(0, Int(n))
+            return body(pointers, lengths)
         }
     }
 

@@ -43,11 +43,13 @@ int peernet_udp_receive_batch(int fd, peernet_datagram *datagrams, int count);
 /// 0 when enabled, -1 when the kernel does not have it.
 int peernet_udp_enable_gro(int fd);
 
-/// Sends `length` bytes to one address as datagrams of `segment` bytes (the last may be
-/// shorter) in one call: UDP GSO (UDP_SEGMENT, Linux 4.18). Returns the bytes sent or -1 with
-/// errno set (EIO/EINVAL/ENOPROTOOPT: no GSO here; send one by one instead).
-ssize_t peernet_udp_send_segments(int fd, const void *bytes, size_t length, uint16_t segment,
-                                  const struct sockaddr *address, socklen_t address_length);
+/// Sends `count` (at most 64) datagrams to one address in one call as one buffer of
+/// `segment`-byte datagrams (every one that size but the last, which may be shorter): UDP GSO
+/// (UDP_SEGMENT, Linux 4.18). The datagrams are gathered by the kernel from where they lie (one
+/// iovec each), not joined first. Returns the bytes sent or -1 with errno set
+/// (EIO/EINVAL/ENOPROTOOPT: no GSO here; send one by one instead).
+ssize_t peernet_udp_send_segments(int fd, const void *const *datagrams, const size_t *lengths, int count,
+                                  uint16_t segment, const struct sockaddr *address, socklen_t address_length);
 
 /// sendmmsg(2): `count` (at most 64) datagrams to one address in one call, without blocking.
 /// Returns how many were sent, or -1 with errno set.
