@@ -459,7 +459,7 @@ public final class FuseMount: @unchecked Sendable {
             let handle = fi?.pointee.fh ?? ino
             guard let n = m.fs.node(for: handle) ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let r = Request(raw: req!)
-            InterruptibleRead.start(req) {
+            Task.detached {
                 do {
                     switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
                     case .bytes(let data):
@@ -467,8 +467,6 @@ public final class FuseMount: @unchecked Sendable {
                     case .file(let region):
                         _ = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
                     }
-                } catch is CancellationError {
-                    FuseMount.reply(r.raw, EINTR)  // interrupted (a signal to the reader)
                 } catch { FuseMount.fail(r.raw, error) }
             }
         }

@@ -174,37 +174,6 @@ final class MountTests: XCTestCase {
         await b.stop()
     }
 
-    /// Ctrl-C on a reader waiting for a holder that went quiet ends it at once: the kernel's
-    /// INTERRUPT cancels the read's task and the read is answered with EINTR. Before, the
-    /// reader could not leave (not even by SIGKILL) until the node gave up on the holder.
-    func testAnInterruptedReadEndsAtOnce() async throws {
-        try fuseAvailable()
-        let a = try MountedPeer(mountIt: false)
-        let b = try MountedPeer(roots: [a], readTimeout: 60)
-        let data = [UInt8](repeating: 9, count: 700_000)
-        let imported = try a.store.warehouse.importData(data)
-        try a.store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
-                                               fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
-                                               tags: [FileTag(type: FileTag.name, text: "stalled.bin")])])
-        a.exchange.publishChainState()
-        let remote = b.path("peers/\(a.publicKey.hexString)/stalled.bin")
-        await eventually(15, "B cached A's chain") { FileManager.default.fileExists(atPath: remote) }
-        // The holder stays connected but never answers a transfer: the read waits for it.
-        a.node.setTransferHandler { _, _, _ in }
-        let stalled = Date()
-        let plain = sh("timeout -s KILL 4 cat \(remote) > /dev/null", timeout: 30)
-        XCTAssertEqual(plain.status, 137, "without a signal the read is still waiting after 4 s (\(plain.err))")
-        XCTAssertGreaterThan(Date().timeIntervalSince(stalled), 3.9)
-        // SIGINT after a second: the reader ends right away, its read answered with EINTR.
-        let start = Date()
-        let interrupted = sh("timeout -s INT 1 cat \(remote) > /dev/null", timeout: 30)
-        let took = Date().timeIntervalSince(start)
-        XCTAssertEqual(interrupted.status, 124, "timeout sent SIGINT: \(interrupted.err)")
-        XCTAssertLessThan(took, 8, "ended soon after the signal, not when the holder was given up on")
-        await a.stop()
-        await b.stop()
-    }
-
     /// Content replies are spliced from the file into the kernel, not read into the node and
     /// written again: the read count (rchar in /proc/self/io, which splice does not add to)
     /// grows by what the reader read, not by the bytes served on top. With 1 MiB requests libfuse could not fit a
