@@ -160,25 +160,12 @@ public struct BLAKE3: Sendable {
     }
 
     /// Records a finished chunk's chaining value and merges completed subtrees.
-    private mutating func pushChunk(_ cv: SIMD8<UInt32>) {
-        var cv = cv
-        chunkCounter &+= 1
-        var total = chunkCounter
-        while total & 1 == 0 {
-            cv = blake3ParentCV(left: stack.removeLast(), right: cv, key: key, flags: flags)
-            total >>= 1
-        }
-        stack.append(cv)
-        chunkCV = key
-        block = SIMD16()
-        blockLength = 0
-        blocksCompressed = 0
-    }
+    private mutating func pushChunk(_ cv: SIMD8<UInt32>) { pushSubtree(cv, chunks: 1) }
 
-    /// Records the chaining value of an aligned subtree of `chunks` (a power of two) chunks
-    /// that starts at the current chunk counter, and merges completed subtrees, as `chunks`
-    /// calls of `pushChunk` would (the lower stack levels are empty: the counter was a
-    /// multiple of `chunks`).
+    /// Records the chaining value of an aligned subtree of `chunks` (a power of two: 1 for a
+    /// chunk) that starts at the current chunk counter, and merges completed subtrees, as one
+    /// push per chunk would (the lower stack levels are empty: the counter was a multiple of
+    /// `chunks`).
     private mutating func pushSubtree(_ cv: SIMD8<UInt32>, chunks: Int) {
         var cv = cv
         chunkCounter &+= UInt64(chunks)
