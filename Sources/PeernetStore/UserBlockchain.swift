@@ -213,22 +213,10 @@ public final class UserBlockchain: @unchecked Sendable {
     @discardableResult
     public func compactIfNeeded(threshold: UInt64 = 32, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> Bool {
         guard height > threshold else { return false }
-        let blocks = try decodedBlocks()
-        var files: [FileRecord] = []
-        var other: [BlockRecord] = []
-        for block in blocks {
-            for (i, record) in block.records.enumerated() {
-                switch record.type {
-                case .tagData: continue
-                case .file: files.append(try FileRecordCodec.decode(block.records, index: i))
-                default: other.append(record)
-                }
-            }
-        }
-        let needed = UInt64(FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize).count)
-            + UInt64(Self.otherGroups(other).count)
-        guard height >= 2 * needed + 2 else { return false }
-        try rewritePacked(files: files, other: other, version: version + 1, now: now)
+        let (files, other) = try recordsByKind()
+        let packed = Self.pack(files: files, other: other)
+        guard height >= 2 * UInt64(packed.files.count + packed.other.count) + 2 else { return false }
+        try rewrite(packed, version: version + 1, now: now)
         return true
     }
 
@@ -259,9 +247,20 @@ public final class UserBlockchain: @unchecked Sendable {
         return (files, other)
     }
 
-    /// Replaces the whole chain with `other` records (profile and the like, in order) and then
-    /// `files`, packed into as few blocks as fit, under `version` (one transaction).
+    /// `other` records (profile and the like, in order) and `files`, in the groups of their
+    /// blocks: as few as fit.
+    static func pack(files: [FileRecord], other: [BlockRecord]) -> (files: [[FileRecord]], other: [[BlockRecord]]) {
+        (FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize), otherGroups(other))
+    }
+
+    /// Replaces the whole chain with `other` records and then `files`, packed into as few
+    /// blocks as fit, under `version` (one transaction).
     private func rewritePacked(files: [FileRecord], other: [BlockRecord], version newVersion: UInt64, now: Int64) throws {
+        try rewrite(Self.pack(files: files, other: other), version: newVersion, now: now)
+    }
+
+    /// Replaces the whole chain with packed groups (`pack`), under `version`.
+    private func rewrite(_ packed: (files: [[FileRecord]], other: [[BlockRecord]]), version newVersion: UInt64, now: Int64) throws {
         let before = (height, version)
         do {
             try db.transaction {
@@ -269,10 +268,10 @@ public final class UserBlockchain: @unchecked Sendable {
                 try catalog.removeAll(owner: key.publicKey)
                 version = newVersion
                 height = 0
-                for group in Self.otherGroups(other) {
+                for group in packed.other {
                     try append(group)
                 }
-                for group in FileRecordCodec.packedGroups(files, limit: BlockPacker.maxReadableBlockSize) {
+                for group in packed.files {
                     try appendFitting(group, date: now)
                 }
                 try writeHeader()

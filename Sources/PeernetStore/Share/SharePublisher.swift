@@ -478,7 +478,10 @@ public final class SharePublisher: @unchecked Sendable {
         do {
             try store.db.transaction {
                 try store.chain.update(removing: remove, adding: add)
-                try store.chain.compactIfNeeded()
+                // Only a pass that changed the chain can have grown it: the check decodes and
+                // packs the whole chain, and passes that publish nothing (ignored temp files,
+                // touch) ran it every time.
+                if !add.isEmpty || !remove.isEmpty { try store.chain.compactIfNeeded() }
                 for p in Set(rows.keys).union(newRows.keys) where rows[p] != newRows[p] {
                     if let row = newRows[p] { try index.put(p, row) } else { try index.remove(p) }
                 }
