@@ -224,13 +224,10 @@ public final class FileCatalog: @unchecked Sendable {
         }
     }
 
-    /// `INSERT OR IGNORE INTO words` of `count` rows (the texts are made once per count).
-    static func insertWords(_ count: Int) -> String {
-        if count <= wordsPerInsert, let made = insertWordsSQL[count] { return made }
-        return "INSERT OR IGNORE INTO words VALUES " + Array(repeating: "(?,?,?)", count: count).joined(separator: ",")
-    }
-    private static let insertWordsSQL: [String?] = (0...wordsPerInsert).map { n in
-        n == 0 ? nil : "INSERT OR IGNORE INTO words VALUES " + Array(repeating: "(?,?,?)", count: n).joined(separator: ",")
+    /// `INSERT OR IGNORE INTO words` of 1...`wordsPerInsert` rows (the texts are made once).
+    static func insertWords(_ count: Int) -> String { insertWordsSQL[count - 1] }
+    private static let insertWordsSQL: [String] = (1...wordsPerInsert).map { n in
+        "INSERT OR IGNORE INTO words VALUES " + Array(repeating: "(?,?,?)", count: n).joined(separator: ",")
     }
 
     func remove(owner: PublicKey, id: TransferID) throws {
