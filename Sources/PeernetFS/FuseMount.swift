@@ -217,12 +217,7 @@ public final class FuseMount: @unchecked Sendable {
     }
 
     /// Attribute/entry cache time for a node: long for immutable remote content.
-    func cacheTime(_ n: FSNode) -> Double {
-        switch n {
-        case .peerFile, .hashFile: return 60
-        default: return 1
-        }
-    }
+    func cacheTime(_ n: FSNode) -> Double { n.file?.cacheTime ?? 1 }
 
     func replyEntry(_ req: fuse_req_t?, _ n: FSNode) {
         if case .local(let key) = n {
@@ -315,7 +310,7 @@ public final class FuseMount: @unchecked Sendable {
             }
             // A search listing may wait (bounded) for results: off the FUSE thread, and off the
             // Swift pool too, whose few threads the search itself needs.
-            if case .searchTerm = dir { DispatchQueue.global().async { work() } } else { work() }
+            if dir.directory?.waitsOnNetwork == true { DispatchQueue.global().async { work() } } else { work() }
             }
 
     static func operations() -> fuse_lowlevel_ops {
@@ -325,7 +320,9 @@ public final class FuseMount: @unchecked Sendable {
             conn.pointee.max_readahead = UInt32(FuseMount.maxRead)
             conn.pointee.max_read = UInt32(FuseMount.maxRead)
             conn.pointee.max_write = 1 << 20
-            // Write requests are read from /dev/fuse by splice and moved into the file (write_buf).
+            // Asked for, but libfuse reads a request by splice only if a pipe can hold the largest
+            // one: with max_write 1 MiB that needs a pipe over 1 MiB, past the default
+            // fs.pipe-max-size, so requests are read with read(2) (strace: no splice calls).
             let spliceRead = UInt32(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_MOVE)
             conn.pointee.want |= conn.pointee.capable & spliceRead
 
@@ -342,7 +339,7 @@ public final class FuseMount: @unchecked Sendable {
             guard let parentNode = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
             let n = String(cString: name)
             let r = Request(raw: req!)
-            if case .searchTerm = parentNode {
+            if parentNode.directory?.waitsOnNetwork == true {
                 Task.detached { do { m.replyEntry(r.raw, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(r.raw, error) } }
                 return
             }
@@ -435,14 +432,10 @@ public final class FuseMount: @unchecked Sendable {
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let flags = fi.pointee.flags
             guard flags & O_ACCMODE == O_RDONLY, flags & O_TRUNC == 0 else { return FuseMount.reply(req, EROFS) }
-            switch n {
-            case .peerFile, .meFile, .hashFile:
-                // Content under a hash never changes.
-                fi.pointee.keep_cache = 1
-            case .statusFile:
-                fi.pointee.direct_io = 1
-            default:
-                break
+            switch n.file?.caching {
+            case .keep?: fi.pointee.keep_cache = 1
+            case .none?: fi.pointee.direct_io = 1
+            case nil: return FuseMount.reply(req, EISDIR)
             }
             fi.pointee.fh = ino
             fuse_reply_open(req, fi)
@@ -520,12 +513,9 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             guard let name else { return FuseMount.reply(req, EINVAL) }
             if let key = m.localKey(parent) { return m.localUnlink(req, key, name, directory: true) }
-            if case .search? = m.fs.node(for: parent) {
-                // Forgetting a search; the kernel drops its entry too.
-                do { try m.fs.forgetSearch(String(cString: name)); FuseMount.reply(req, 0) } catch { FuseMount.fail(req, error) }
-                return
-            }
-            FuseMount.reply(req, m.fs.node(for: parent) == nil ? ENOENT : EROFS)
+            // Outside me/, what the directory's kind allows (search/: forgetting a search).
+            guard let kind = m.fs.node(for: parent)?.directory else { return FuseMount.reply(req, ENOENT) }
+            do { try kind.remove(String(cString: name), m.fs); FuseMount.reply(req, 0) } catch { FuseMount.fail(req, error) }
         }
         ops.mkdir = { req, parent, name, mode in
             let m = FuseMount.mount(req)

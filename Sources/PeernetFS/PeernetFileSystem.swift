@@ -14,7 +14,10 @@ import Logging
 
 private let fsLog = Logger.peernet("fs")
 
-/// What an inode stands for. Directory contents are computed from the store when listed.
+/// What an inode stands for: its identity, which the inode tables key on. What it does is its
+/// kind: `directory` (an `FSDirectory`: RootDirectory, PeersDirectory, PeerFolder, …) or
+/// `file` (an `FSFile`: PublishedFile, ContentFile, StatusFile, PeerAlias), in Tree/.
+/// Directory contents are computed from the store when listed.
 public enum FSNode: Hashable, Sendable {
     case root
     /// A file or folder of me/, the share folder (its backing inode; see ShareFolderInodes).
@@ -141,8 +144,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// The target of a symbolic link node.
     public func linkTarget(_ n: FSNode) throws -> String {
-        guard case .peerAlias(let owner) = n else { throw FSError.invalid }
-        return owner.hexString
+        guard let file = n.file else { throw FSError.invalid }
+        return try file.linkTarget(self)
     }
 
     /// Tells the kernel to forget cached entries: (directory inode, name) pairs, then inodes
@@ -236,50 +239,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     var me: PublicKey { store.chain.owner }
 
-    /// Files of `owner` whose folder is exactly `path` or below it.
-    func entries(of owner: PublicKey) -> [CatalogEntry] { (try? store.catalog.files(owner: owner)) ?? [] }
-
     /// The children of a directory node as (sanitised unique name, node).
     public func children(of dir: FSNode) throws -> [(String, FSNode)] {
         let (generation, cached) = tables.withLock { ($0.namesGeneration, $0.peerListings[dir]) }
         if let cached { return cached }
-        var list: [(String, FSNode)] = []
-        switch dir {
-        case .root:
-            list = [("me", .local(share.rootKey)), ("peers", .peers), ("search", .search), ("files", .files), (".peernet", .status)]
-        case .peers:
-            var owners = Set((try? store.cache.owners()) ?? [])
-            for p in node.peers() where p.connected { if let k = try? PublicKey(hex: p.peerId) { owners.insert(k) } }
-            list = owners.map { ($0.hexString, FSNode.peer($0, path: [])) }.sorted { $0.0 < $1.0 }
-            // Profile names as symbolic links beside the IDs (the IDs come first, so a name can
-            // never take an ID's place; names that look like an ID are not offered).
-            var aliases: [(String, FSNode)] = []
-            for owner in owners {
-                guard let name = profileName(owner), !name.isEmpty, (try? PublicKey(hex: name)) == nil else { continue }
-                aliases.append((name, .peerAlias(owner)))
-            }
-            list += aliases.sorted { $0.0 < $1.0 }
-        case .peer(let owner, let path):
-            list = folderListing(entries(of: owner), path: path, owner: owner)
-        case .search:
-            expireSearches()
-            list = tables.withLock { t in t.searchResults.keys.sorted().map { (NameSanitizer.component($0), FSNode.searchTerm($0)) } }
-        case .searchTerm(let term):
-            list = try searchResults(term).map { e in
-                // A folder found is a directory: the peer's folder of that name.
-                if e.file.isVirtualFolder && e.owner != me {
-                    let path = NameSanitizer.folderComponents(e.file.folder) + [NameSanitizer.component(e.file.name)]
-                    return (NameSanitizer.component(e.file.name), FSNode.peer(e.owner, path: path))
-                }
-                return (NameSanitizer.component(e.file.name), e.owner == me ? FSNode.meFile(e.file.id) : FSNode.peerFile(e.owner, e.file.id))
-            }
-        case .files:
-            list = []
-        case .status:
-            list = ["identity", "peers", "transfers", "cache", "publishing", "searches"].map { ($0, FSNode.statusFile($0)) }
-        default:
-            throw FSError.notDirectory
-        }
+        guard let kind = dir.directory else { throw FSError.notDirectory }
+        let list = try kind.entries(self)
         // Unique names; remember them for lookups.
         var taken = Set<String>()
         var unique: [(String, FSNode)] = []
@@ -291,28 +256,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
         tables.withLock { t in
             guard t.namesGeneration == generation else { return }
             t.names[dir] = Dictionary(unique.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-            if case .peer = dir { t.peerListings[dir] = unique }
+            if kind.keepsListing { t.peerListings[dir] = unique }
         }
         return unique
-    }
-
-    /// Subfolders and files at `path` of a set of files (folders from the folder tag; virtual
-    /// folder records make empty folders).
-    func folderListing(_ files: [CatalogEntry], path: [String], owner: PublicKey) -> [(String, FSNode)] {
-        var folders = Set<String>()
-        var list: [(String, FSNode)] = []
-        for e in files {
-            var components = NameSanitizer.folderComponents(e.file.folder)
-            if e.file.isVirtualFolder { components.append(NameSanitizer.component(e.file.name)) }
-            guard components.count >= path.count, Array(components.prefix(path.count)) == path else { continue }
-            if components.count > path.count {
-                folders.insert(components[path.count])
-            } else if !e.file.isVirtualFolder {
-                list.append((e.file.name, .peerFile(owner, e.file.id)))
-            }
-        }
-        let dirs = folders.sorted().map { name -> (String, FSNode) in (name, .peer(owner, path: path + [name])) }
-        return dirs + list.sorted { $0.0 < $1.0 }
     }
 
     /// Network search results for a term, refreshed when older than 30 s.
@@ -403,22 +349,8 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     /// Finds a child by name (listing the directory if it was not listed yet).
     public func lookup(_ parent: FSNode, _ name: String) throws -> FSNode {
-        switch parent {
-        case .search:
-            // Any name under search/ is a query, except what file managers and shells probe
-            // for (.hidden, .directory, .git, and every name starting with a dot) and failed
-            // globs: those would each start a network search and stay listed.
-            guard !name.isEmpty, !name.hasPrefix("."), !name.contains("*"), !name.contains("?"), name != "autorun.inf",
-                  name != "Desktop.ini", name != "desktop.ini", name != "Thumbs.db" else { throw FSError.notFound }
-            let term = name
-            tables.withLock { t in if t.searchResults[term] == nil { t.searchResults[term] = (.distantPast, [], false) } }
-            return .searchTerm(term)
-        case .files:
-            guard let hash = Hash256(hex: name) else { throw FSError.notFound }
-            return .hashFile(hash)
-        default:
-            break
-        }
+        guard let kind = parent.directory else { throw FSError.notDirectory }
+        if let found = try kind.child(name, self) { return found }
         if let found = tables.withLock({ $0.names[parent]?[name] }) { return found }
         if let found = try children(of: parent).first(where: { $0.0 == name })?.1 { return found }
         throw FSError.notFound
@@ -426,36 +358,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
 
     // MARK: Files and attributes
 
-    /// The catalog entry behind a file node.
-    func entry(_ n: FSNode) -> CatalogEntry? {
-        switch n {
-        case .meFile(let id): return try? store.catalog.file(owner: me, id: id)
-        case .peerFile(let owner, let id): return try? store.catalog.file(owner: owner, id: id)
-        default: return nil
-        }
-    }
-
     public func attributes(_ n: FSNode) throws -> FSAttributes {
-        let now = Int64(Date().timeIntervalSince1970)
-        switch n {
-        case _ where n.isDirectory: return FSAttributes(size: 0, isDirectory: true, modified: now)
-        case .meFile, .peerFile:
-            guard let e = entry(n) else { throw FSError.notFound }
-            return FSAttributes(size: e.file.size, isDirectory: false, modified: e.file.dateShared ?? now)
-        case .hashFile(let hash):
-            if let size = store.warehouse.size(of: hash) { return FSAttributes(size: size, isDirectory: false, modified: now) }
-            if let e = try? store.catalog.files(withHash: hash).first { return FSAttributes(size: e.file.size, isDirectory: false, modified: e.file.dateShared ?? now) }
-            if let e = try? store.downloads.entry(hash, includeTree: false) { return FSAttributes(size: e.size, isDirectory: false, modified: now) }
-            throw FSError.notFound
-        case .statusFile(let name):
-            return FSAttributes(size: UInt64(statusText(name).utf8.count), isDirectory: false, modified: now)
-        case .peerAlias(let owner):
-            var a = FSAttributes(size: UInt64(owner.hexString.utf8.count), isDirectory: false, modified: now)
-            a.isSymlink = true
-            return a
-        default:
-            throw FSError.notFound
-        }
+        if n.isDirectory { return FSAttributes(size: 0, isDirectory: true, modified: Int64(Date().timeIntervalSince1970)) }
+        guard let file = n.file else { throw FSError.notFound }
+        return try file.attributes(self)
     }
 
     /// Read data: bytes, or an open region of a local file (warehouse or download cache) that
@@ -486,19 +392,12 @@ public final class PeernetFileSystem: @unchecked Sendable {
     /// file, remote content as a region of the download cache after a verified fetch (bounded
     /// by the read timeout: EIO when no holder delivers in time), anything else as bytes.
     public func readData(_ n: FSNode, offset: UInt64, length: Int) async throws -> ReadData {
-        let target: DownloadTarget
-        switch n {
-        case .hashFile(let hash):
-            if let local = localRegion(hash, offset: offset, length: length) { return local }
-            guard let t = await downloader.target(forHash: hash) else { throw FSError.notFound }
-            target = t
-        case .meFile, .peerFile:
-            guard let e = entry(n) else { throw FSError.notFound }
-            if let local = localRegion(e.file.hash, offset: offset, length: length) { return local }
-            target = DownloadTarget(e.file, owner: e.owner)
-        default:
-            return .bytes(try await read(n, offset: offset, length: length))
-        }
+        guard let file = n.file else { throw FSError.isDirectory }
+        return try await file.readData(self, offset: offset, length: length)
+    }
+
+    /// Remote content: a region of the download cache once fetched and verified.
+    func remoteRegion(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> ReadData {
         if offset >= target.size { return .bytes([]) }
         // Twice at most: the cache file can be evicted between the fetch and the open; the
         // second pass fetches the region again.
@@ -526,23 +425,14 @@ public final class PeernetFileSystem: @unchecked Sendable {
         return region.map { .file($0) }
     }
 
-    /// Reads file data as bytes: status and staged files directly, content through `readData`.
+    /// Reads file data as bytes (tests and tools; FUSE uses `readData`).
     public func read(_ n: FSNode, offset: UInt64, length: Int) async throws -> [UInt8] {
-        switch n {
-        case .statusFile(let name):
-            let bytes = Array(statusText(name).utf8)
-            guard offset < UInt64(bytes.count) else { return [] }
-            return Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + length)])
-        case .meFile, .peerFile, .hashFile:
-            switch try await readData(n, offset: offset, length: length) {
-            case .bytes(let bytes): return bytes
-            case .file(let region):
-                var out = [UInt8](repeating: 0, count: region.length)
-                let got = out.withUnsafeMutableBytes { pread(region.fd, $0.baseAddress, region.length, off_t(region.offset)) }
-                return Array(out.prefix(max(0, got)))
-            }
-        default:
-            throw FSError.isDirectory
+        switch try await readData(n, offset: offset, length: length) {
+        case .bytes(let bytes): return bytes
+        case .file(let region):
+            var out = [UInt8](repeating: 0, count: region.length)
+            let got = out.withUnsafeMutableBytes { pread(region.fd, $0.baseAddress, region.length, off_t(region.offset)) }
+            return Array(out.prefix(max(0, got)))
         }
     }
 
@@ -571,57 +461,6 @@ public final class PeernetFileSystem: @unchecked Sendable {
     }
 
     public func xattrs(_ n: FSNode) -> [String: [UInt8]] {
-        if case .searchTerm(let term) = n { return ["user.peernet.search": Array(searchState(term).utf8)] }
-        guard let e = entry(n) else {
-            if case .hashFile(let h) = n { return ["user.peernet.hash": Array(h.hex.utf8)] }
-            return [:]
-        }
-        var out: [String: [UInt8]] = [
-            "user.peernet.hash": Array(e.file.hash.hex.utf8),
-            "user.peernet.owner": Array(e.owner.hexString.utf8),
-            "user.peernet.id": Array(e.file.id.uuidString.utf8),
-            "user.peernet.type": Array((Int(e.file.type) < FileTypeDetection.typeNames.count ? FileTypeDetection.typeNames[Int(e.file.type)] : "\(e.file.type)").utf8),
-            "user.peernet.format": Array(String(e.file.format).utf8),
-            "user.peernet.name": e.file.tag(FileTag.name)?.data ?? [],
-        ]
-        if let d = e.file.dateShared {
-            out["user.peernet.shared"] = Array(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(d))).utf8)
-        }
-        return out
-    }
-
-    // MARK: Status files
-
-    func statusText(_ name: String) -> String {
-        switch name {
-        case "identity":
-            return "peer ID: \(node.publicKey.hexString)\nnode ID: \(node.nodeID.hex)\nlisten: \(node.listenEndpoints.map(\.description).joined(separator: ", "))\n"
-        case "peers":
-            return node.peers().map { "\($0.connected ? "connected" : "gone     ") \($0.peerId) \($0.userAgent)" }.joined(separator: "\n") + "\n"
-        case "transfers":
-            // Downloads (whoever started them: reads here, `peernet get`, the web API), then
-            // the transfer sessions underneath, both ways.
-            let downloads = downloader.activityLines()
-            let sessions = exchange.transferSummaries()
-            return (downloads.isEmpty ? ["no downloads yet"] : downloads).joined(separator: "\n")
-                + "\n\nsessions (\(sessions.count)):\n" + sessions.map { "  \($0)" }.joined(separator: "\n") + (sessions.isEmpty ? "" : "\n")
-        case "searches":
-            let terms = tables.withLock { $0.searchResults.keys.sorted() }
-            return terms.map { "\($0): \(searchState($0))" }.joined(separator: "\n") + (terms.isEmpty ? "" : "\n")
-        case "publishing":
-            let (pending, failed) = publisher.backlog()
-            let s = publisher.lastSummary
-            var lines = ["share folder: \(publisher.folder.path)",
-                         "published: \((try? store.chain.files().count) ?? 0) files; last pass: \(s.added) new, \(s.replaced) changed, \(s.renamed) renamed, \(s.removed) withdrawn",
-                         "pending: \(pending.count) (published once closed and unchanged for \(publisher.options.settle) s)"]
-            lines += pending.prefix(1000).map { "  \($0)" }
-            lines.append("failed: \(failed.count)")
-            lines += failed.prefix(1000).map { "  \($0.0): \($0.1)" }
-            return lines.joined(separator: "\n") + "\n"
-        case "cache":
-            return "downloads: \(store.downloads.totalBytes) bytes of \(store.downloads.maxBytes)\nchains cached: \((try? store.cache.owners().count) ?? 0)\n"
-        default:
-            return ""
-        }
+        n.directory?.xattrs(self) ?? n.file?.xattrs(self) ?? [:]
     }
 }

@@ -260,6 +260,10 @@ final class MountTests: XCTestCase {
         XCTAssertEqual(sh("ls \(a.path("search"))").out, "holiday\nmusic\n")
         XCTAssertEqual(sh("rmdir \(a.path("search/holiday"))").status, 0)
         XCTAssertEqual(sh("ls \(a.path("search"))").out, "music\n")
+        // Each kind of directory answers rmdir for itself: search/ forgets a search, the
+        // others outside me/ are read-only.
+        XCTAssertTrue(sh("rmdir \(a.path("files"))").err.contains("Read-only file system"))
+        XCTAssertTrue(sh("rmdir \(a.path(".peernet"))").err.contains("Read-only file system"))
         for i in 0..<(PeernetFileSystem.maxSearches + 20) { _ = try a.fs.lookup(.search, "term\(i)") }
         _ = try a.fs.children(of: .search)
         XCTAssertLessThanOrEqual(try a.fs.children(of: .search).count, PeernetFileSystem.maxSearches)
