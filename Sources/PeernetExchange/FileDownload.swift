@@ -96,11 +96,16 @@ extension BlockExchange {
         while true {
             let s = state.withLock { $0 }
             if s.done { break }
+            // A cancelled caller (a read whose reader got a signal, a mount that ends) stops
+            // waiting now: the sleep's cancellation was swallowed, and the loop waited for the
+            // idle timeout with nobody left to answer.
+            if Task.isCancelled { finish(.aborted); break }
             if monotonicSeconds() - s.lastData > idleTimeout { finish(.timeout); break }
             try? await Task.sleep(for: .milliseconds(2))
         }
         let result = state.withLock { $0 }
         if result.header != nil && result.received == result.header!.transferSize && result.error == nil { return result.header! }
+        try Task.checkCancellation()
         if result.error == .aborted { throw DownloadError.aborted }
         if let error = result.error { throw error }
         throw DownloadError.timeout

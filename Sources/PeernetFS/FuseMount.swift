@@ -49,6 +49,9 @@ public final class FuseMount: @unchecked Sendable {
     var device: Int32 = -1
     /// Backing files registered for passthrough: per me/ node, its ID and how many opens use it.
     let backings = Mutex<BackingTable>(BackingTable())
+    /// Requests answered from tasks (reads, search listings): interrupted by the kernel, and
+    /// answered before the session is freed.
+    let pending = PendingReplies()
     /// Read and write requests of me/ files that reached the node (none with passthrough).
     let localDataRequests = Atomic<Int>(0)
 
@@ -176,12 +179,23 @@ public final class FuseMount: @unchecked Sendable {
         _ = peernet_fuse_loop_mt(session, 16)
         notifySession.withLock { $0 = 0 }
         fs.invalidator.withLock { $0 = nil }
+        // Replies still due (reads waiting for a holder) are cancelled and answered first: a
+        // reply after fuse_session_destroy would write through freed memory. One that does not
+        // come in time leaves the session allocated (a small leak, not a crash).
+        let answered = pending.cancelAllAndWait(timeout: Self.shutdownWait)
         fuse_session_unmount(session)
-        fuse_session_destroy(session)
+        if answered {
+            fuse_session_destroy(session)
+        } else {
+            fsLog.warning("\(pending.count) replies still due when the mount ended; its session is left allocated")
+        }
         self.session = nil
         context?.release()
         context = nil
     }
+
+    /// How long the end of a mount waits for replies still due (cancelled reads answer at once).
+    static let shutdownWait = 10.0
 
     /// Ends the loop from another thread: exit flag, then a lazy unmount to wake the kernel read.
     public func stop() {
@@ -310,7 +324,12 @@ public final class FuseMount: @unchecked Sendable {
             }
             // A search listing may wait (bounded) for results: off the FUSE thread, and off the
             // Swift pool too, whose few threads the search itself needs.
-            if dir.directory?.waitsOnNetwork == true { DispatchQueue.global().async { work() } } else { work() }
+            if dir.directory?.waitsOnNetwork == true {
+                let due = m.pending.begin()
+                DispatchQueue.global().async { work(); m.pending.end(due) }
+            } else {
+                work()
+            }
             }
 
     static func operations() -> fuse_lowlevel_ops {
@@ -329,6 +348,12 @@ public final class FuseMount: @unchecked Sendable {
             // Content replies splice from the warehouse/cache files into the kernel.
             let splice = UInt32(FUSE_CAP_SPLICE_WRITE)
             if conn.pointee.capable & splice != 0 { conn.pointee.want |= splice }
+            // O_DIRECT reads as requests the reader waits on, one at a time: the kernel sends an
+            // INTERRUPT only for those (see PendingReplies). With asynchronous direct I/O the
+            // reader waited uninterruptibly, even for SIGKILL, until the node answered (up to
+            // the read timeout when a holder went quiet). Reads through the page cache are
+            // read-ahead, which a fatal signal ends anyway.
+            conn.pointee.want &= ~UInt32(FUSE_CAP_ASYNC_DIO)
         }
         ops.lookup = { req, parent, name in
             let m = FuseMount.mount(req)
@@ -340,7 +365,12 @@ public final class FuseMount: @unchecked Sendable {
             let n = String(cString: name)
             let r = Request(raw: req!)
             if parentNode.directory?.waitsOnNetwork == true {
-                Task.detached { do { m.replyEntry(r.raw, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(r.raw, error) } }
+                // As its listing: off the FUSE thread and off the Swift pool.
+                let due = m.pending.begin()
+                DispatchQueue.global().async {
+                    do { m.replyEntry(r.raw, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(r.raw, error) }
+                    m.pending.end(due)
+                }
                 return
             }
             do { m.replyEntry(req, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(req, error) }
@@ -452,7 +482,7 @@ public final class FuseMount: @unchecked Sendable {
             let handle = fi?.pointee.fh ?? ino
             guard let n = m.fs.node(for: handle) ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let r = Request(raw: req!)
-            Task.detached {
+            m.pending.start(req) {
                 do {
                     switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
                     case .bytes(let data):
@@ -460,7 +490,10 @@ public final class FuseMount: @unchecked Sendable {
                     case .file(let region):
                         _ = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
                     }
-                } catch { FuseMount.fail(r.raw, error) }
+                } catch {
+                    // Cancelled: the reader got a signal (INTERRUPT), or the mount ends.
+                    if Task.isCancelled { FuseMount.reply(r.raw, EINTR) } else { FuseMount.fail(r.raw, error) }
+                }
             }
         }
         ops.write = { req, _, buf, size, off, fi in

@@ -174,6 +174,57 @@ final class MountTests: XCTestCase {
         await b.stop()
     }
 
+    /// Ctrl-C on a reader waiting for a holder that went quiet ends it at once: the kernel's
+    /// INTERRUPT cancels the read's task and the read is answered with EINTR. Before, a reader
+    /// that handles the signal waited until the node gave up on the holder (the read timeout).
+    /// Then the mount ends with a read still due (the killed reader's read-ahead): it is
+    /// cancelled and answered before the session is freed. Before, it answered when its
+    /// timeout came, after the session was freed, and crashed the process in libfuse.
+    func testAnInterruptedReadEndsAtOnceAndTheMountEndsWithReadsDue() async throws {
+        try fuseAvailable()
+        let readTimeout = 9.0
+        let a = try MountedPeer(mountIt: false)
+        let b = try MountedPeer(roots: [a], readTimeout: readTimeout)
+        let data = [UInt8](repeating: 9, count: 700_000)
+        let imported = try a.store.warehouse.importData(data)
+        try a.store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
+                                               fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
+                                               tags: [FileTag(type: FileTag.name, text: "stalled.bin")])])
+        a.exchange.publishChainState()
+        let remote = b.path("peers/\(a.publicKey.hexString)/stalled.bin")
+        await eventually(15, "B cached A's chain") { FileManager.default.fileExists(atPath: remote) }
+        // The holder stays connected but never answers a transfer: the read waits for it.
+        a.node.setTransferHandler { _, _, _ in }
+        // A reader that handles SIGINT (Python does) and reads past the page cache (O_DIRECT):
+        // its read is a request it waits on, so the signal reaches the node as an INTERRUPT.
+        // (Reads through the page cache wait on read-ahead, which only a fatal signal ends, as
+        // for cat below.) The read is answered EINTR at once, and Python raises
+        // KeyboardInterrupt.
+        let start = Date()
+        let script = "import os; fd = os.open('\(remote)', os.O_RDONLY | os.O_DIRECT); os.read(fd, 4096)"
+        let interrupted = sh("timeout -s INT 1 python3 -c \"\(script)\"", timeout: 30)
+        let took = Date().timeIntervalSince(start)
+        XCTAssertEqual(interrupted.status, 124, "timeout sent SIGINT: \(interrupted.err)")
+        XCTAssertTrue(interrupted.err.contains("KeyboardInterrupt"), interrupted.err)
+        XCTAssertLessThan(took, 4, "ended soon after the signal, not when the holder was given up on")
+        let stalled = Date()
+        let plain = sh("timeout -s KILL 3 cat \(remote) > /dev/null", timeout: 30)
+        XCTAssertEqual(plain.status, 137, "without a signal the read is still waiting after 3 s (\(plain.err))")
+        XCTAssertGreaterThan(Date().timeIntervalSince(stalled), 2.9)
+        XCTAssertGreaterThan(b.mount.pending.count, 0, "the killed reader's read is still due")
+        // The mount ends while the killed reader's read is due: answered (cancelled) at once.
+        XCTAssertLessThan(Date().timeIntervalSince(stalled), readTimeout - 2, "the read must still be due here")
+        let stopping = Date()
+        b.mount.stop()
+        await eventually(5, "replies still due were answered") { b.mount.pending.count == 0 }
+        XCTAssertLessThan(Date().timeIntervalSince(stopping), 4)
+        // Past the read's timeout: a late reply (the old crash) would come now.
+        let late = stalled.addingTimeInterval(readTimeout + 1.5)
+        while Date() < late { try await Task.sleep(for: .milliseconds(200)) }
+        await a.stop()
+        await b.stop()
+    }
+
     /// Content replies are spliced from the file into the kernel, not read into the node and
     /// written again: the read count (rchar in /proc/self/io, which splice does not add to)
     /// grows by what the reader read, not by the bytes served on top. With 1 MiB requests libfuse could not fit a
