@@ -263,6 +263,13 @@ public final class FuseMount: @unchecked Sendable {
         fuse_reply_err(req, (error as? FSError)?.errno ?? EIO)
     }
 
+    /// From a task of `PendingReplies`: EINTR if it was cancelled (its caller got a signal, or
+    /// the mount ends), else the error.
+    static func failOrInterrupted(_ req: fuse_req_t?, _ error: Error) {
+        if Task.isCancelled || error is CancellationError { return reply(req, EINTR) }
+        fail(req, error)
+    }
+
     static func reply(_ req: fuse_req_t?, _ errno: Int32) {
         fuse_reply_err(req, errno)
     }
@@ -322,11 +329,14 @@ public final class FuseMount: @unchecked Sendable {
                     buffer.withUnsafeBufferPointer { _ = fuse_reply_buf(r.raw, $0.baseAddress, used) }
                 } catch { FuseMount.fail(r.raw, error) }
             }
-            // A search listing may wait (bounded) for results: off the FUSE thread, and off the
-            // Swift pool too, whose few threads the search itself needs.
-            if dir.directory?.waitsOnNetwork == true {
-                let due = m.pending.begin()
-                DispatchQueue.global().async { work(); m.pending.end(due) }
+            // A search listing waits (bounded) for results, in a task (off the FUSE thread) that
+            // an interrupt cancels: Ctrl-C on `ls search/x` ends it at once. Later chunks come
+            // from the snapshot.
+            if off == 0, let kind = dir.directory, kind.waitsOnNetwork {
+                m.pending.start(req) {
+                    do { try await kind.ready(m.fs) } catch { return FuseMount.failOrInterrupted(r.raw, error) }
+                    work()
+                }
             } else {
                 work()
             }
@@ -364,12 +374,11 @@ public final class FuseMount: @unchecked Sendable {
             guard let parentNode = m.fs.node(for: parent), let name else { return FuseMount.reply(req, ENOENT) }
             let n = String(cString: name)
             let r = Request(raw: req!)
-            if parentNode.directory?.waitsOnNetwork == true {
-                // As its listing: off the FUSE thread and off the Swift pool.
-                let due = m.pending.begin()
-                DispatchQueue.global().async {
+            if let kind = parentNode.directory, kind.waitsOnNetwork, m.fs.listedChild(parentNode, n) == nil {
+                // A name not listed yet: as a listing, after waiting for the first results.
+                m.pending.start(req) {
+                    do { try await kind.ready(m.fs) } catch { return FuseMount.failOrInterrupted(r.raw, error) }
                     do { m.replyEntry(r.raw, try m.fs.lookup(parentNode, n)) } catch { FuseMount.fail(r.raw, error) }
-                    m.pending.end(due)
                 }
                 return
             }
@@ -490,10 +499,7 @@ public final class FuseMount: @unchecked Sendable {
                     case .file(let region):
                         _ = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
                     }
-                } catch {
-                    // Cancelled: the reader got a signal (INTERRUPT), or the mount ends.
-                    if Task.isCancelled { FuseMount.reply(r.raw, EINTR) } else { FuseMount.fail(r.raw, error) }
-                }
+                } catch { FuseMount.failOrInterrupted(r.raw, error) }
             }
         }
         ops.write = { req, _, buf, size, off, fi in

@@ -261,47 +261,20 @@ public final class PeernetFileSystem: @unchecked Sendable {
         return unique
     }
 
-    /// Network search results for a term, refreshed when older than 30 s.
-    /// The results of searching for `term` so far. The first listing starts the search (again
-    /// after a minute) and returns once the first results are in (or after a few seconds);
-    /// results keep arriving in the background, so a later listing shows more.
-    func searchResults(_ term: String) throws -> [CatalogEntry] {
+    /// The results of searching for `term` so far (no waiting; see `awaitSearchResults`).
+    /// The first listing starts the search (again after a minute); results keep arriving in
+    /// the background, so a later listing shows more.
+    func searchResults(_ term: String) -> [CatalogEntry] {
+        startSearchIfDue(term)
+        return tables.withLock { $0.searchResults[term]?.files ?? [] }
+    }
+
+    /// Waits (at most 5 s, or the read timeout) for the first results of the search for
+    /// `term`, then a moment more to gather a batch; starts the search if it is due. Throws
+    /// CancellationError when its task is cancelled: a listing whose caller got a signal.
+    func awaitSearchResults(_ term: String) async throws {
         let now = Date()
-        let start = tables.withLock { t -> Bool in
-            if let c = t.searchResults[term], c.running || now.timeIntervalSince(c.time) < 60 { return false }
-            t.searchResults[term] = (now, t.searchResults[term]?.files ?? [], true)
-            return true
-        }
-        if start {
-            let search = self.search
-            let timeout = max(readTimeout, 10)
-            @Sendable func add(_ results: [SearchResult]) {
-                self.tables.withLock { t in
-                    guard var c = t.searchResults[term] else { return }
-                    var seen = Set(c.files.map { "\($0.owner.hexString)/\($0.file.id)" })
-                    for r in results where seen.insert("\(r.entry.owner.hexString)/\(r.entry.file.id)").inserted { c.files.append(r.entry) }
-                    t.searchResults[term] = c
-                }
-            }
-            // A repeated search starts from scratch (results may have gone).
-            tables.withLock { t in t.searchResults[term]?.files = [] }
-            Task.detached { [self] in
-                let all = await search.search(term, limit: 500, timeout: timeout, onResults: { add($0) })
-                add(all)
-                // Once done, the listing is in rank order (files matching every word first):
-                // `ls -U` shows it.
-                self.tables.withLock { t in
-                    guard var c = t.searchResults[term] else { return }
-                    let ranked = all.map(\.entry)
-                    let key = { (e: CatalogEntry) in "\(e.owner.hexString)/\(e.file.id)" }
-                    let inRanked = Set(ranked.map(key))
-                    c.files = ranked + c.files.filter { !inRanked.contains(key($0)) }
-                    c.running = false
-                    t.searchResults[term] = c
-                }
-            }
-        }
-        // Wait (bounded) for the first results, then a moment more to gather a batch.
+        startSearchIfDue(term, now: now)
         let deadline = now.addingTimeInterval(min(readTimeout, 5))
         var firstSeen: Date?
         while Date() < deadline {
@@ -311,9 +284,50 @@ public final class PeernetFileSystem: @unchecked Sendable {
                 if firstSeen == nil { firstSeen = Date() }
                 if Date().timeIntervalSince(firstSeen!) > 0.3 { break }
             }
-            usleep(20_000)
+            try await Task.sleep(for: .milliseconds(20))
         }
-        return tables.withLock { $0.searchResults[term]?.files ?? [] }
+    }
+
+    /// Starts the search for `term` unless it runs or ran less than a minute ago.
+    func startSearchIfDue(_ term: String, now: Date = Date()) {
+        let start = tables.withLock { t -> Bool in
+            if let c = t.searchResults[term], c.running || now.timeIntervalSince(c.time) < 60 { return false }
+            t.searchResults[term] = (now, t.searchResults[term]?.files ?? [], true)
+            return true
+        }
+        guard start else { return }
+        let search = self.search
+        let timeout = max(readTimeout, 10)
+        @Sendable func add(_ results: [SearchResult]) {
+            self.tables.withLock { t in
+                guard var c = t.searchResults[term] else { return }
+                var seen = Set(c.files.map { "\($0.owner.hexString)/\($0.file.id)" })
+                for r in results where seen.insert("\(r.entry.owner.hexString)/\(r.entry.file.id)").inserted { c.files.append(r.entry) }
+                t.searchResults[term] = c
+            }
+        }
+        // A repeated search starts from scratch (results may have gone).
+        tables.withLock { t in t.searchResults[term]?.files = [] }
+        Task.detached { [self] in
+            let all = await search.search(term, limit: 500, timeout: timeout, onResults: { add($0) })
+            add(all)
+            // Once done, the listing is in rank order (files matching every word first):
+            // `ls -U` shows it.
+            self.tables.withLock { t in
+                guard var c = t.searchResults[term] else { return }
+                let ranked = all.map(\.entry)
+                let key = { (e: CatalogEntry) in "\(e.owner.hexString)/\(e.file.id)" }
+                let inRanked = Set(ranked.map(key))
+                c.files = ranked + c.files.filter { !inRanked.contains(key($0)) }
+                c.running = false
+                t.searchResults[term] = c
+            }
+        }
+    }
+
+    /// A child already listed under `parent` (no listing, no waiting).
+    func listedChild(_ parent: FSNode, _ name: String) -> FSNode? {
+        tables.withLock { $0.names[parent]?[name] }
     }
 
     /// Searches are forgotten when nobody looked at them for this long (search/ lists them).

@@ -2,7 +2,7 @@ import CFuse3
 import Foundation
 import Synchronization
 
-/// Requests answered later, from a Swift task or a queue (reads, search listings), by number.
+/// Requests answered later, from a Swift task (reads, search listings), by number.
 ///
 /// - **Interrupts.** A process blocked in a read request that reached the node cannot leave,
 ///   not even by SIGKILL, until the node answers. The kernel sends an INTERRUPT for a request
@@ -61,15 +61,15 @@ final class PendingReplies: Sendable {
         if cancelNow { task.cancel() }
     }
 
-    /// A reply is due (answered elsewhere, not cancellable): `end` it once answered.
-    func begin() -> UInt64 {
+    /// A reply is due: numbered, until `end`.
+    private func begin() -> UInt64 {
         let number = Self.numbers.add(1, ordering: .relaxed).newValue
         state.withLock { $0.open[number] = Entry() }
         Self.owners.withLock { $0[number] = self }
         return number
     }
 
-    func end(_ number: UInt64) {
+    private func end(_ number: UInt64) {
         state.withLock { _ = $0.open.removeValue(forKey: number) }
         _ = Self.owners.withLock { $0.removeValue(forKey: number) }
         drained.lock()

@@ -29,7 +29,10 @@ final class MountedPeer: @unchecked Sendable {
     /// The share folder behind me/.
     var shareFolder: String { publisher.folder.path }
 
-    init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true, settle: Double = 0.3) throws {
+    /// `lookupRoundTimeout`: how long a DHT or search round waits for a quiet peer (the tests'
+    /// timings make it 1 s; the default configuration's is 6 s).
+    init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true, settle: Double = 0.3,
+         lookupRoundTimeout: Double? = nil) throws {
         dir = URL(fileURLWithPath: "/tmp/pnfs-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("mnt"), withIntermediateDirectories: true)
         key = PrivateKey()
@@ -42,6 +45,7 @@ final class MountedPeer: @unchecked Sendable {
         // A mounted peer hashes, serves FUSE and runs programs on the same two cores: a
         // connection is not dropped for a pause shorter than 3 s (0.6 s dropped it under load).
         config.timings = .steadyForTests
+        if let lookupRoundTimeout { config.timings.lookupRoundTimeout = lookupRoundTimeout }
         var options = PeernetRuntime.Options()
         options.recordLifetime = 600
         options.replication = 6

@@ -225,6 +225,31 @@ final class MountTests: XCTestCase {
         await b.stop()
     }
 
+    /// Ctrl-C on a search listing that waits for results ends it at once: the INTERRUPT
+    /// cancels the wait. Before, the listing waited its 5 s whatever the signal (the wait ran
+    /// on a queue, with nothing to cancel).
+    func testAnInterruptedSearchListingEndsAtOnce() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer(mountIt: false)
+        // A search round waits 6 s for a quiet peer, as by default (the tests' timings: 1 s).
+        let b = try MountedPeer(roots: [a], readTimeout: 30, lookupRoundTimeout: 6)
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        // A goes quiet without a word: B still counts it as connected, and its search waits.
+        await a.node.stop()
+        let dir = b.path("search/quiet")
+        let start = Date()
+        let listing = sh("timeout -s INT 1 python3 -c \"import os; os.listdir('\(dir)')\"", timeout: 30)
+        let took = Date().timeIntervalSince(start)
+        XCTAssertEqual(listing.status, 124, "timeout sent SIGINT: \(listing.err)")
+        XCTAssertTrue(listing.err.contains("KeyboardInterrupt"), listing.err)
+        XCTAssertLessThan(took, 3, "ended soon after the signal, not after the listing's 5 s wait")
+        // The listing was interrupted, not the search: it goes on in the background.
+        XCTAssertTrue((xattr(dir, "user.peernet.search").map { String(decoding: $0, as: UTF8.self) } ?? "").hasPrefix("running"))
+        await eventually(5, "nothing left due") { b.mount.pending.count == 0 }
+        await b.stop()
+        await a.stop()
+    }
+
     /// Content replies are spliced from the file into the kernel, not read into the node and
     /// written again: the read count (rchar in /proc/self/io, which splice does not add to)
     /// grows by what the reader read, not by the bytes served on top. With 1 MiB requests libfuse could not fit a

@@ -13,8 +13,11 @@ protocol FSDirectory: Sendable {
     func remove(_ name: String, _ fs: PeernetFileSystem) throws
     /// `user.peernet.*` attributes of the directory itself.
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]]
-    /// Listing may wait for the network: it is answered off the FUSE thread.
+    /// Listing may wait for the network: it is answered off the FUSE thread, after `ready`.
     var waitsOnNetwork: Bool { get }
+    /// Waits until a listing is worth giving (bounded; throws CancellationError when its task
+    /// is cancelled: the caller got a signal). Only for kinds that wait on the network.
+    func ready(_ fs: PeernetFileSystem) async throws
     /// The listing stays valid until the owner's chain changes (see `chainChanged`).
     var keepsListing: Bool { get }
 }
@@ -25,6 +28,7 @@ extension FSDirectory {
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]] { [:] }
     var waitsOnNetwork: Bool { false }
     var keepsListing: Bool { false }
+    func ready(_ fs: PeernetFileSystem) async throws {}
 }
 
 extension FSNode {

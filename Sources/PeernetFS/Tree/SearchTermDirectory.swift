@@ -1,12 +1,14 @@
 /// search/<words>/: the results of searching the network for the words. Listing starts the
-/// search and waits (bounded) for the first results, so it runs off the FUSE thread.
+/// search and waits (bounded, interruptible) for the first results, off the FUSE thread.
 struct SearchTermDirectory: FSDirectory {
     let term: String
 
     var waitsOnNetwork: Bool { true }
 
+    func ready(_ fs: PeernetFileSystem) async throws { try await fs.awaitSearchResults(term) }
+
     func entries(_ fs: PeernetFileSystem) throws -> [(String, FSNode)] {
-        try fs.searchResults(term).map { e in
+        fs.searchResults(term).map { e in
             // A folder found is a directory: the peer's folder of that name.
             if e.file.isVirtualFolder && e.owner != fs.me {
                 let path = NameSanitizer.folderComponents(e.file.folder) + [NameSanitizer.component(e.file.name)]
