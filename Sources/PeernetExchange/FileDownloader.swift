@@ -73,7 +73,7 @@ public final class FileDownloader: Sendable {
     /// file share them instead of asking the holders twice.
     let inflight = Mutex<[Hash256: [Int: UInt64]]>([:])  // fetch id per fragment
     let nextFetch = Atomic<UInt64>(1)
-    /// Where each file's last read ended: a read that starts there is sequential.
+    /// Where each file's last read ended, for readers without a `ReadCursor` of their own.
     let readCursor = Mutex<[Hash256: UInt64]>([:])
     /// Fragments verified and written but not yet marked in the cache (marks are batched behind
     /// an fdatasync): readers waiting on a fetch in flight may read them already.
@@ -340,23 +340,26 @@ public final class FileDownloader: Sendable {
 
     /// Like `read`, but instead of the bytes returns where they lie, verified, in the download
     /// cache (nil past the end): the file system hands the file region to the kernel directly.
-    public func readRegion(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> (path: String, offset: UInt64, length: Int)? {
+    /// `cursor`: the reader's own (a handle per open file keeps one); without it, reads of one
+    /// file share the file's.
+    public func readRegion(_ target: DownloadTarget, offset: UInt64, length: Int,
+                           cursor: ReadCursor? = nil) async throws -> (path: String, offset: UInt64, length: Int)? {
         let end = min(target.size, offset + UInt64(length))
         guard offset < end else { return nil }
         let region = (path: cache.path(target.hash), offset: offset, length: Int(end - offset))
         try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
-        // Sequential: from the start, or near where the last read ended (the kernel's
-        // read-ahead sends several reads at once, so they arrive slightly out of order). A read
-        // from the start or elsewhere moves the cursor there: reading a file a second time, or
-        // after a seek, is sequential again from the next read on (a cursor that only grew
-        // left a second reading without read-ahead: one small transfer per read, measured).
-        let sequential = readCursor.withLock { c in
-            let last = c[target.hash]
-            let near = offset == 0 || last.map { offset + (4 << 20) >= $0 && offset <= $0 + (4 << 20) } ?? false
-            if c.count > 1024 && last == nil { c = [:] }
-            c[target.hash] = near && offset > 0 ? max(end, last ?? 0) : end
-            return near
+        // Sequential: see ReadCursor.
+        let sequential: Bool
+        if let cursor {
+            sequential = cursor.last.withLock { ReadCursor.step(&$0, offset: offset, end: end) }
+        } else {
+            sequential = readCursor.withLock { c in
+                if c.count > 1024 && c[target.hash] == nil { c = [:] }
+                var last = c[target.hash]
+                defer { c[target.hash] = last }
+                return ReadCursor.step(&last, offset: offset, end: end)
+            }
         }
         let needed = fragments(of: entry, range: offset..<end)
         let now = Date()
@@ -384,7 +387,14 @@ public final class FileDownloader: Sendable {
                 let ahead = fragments(of: entry, range: end..<windowEnd).filter { $0 > (wanted.last ?? -1) }
                 let idle = inflight.withLock { m in ahead.filter { m[target.hash]?[$0] == nil } }
                 let windowFragments = max(1, Int(readAhead / max(1, target.fragmentSize)))
-                if !idle.isEmpty && ahead.count - idle.count <= max(1, windowFragments / 64) { wanted += idle }
+                // And only once half the window (what is left of it before the end of the file)
+                // is missing, or the read itself waits: a stream that had ended was topped up
+                // by the one fragment each read uncovered, one small transfer per read (32
+                // reads of 256 KiB, by two readers with 4 MiB windows, took 29 transfers; now 6).
+                let fragmentSize = max(1, UInt64(target.fragmentSize))
+                let inWindow = Int((windowEnd - end + fragmentSize - 1) / fragmentSize)
+                let worthABatch = !needed.isEmpty || idle.count >= max(1, min(windowFragments, inWindow) / 2)
+                if !idle.isEmpty && ahead.count - idle.count <= max(1, windowFragments / 64) && worthABatch { wanted += idle }
             }
             startFetches(target, wanted)
         }

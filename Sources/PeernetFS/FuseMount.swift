@@ -52,6 +52,8 @@ public final class FuseMount: @unchecked Sendable {
     /// Requests answered from tasks (reads, search listings): interrupted by the kernel, and
     /// answered before the session is freed.
     let pending = PendingReplies()
+    /// Open files outside me/, by file handle (handles of me/ files carry the local bit).
+    let openFiles = Mutex<(next: UInt64, files: [UInt64: OpenFile])>((1, [:]))
     /// Read and write requests of me/ files that reached the node (none with passthrough).
     let localDataRequests = Atomic<Int>(0)
 
@@ -476,7 +478,11 @@ public final class FuseMount: @unchecked Sendable {
             case .none?: fi.pointee.direct_io = 1
             case nil: return FuseMount.reply(req, EISDIR)
             }
-            fi.pointee.fh = ino
+            fi.pointee.fh = m.openFiles.withLock { o in
+                defer { o.next += 1 }
+                o.files[o.next] = OpenFile(node: n)
+                return o.next
+            }
             fuse_reply_open(req, fi)
         }
         ops.create = { req, parent, name, mode, fi in
@@ -488,12 +494,12 @@ public final class FuseMount: @unchecked Sendable {
         ops.read = { req, ino, size, off, fi in
             let m = FuseMount.mount(req)
             if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localRead(req, fd, size, off) }
-            let handle = fi?.pointee.fh ?? ino
-            guard let n = m.fs.node(for: handle) ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            let open = fi.flatMap { fi in m.openFiles.withLock { $0.files[fi.pointee.fh] } }
+            guard let n = open?.node ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let r = Request(raw: req!)
             m.pending.start(req) {
                 do {
-                    switch try await m.fs.readData(n, offset: UInt64(off), length: size) {
+                    switch try await m.fs.readData(n, offset: UInt64(off), length: size, cursor: open?.cursor) {
                     case .bytes(let data):
                         data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
                     case .file(let region):
@@ -525,6 +531,7 @@ public final class FuseMount: @unchecked Sendable {
         ops.release = { req, _, fi in
             let m = FuseMount.mount(req)
             if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localRelease(req, fd) }
+            if let fh = fi?.pointee.fh { _ = m.openFiles.withLock { $0.files.removeValue(forKey: fh) } }
             FuseMount.reply(req, 0)
         }
         ops.fsync = { req, _, datasync, fi in

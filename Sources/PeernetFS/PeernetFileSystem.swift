@@ -405,19 +405,20 @@ public final class PeernetFileSystem: @unchecked Sendable {
     /// Reads file data as the FUSE layer wants it: own content as a region of its warehouse
     /// file, remote content as a region of the download cache after a verified fetch (bounded
     /// by the read timeout: EIO when no holder delivers in time), anything else as bytes.
-    public func readData(_ n: FSNode, offset: UInt64, length: Int) async throws -> ReadData {
+    /// `cursor`: the open file's own read cursor (see `ReadCursor`).
+    public func readData(_ n: FSNode, offset: UInt64, length: Int, cursor: ReadCursor? = nil) async throws -> ReadData {
         guard let file = n.file else { throw FSError.isDirectory }
-        return try await file.readData(self, offset: offset, length: length)
+        return try await file.readData(self, offset: offset, length: length, cursor: cursor)
     }
 
     /// Remote content: a region of the download cache once fetched and verified.
-    func remoteRegion(_ target: DownloadTarget, offset: UInt64, length: Int) async throws -> ReadData {
+    func remoteRegion(_ target: DownloadTarget, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> ReadData {
         if offset >= target.size { return .bytes([]) }
         // Twice at most: the cache file can be evicted between the fetch and the open; the
         // second pass fetches the region again.
         for _ in 0..<2 {
             let region = try await withTimeout(readTimeout) { [downloader] in
-                try await downloader.readRegion(target, offset: offset, length: length)
+                try await downloader.readRegion(target, offset: offset, length: length, cursor: cursor)
             }
             guard let region else { return .bytes([]) }
             if let open = FileRegion(path: region.path, offset: region.offset, length: region.length) { return .file(open) }

@@ -116,6 +116,41 @@ final class FileDownloaderTests: XCTestCase {
         await getter.stop()
     }
 
+    /// Two readers of one file at different places each keep their read-ahead when each has
+    /// its own cursor (the drive gives every open file one). With the file's one cursor they
+    /// moved each other's: neither looked sequential, and every read was a transfer of its own.
+    func testTwoReadersWithTheirOwnCursorsEachReadAhead() async throws {
+        let (holder, getter) = try await connectedPair()
+        let data = content(24 << 20, seed: 7)
+        let record = try holder.share([("two.bin", data)])[0]
+        let target = DownloadTarget(record, owner: holder.publicKey)
+        let downloader = FileDownloader(exchange: getter.exchange, search: nil, readAhead: 4 << 20)
+        /// Sixteen reads of 256 KiB each, in turns: from 2 MiB and from 14 MiB. Returns the
+        /// transfers they took.
+        func interleaved(_ first: ReadCursor?, _ second: ReadCursor?) async throws -> Int {
+            try? getter.store.downloads.remove(record.hash)
+            let before = holder.exchange.servedTransfers.withLock { $0 }
+            let step: UInt64 = 256 << 10
+            for i in 0..<UInt64(16) {
+                for (start, cursor) in [(UInt64(2 << 20), first), (UInt64(14 << 20), second)] {
+                    let offset = start + i * step
+                    let found = try await downloader.readRegion(target, offset: offset, length: Int(step), cursor: cursor)
+                    let region = try XCTUnwrap(found)
+                    let bytes = try getter.store.downloads.readUnchecked(record.hash, offset: region.offset, length: region.length)
+                    XCTAssertEqual(bytes, Array(data[Int(offset)..<Int(offset + step)]))
+                }
+            }
+            await eventually(20, "the read-ahead ended") { downloader.inflight.withLock { $0.isEmpty } }
+            return holder.exchange.servedTransfers.withLock { $0 } - before
+        }
+        let shared = try await interleaved(nil, nil)
+        let own = try await interleaved(ReadCursor(), ReadCursor())
+        XCTAssertLessThanOrEqual(own, 8, "32 reads with their own cursors took \(own) transfers")
+        XCTAssertGreaterThan(shared, 2 * own, "with one cursor for both: \(shared) transfers, with their own: \(own)")
+        await holder.stop()
+        await getter.stop()
+    }
+
     /// The download cache keeps to its size (CacheSize): the least recently used file goes,
     /// never the one being fetched.
     func testCacheEvictsLeastRecentlyUsed() async throws {

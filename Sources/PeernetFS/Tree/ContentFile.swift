@@ -1,4 +1,5 @@
 import Foundation
+import PeernetExchange
 import PeernetProtocol
 
 /// files/<hash>: any content by its BLAKE3 hash, from the warehouse, the download cache, or
@@ -17,10 +18,10 @@ struct ContentFile: FSFile {
         throw FSError.notFound
     }
 
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int) async throws -> PeernetFileSystem.ReadData {
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
         if let local = fs.localRegion(hash, offset: offset, length: length) { return local }
         guard let target = await fs.downloader.target(forHash: hash) else { throw FSError.notFound }
-        return try await fs.remoteRegion(target, offset: offset, length: length)
+        return try await fs.remoteRegion(target, offset: offset, length: length, cursor: cursor)
     }
 
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]] { ["user.peernet.hash": Array(hash.hex.utf8)] }

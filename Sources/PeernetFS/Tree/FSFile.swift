@@ -1,8 +1,11 @@
+import PeernetExchange
+
 /// What one kind of file outside me/ answers: its attributes, its data, its `user.peernet.*`
 /// attributes, and how the kernel may cache it. One small type per kind (see `FSDirectory`).
 protocol FSFile: Sendable {
     func attributes(_ fs: PeernetFileSystem) throws -> FSAttributes
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int) async throws -> PeernetFileSystem.ReadData
+    /// `cursor`: the open file's own read cursor (remote content's read-ahead follows it).
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]]
     /// The target of a symbolic link.
     func linkTarget(_ fs: PeernetFileSystem) throws -> String

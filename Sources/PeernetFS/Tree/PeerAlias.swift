@@ -1,5 +1,6 @@
 import Foundation
 import PeernetCrypto
+import PeernetExchange
 
 /// peers/<profile name>: a symbolic link to peers/<peer id>.
 struct PeerAlias: FSFile {
@@ -14,7 +15,9 @@ struct PeerAlias: FSFile {
     }
 
     /// The kernel follows the link; reading it as a file is not a thing.
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int) async throws -> PeernetFileSystem.ReadData { throw FSError.invalid }
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
+        throw FSError.invalid
+    }
 
     func linkTarget(_ fs: PeernetFileSystem) throws -> String { owner.hexString }
 }
