@@ -72,6 +72,19 @@ final class MountedPeer: @unchecked Sendable {
         ((try? store.chain.files()) ?? []).filter { !$0.isVirtualFolder }.map { $0.folder.isEmpty ? $0.name : $0.folder + "/" + $0.name }.sorted()
     }
 
+    /// Publishes `bytes` as `name` straight from the warehouse (for a peer that is not
+    /// mounted); returns its path under `viewer`'s peers/ once the viewer lists it.
+    func publishFromWarehouse(_ name: String, _ bytes: [UInt8], seenBy viewer: MountedPeer) async throws -> String {
+        let imported = try store.warehouse.importData(bytes)
+        try store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
+                                             fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
+                                             tags: [FileTag(type: FileTag.name, text: name)])])
+        exchange.publishChainState()
+        let remote = viewer.path("peers/\(node.publicKey.hexString)/\(name)")
+        await eventually(15, "\(name) listed by the viewer") { FileManager.default.fileExists(atPath: remote) }
+        return remote
+    }
+
     func stop() async {
         mount.stop()
         usleep(200_000)

@@ -155,14 +155,7 @@ final class MountTests: XCTestCase {
         try fuseAvailable()
         let a = try MountedPeer(mountIt: false)
         let b = try MountedPeer(roots: [a], readTimeout: 3)
-        let data = [UInt8](repeating: 7, count: 700_000)
-        let imported = try a.store.warehouse.importData(data)
-        try a.store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
-                                               fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
-                                               tags: [FileTag(type: FileTag.name, text: "gone.bin")])])
-        a.exchange.publishChainState()
-        let remote = b.path("peers/\(a.publicKey.hexString)/gone.bin")
-        await eventually(15, "B cached A's chain") { FileManager.default.fileExists(atPath: remote) }
+        let remote = try await a.publishFromWarehouse("gone.bin", [UInt8](repeating: 7, count: 700_000), seenBy: b)
         await a.stop()
         let start = Date()
         let read = sh("cat \(remote) > /dev/null")
@@ -185,14 +178,7 @@ final class MountTests: XCTestCase {
         let readTimeout = 9.0
         let a = try MountedPeer(mountIt: false)
         let b = try MountedPeer(roots: [a], readTimeout: readTimeout)
-        let data = [UInt8](repeating: 9, count: 700_000)
-        let imported = try a.store.warehouse.importData(data)
-        try a.store.chain.addFiles([FileRecord(hash: imported.hash, id: .random(), merkleRoot: imported.merkle.root,
-                                               fragmentSize: imported.merkle.fragmentSize, type: 0, format: 0, size: imported.size,
-                                               tags: [FileTag(type: FileTag.name, text: "stalled.bin")])])
-        a.exchange.publishChainState()
-        let remote = b.path("peers/\(a.publicKey.hexString)/stalled.bin")
-        await eventually(15, "B cached A's chain") { FileManager.default.fileExists(atPath: remote) }
+        let remote = try await a.publishFromWarehouse("stalled.bin", [UInt8](repeating: 9, count: 700_000), seenBy: b)
         // The holder stays connected but never answers a transfer: the read waits for it.
         a.node.setTransferHandler { _, _, _ in }
         // A reader that handles SIGINT (Python does) and reads past the page cache (O_DIRECT):
