@@ -473,14 +473,16 @@ public final class FuseMount: @unchecked Sendable {
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
             let flags = fi.pointee.flags
             guard flags & O_ACCMODE == O_RDONLY, flags & O_TRUNC == 0 else { return FuseMount.reply(req, EROFS) }
-            switch n.file?.caching {
-            case .keep?: fi.pointee.keep_cache = 1
-            case .none?: fi.pointee.direct_io = 1
-            case nil: return FuseMount.reply(req, EISDIR)
+            guard let kind = n.file else { return FuseMount.reply(req, EISDIR) }
+            switch kind.caching {
+            case .keep: fi.pointee.keep_cache = 1
+            case .none: fi.pointee.direct_io = 1
             }
+            let file: any FSFile
+            do { file = try kind.opened(m.fs) } catch { return FuseMount.fail(req, error) }
             fi.pointee.fh = m.openFiles.withLock { o in
                 defer { o.next += 1 }
-                o.files[o.next] = OpenFile(node: n)
+                o.files[o.next] = OpenFile(file: file)
                 return o.next
             }
             fuse_reply_open(req, fi)
@@ -495,11 +497,11 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             if let fd = fi.flatMap({ FuseMount.localHandle($0.pointee.fh) }) { return m.localRead(req, fd, size, off) }
             let open = fi.flatMap { fi in m.openFiles.withLock { $0.files[fi.pointee.fh] } }
-            guard let n = open?.node ?? m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            guard let file = open?.file ?? m.fs.node(for: ino)?.file else { return FuseMount.reply(req, m.fs.node(for: ino) == nil ? ENOENT : EISDIR) }
             let r = Request(raw: req!)
             m.pending.start(req) {
                 do {
-                    switch try await m.fs.readData(n, offset: UInt64(off), length: size, cursor: open?.cursor) {
+                    switch try await file.readData(m.fs, offset: UInt64(off), length: size, cursor: open?.cursor) {
                     case .bytes(let data):
                         data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
                     case .file(let region):

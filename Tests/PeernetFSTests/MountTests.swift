@@ -211,6 +211,64 @@ final class MountTests: XCTestCase {
         await b.stop()
     }
 
+    /// A remote file a program has open stays readable when the peer withdraws it (as an open
+    /// file on a disk outlives its name): the open file resolved its record once, at open, and
+    /// its content is still in the download cache. Before, every read looked the record up
+    /// again and failed once the peer's new chain arrived.
+    func testAnOpenRemoteFileOutlivesItsWithdrawal() async throws {
+        try fuseAvailable()
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let source = a.dir.appendingPathComponent("kept.bin").path
+        XCTAssertEqual(sh("head -c 3000000 /dev/urandom > \(source) && cp \(source) \(a.path("me/kept.bin"))").status, 0)
+        let remote = b.path("peers/\(a.publicKey.hexString)/kept.bin")
+        await eventually(20, "B lists it") { FileManager.default.fileExists(atPath: remote) }
+        XCTAssertEqual(sh("cmp \(source) \(remote)", timeout: 60).status, 0, "read once: now in B's download cache")
+        // A reader opens it, reads a little, and waits; A withdraws the file meanwhile.
+        let ready = b.dir.appendingPathComponent("ready").path, go = b.dir.appendingPathComponent("go").path
+        let out = b.dir.appendingPathComponent("out").path
+        let script = """
+        import os, time
+        fd = os.open('\(remote)', os.O_RDONLY)
+        head = os.read(fd, 100)
+        open('\(ready)', 'w').close()
+        for _ in range(600):
+            if os.path.exists('\(go)'): break
+            time.sleep(0.05)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        try:
+            rest = b''
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk: break
+                rest += chunk
+            open('\(out).tmp', 'wb').write(head + rest)
+        except OSError as e:
+            open('\(out).tmp', 'w').write('error: %s' % e)
+        os.rename('\(out).tmp', '\(out)')
+        """
+        try script.write(toFile: b.dir.appendingPathComponent("reader.py").path, atomically: true, encoding: .utf8)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        reader.arguments = [b.dir.appendingPathComponent("reader.py").path]
+        reader.standardOutput = FileHandle.nullDevice
+        reader.standardError = FileHandle.nullDevice
+        try reader.run()
+        defer { if reader.isRunning { reader.terminate() } }
+        await eventually(10, "the reader has it open") { FileManager.default.fileExists(atPath: ready) }
+        XCTAssertEqual(sh("rm \(a.path("me/kept.bin"))").status, 0)
+        await eventually(20, "B saw the withdrawal") {
+            !((try? b.store.catalog.files(owner: a.publicKey)) ?? []).contains { $0.file.name == "kept.bin" }
+        }
+        XCTAssertTrue(FileManager.default.createFile(atPath: go, contents: nil))
+        await eventually(20, "the reader finished") { FileManager.default.fileExists(atPath: out) }
+        let got = try Data(contentsOf: URL(fileURLWithPath: out))
+        XCTAssertEqual(got, try Data(contentsOf: URL(fileURLWithPath: source)), String(decoding: got.prefix(200), as: UTF8.self))
+        await b.stop()
+        await a.stop()
+    }
+
     /// Ctrl-C on a search listing that waits for results ends it at once: the INTERRUPT
     /// cancels the wait. Before, the listing waited its 5 s whatever the signal (the wait ran
     /// on a queue, with nothing to cancel).

@@ -12,6 +12,8 @@ protocol FSFile: Sendable {
     /// How long the kernel may keep its attributes and entry (seconds).
     var cacheTime: Double { get }
     var caching: FileCaching { get }
+    /// The file as an open file reads it (resolved once, at open).
+    func opened(_ fs: PeernetFileSystem) throws -> any FSFile
 }
 
 /// How the kernel may cache a file's pages.
@@ -26,6 +28,7 @@ extension FSFile {
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]] { [:] }
     func linkTarget(_ fs: PeernetFileSystem) throws -> String { throw FSError.invalid }
     var cacheTime: Double { 1 }
+    func opened(_ fs: PeernetFileSystem) throws -> any FSFile { self }
 }
 
 extension FSNode {

@@ -12,13 +12,25 @@ struct PublishedFile: FSFile {
     /// nil: our own file.
     let owner: PublicKey?
     let id: TransferID
+    /// The entry as found when the file was opened (see `opened`).
+    var resolved: CatalogEntry? = nil
 
     var cacheTime: Double { 60 }
     var caching: FileCaching { .keep }
 
     /// The catalog entry behind the file.
     func entry(_ fs: PeernetFileSystem) -> CatalogEntry? {
-        try? fs.store.catalog.file(owner: owner ?? fs.me, id: id)
+        resolved ?? (try? fs.store.catalog.file(owner: owner ?? fs.me, id: id))
+    }
+
+    /// Resolved once: reads of the open file look nothing up, and it stays readable when the
+    /// peer withdraws it meanwhile (as an open file on a disk outlives its name), from the
+    /// download cache or any holder left.
+    func opened(_ fs: PeernetFileSystem) throws -> any FSFile {
+        guard let e = entry(fs) else { throw FSError.notFound }
+        var file = self
+        file.resolved = e
+        return file
     }
 
     func attributes(_ fs: PeernetFileSystem) throws -> FSAttributes {
