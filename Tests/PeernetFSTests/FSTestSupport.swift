@@ -72,6 +72,14 @@ final class MountedPeer: @unchecked Sendable {
         ((try? store.chain.files()) ?? []).filter { !$0.isVirtualFolder }.map { $0.folder.isEmpty ? $0.name : $0.folder + "/" + $0.name }.sorted()
     }
 
+    /// Two mounted peers, B with A as its root, once each sees the other connected.
+    static func connectedPair() async throws -> (MountedPeer, MountedPeer) {
+        let a = try MountedPeer()
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        return (a, b)
+    }
+
     /// Publishes `bytes` as `name` straight from the warehouse (for a peer that is not
     /// mounted); returns its path under `viewer`'s peers/ once the viewer lists it.
     func publishFromWarehouse(_ name: String, _ bytes: [UInt8], seenBy viewer: MountedPeer) async throws -> String {

@@ -13,9 +13,7 @@ final class MountTests: XCTestCase {
     /// under search/<word>/, reads the extended attributes; rm on A removes it from B.
     func testPublishBrowseSearchReadAndDelete() async throws {
         try fuseAvailable()
-        let a = try MountedPeer()
-        let b = try MountedPeer(roots: [a])
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let (a, b) = try await MountedPeer.connectedPair()
         let src = a.dir.appendingPathComponent("HolidayVideo.mp4")
         XCTAssertEqual(sh("head -c 3000000 /dev/urandom > \(src.path)").status, 0)
         XCTAssertEqual(sh("mkdir \(a.path("me/Trips")) && cp \(src.path) \(a.path("me/Trips/"))").status, 0)
@@ -217,9 +215,7 @@ final class MountTests: XCTestCase {
     /// again and failed once the peer's new chain arrived.
     func testAnOpenRemoteFileOutlivesItsWithdrawal() async throws {
         try fuseAvailable()
-        let a = try MountedPeer()
-        let b = try MountedPeer(roots: [a])
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let (a, b) = try await MountedPeer.connectedPair()
         let source = a.dir.appendingPathComponent("kept.bin").path
         XCTAssertEqual(sh("head -c 3000000 /dev/urandom > \(source) && cp \(source) \(a.path("me/kept.bin"))").status, 0)
         let remote = b.path("peers/\(a.publicKey.hexString)/kept.bin")
@@ -393,9 +389,7 @@ final class MountTests: XCTestCase {
     /// A folder in search results is a directory (the peer's folder), not a 0-byte file.
     func testFoldersInSearchResultsAreDirectories() async throws {
         try fuseAvailable()
-        let a = try MountedPeer()
-        let b = try MountedPeer(roots: [a])
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let (a, b) = try await MountedPeer.connectedPair()
         XCTAssertEqual(sh("mkdir -p \(a.path("me/Vacation/Beach")) && echo sand > \(a.path("me/Vacation/Beach/sand.txt")) && mkdir \(a.path("me/Vacation/Mountains"))").status, 0)
         XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 20))
         await eventually(15, "B has A's chain") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 2 }
@@ -423,9 +417,7 @@ final class MountTests: XCTestCase {
     /// "mp4" found nothing) and several words meant OR, in arrival order. Old searches expire.
     func testSearchMatchesPrefixesAndExtensionsAndRanksAllWordsFirst() async throws {
         try fuseAvailable()
-        let a = try MountedPeer()
-        let b = try MountedPeer(roots: [a])
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        let (a, b) = try await MountedPeer.connectedPair()
         for name in ["Beach towel.png", "holiday.mp4", "Holiday Beach.jpg", "notes.txt"] {
             XCTAssertEqual(sh("echo \(name.count) > '\(a.path("me/\(name)"))'").status, 0)
         }
