@@ -73,6 +73,8 @@ public final class FileDownloader: Sendable {
     /// file share them instead of asking the holders twice.
     let inflight = Mutex<[Hash256: [Int: UInt64]]>([:])  // fetch id per fragment
     let nextFetch = Atomic<UInt64>(1)
+    /// Calls of `target(forHash:)` (tests: the drive resolves content once per open file).
+    let targetLookups = Atomic<Int>(0)
     /// Where each file's last read ended, for readers without a `ReadCursor` of their own.
     let readCursor = Mutex<[Hash256: UInt64]>([:])
     /// Fragments verified and written but not yet marked in the cache (marks are batched behind
@@ -320,6 +322,7 @@ public final class FileDownloader: Sendable {
 
     /// A target for a bare content hash: size from provider records, root unknown.
     public func target(forHash hash: Hash256) async -> DownloadTarget? {
+        targetLookups.add(1, ordering: .relaxed)
         if let entry = try? exchange.store.catalog.files(withHash: hash).first {
             return DownloadTarget(entry.file, owner: entry.owner)
         }

@@ -501,7 +501,7 @@ public final class FuseMount: @unchecked Sendable {
             let r = Request(raw: req!)
             m.pending.start(req) {
                 do {
-                    switch try await file.readData(m.fs, offset: UInt64(off), length: size, cursor: open?.cursor) {
+                    switch try await file.readData(m.fs, offset: UInt64(off), length: size, open: open) {
                     case .bytes(let data):
                         data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
                     case .file(let region):

@@ -1,4 +1,5 @@
 import PeernetExchange
+import Synchronization
 
 /// A file outside me/ while a program has it open (me/ files have their share-folder
 /// descriptor instead): the file as resolved at open (see `FSFile.opened`), and its own read
@@ -6,6 +7,8 @@ import PeernetExchange
 final class OpenFile: Sendable {
     let file: any FSFile
     let cursor = ReadCursor()
+    /// Where remote content comes from, once found (see `ContentFile`).
+    let target = Mutex<DownloadTarget?>(nil)
 
     init(file: any FSFile) { self.file = file }
 }

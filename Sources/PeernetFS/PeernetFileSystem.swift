@@ -405,10 +405,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
     /// Reads file data as the FUSE layer wants it: own content as a region of its warehouse
     /// file, remote content as a region of the download cache after a verified fetch (bounded
     /// by the read timeout: EIO when no holder delivers in time), anything else as bytes.
-    /// `cursor`: the open file's own read cursor (see `ReadCursor`).
-    public func readData(_ n: FSNode, offset: UInt64, length: Int, cursor: ReadCursor? = nil) async throws -> ReadData {
+    /// Outside an open file (the FUSE layer reads through its `OpenFile`).
+    public func readData(_ n: FSNode, offset: UInt64, length: Int) async throws -> ReadData {
         guard let file = n.file else { throw FSError.isDirectory }
-        return try await file.readData(self, offset: offset, length: length, cursor: cursor)
+        return try await file.readData(self, offset: offset, length: length, open: nil)
     }
 
     /// Remote content: a region of the download cache once fetched and verified.

@@ -1,6 +1,7 @@
 import Foundation
 import PeernetBlockchain
 import PeernetCrypto
+@testable import PeernetExchange
 @testable import PeernetFS
 import PeernetNode
 import PeernetProtocol
@@ -261,6 +262,25 @@ final class MountTests: XCTestCase {
         await eventually(20, "the reader finished") { FileManager.default.fileExists(atPath: out) }
         let got = try Data(contentsOf: URL(fileURLWithPath: out))
         XCTAssertEqual(got, try Data(contentsOf: URL(fileURLWithPath: source)), String(decoding: got.prefix(200), as: UTF8.self))
+        await b.stop()
+        await a.stop()
+    }
+
+    /// files/<hash> finds where its content comes from once per open file, not at every read
+    /// (for content in no catalog, each was a search of the network for holders).
+    func testContentByHashIsResolvedOncePerOpenFile() async throws {
+        try fuseAvailable()
+        let (a, b) = try await MountedPeer.connectedPair()
+        let source = a.dir.appendingPathComponent("byhash.bin").path
+        XCTAssertEqual(sh("head -c 8388608 /dev/urandom > \(source) && cp \(source) \(a.path("me/byhash.bin"))").status, 0)
+        let remote = b.path("peers/\(a.publicKey.hexString)/byhash.bin")
+        await eventually(20, "B lists it") { FileManager.default.fileExists(atPath: remote) }
+        let hash = String(decoding: try XCTUnwrap(xattr(remote, "user.peernet.hash")), as: UTF8.self)
+        let before = b.runtime.downloader.targetLookups.load(ordering: .relaxed)
+        XCTAssertEqual(sh("dd if=\(b.path("files/\(hash)")) bs=256k status=none | cmp - \(source)", timeout: 60).status, 0)
+        let lookups = b.runtime.downloader.targetLookups.load(ordering: .relaxed) - before
+        XCTAssertGreaterThan(lookups, 0)
+        XCTAssertLessThanOrEqual(lookups, 2, "8 MiB in 256 KiB reads: \(lookups) target lookups")
         await b.stop()
         await a.stop()
     }

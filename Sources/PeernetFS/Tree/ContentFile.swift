@@ -18,10 +18,20 @@ struct ContentFile: FSFile {
         throw FSError.notFound
     }
 
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
+    /// The target is found once per open file, at its first read that needs it: for content
+    /// in no catalog that is a search of the network for its holders, and it was made at every
+    /// read (a thousand per GiB).
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, open: OpenFile?) async throws -> PeernetFileSystem.ReadData {
         if let local = fs.localRegion(hash, offset: offset, length: length) { return local }
-        guard let target = await fs.downloader.target(forHash: hash) else { throw FSError.notFound }
-        return try await fs.remoteRegion(target, offset: offset, length: length, cursor: cursor)
+        let target: DownloadTarget
+        if let known = open?.target.withLock({ $0 }) {
+            target = known
+        } else {
+            guard let found = await fs.downloader.target(forHash: hash) else { throw FSError.notFound }
+            open?.target.withLock { $0 = found }
+            target = found
+        }
+        return try await fs.remoteRegion(target, offset: offset, length: length, cursor: open?.cursor)
     }
 
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]] { ["user.peernet.hash": Array(hash.hex.utf8)] }

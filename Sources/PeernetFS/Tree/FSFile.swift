@@ -1,11 +1,10 @@
-import PeernetExchange
-
 /// What one kind of file outside me/ answers: its attributes, its data, its `user.peernet.*`
 /// attributes, and how the kernel may cache it. One small type per kind (see `FSDirectory`).
 protocol FSFile: Sendable {
     func attributes(_ fs: PeernetFileSystem) throws -> FSAttributes
-    /// `cursor`: the open file's own read cursor (remote content's read-ahead follows it).
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData
+    /// `open`: the open file reading (its read cursor, what it resolved); nil for reads
+    /// outside an open file.
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, open: OpenFile?) async throws -> PeernetFileSystem.ReadData
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]]
     /// The target of a symbolic link.
     func linkTarget(_ fs: PeernetFileSystem) throws -> String

@@ -1,6 +1,5 @@
 import Foundation
 import PeernetCrypto
-import PeernetExchange
 
 /// peers/<profile name>: a symbolic link to peers/<peer id>.
 struct PeerAlias: FSFile {
@@ -15,7 +14,7 @@ struct PeerAlias: FSFile {
     }
 
     /// The kernel follows the link; reading it as a file is not a thing.
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, open: OpenFile?) async throws -> PeernetFileSystem.ReadData {
         throw FSError.invalid
     }
 

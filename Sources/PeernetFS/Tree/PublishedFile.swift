@@ -39,10 +39,10 @@ struct PublishedFile: FSFile {
     }
 
     /// Own content from the warehouse; remote content through the download cache.
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, open: OpenFile?) async throws -> PeernetFileSystem.ReadData {
         guard let e = entry(fs) else { throw FSError.notFound }
         if let local = fs.localRegion(e.file.hash, offset: offset, length: length) { return local }
-        return try await fs.remoteRegion(DownloadTarget(e.file, owner: e.owner), offset: offset, length: length, cursor: cursor)
+        return try await fs.remoteRegion(DownloadTarget(e.file, owner: e.owner), offset: offset, length: length, cursor: open?.cursor)
     }
 
     func xattrs(_ fs: PeernetFileSystem) -> [String: [UInt8]] {

@@ -1,5 +1,4 @@
 import Foundation
-import PeernetExchange
 
 /// .peernet/<name>: a status text, made at each read (peers, transfers, publishing, …).
 struct StatusFile: FSFile {
@@ -13,7 +12,7 @@ struct StatusFile: FSFile {
         FSAttributes(size: UInt64(text(fs).utf8.count), isDirectory: false, modified: Int64(Date().timeIntervalSince1970))
     }
 
-    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, cursor: ReadCursor?) async throws -> PeernetFileSystem.ReadData {
+    func readData(_ fs: PeernetFileSystem, offset: UInt64, length: Int, open: OpenFile?) async throws -> PeernetFileSystem.ReadData {
         let bytes = Array(text(fs).utf8)
         guard offset < UInt64(bytes.count) else { return .bytes([]) }
         return .bytes(Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + length)]))
