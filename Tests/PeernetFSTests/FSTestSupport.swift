@@ -80,6 +80,16 @@ final class MountedPeer: @unchecked Sendable {
         return (a, b)
     }
 
+    /// Copies `bytes` random bytes into me/ as `name`; returns the source file's path and the
+    /// file's path under `viewer`'s peers/ once the viewer lists it.
+    func shareRandom(_ name: String, bytes: Int, seenBy viewer: MountedPeer) async throws -> (source: String, remote: String) {
+        let source = dir.appendingPathComponent(name).path
+        XCTAssertEqual(sh("head -c \(bytes) /dev/urandom > \(source) && cp \(source) \(path("me/\(name)"))").status, 0)
+        let remote = viewer.path("peers/\(node.publicKey.hexString)/\(name)")
+        await eventually(20, "\(name) listed by the viewer") { FileManager.default.fileExists(atPath: remote) }
+        return (source, remote)
+    }
+
     /// Publishes `bytes` as `name` straight from the warehouse (for a peer that is not
     /// mounted); returns its path under `viewer`'s peers/ once the viewer lists it.
     func publishFromWarehouse(_ name: String, _ bytes: [UInt8], seenBy viewer: MountedPeer) async throws -> String {

@@ -217,10 +217,7 @@ final class MountTests: XCTestCase {
     func testAnOpenRemoteFileOutlivesItsWithdrawal() async throws {
         try fuseAvailable()
         let (a, b) = try await MountedPeer.connectedPair()
-        let source = a.dir.appendingPathComponent("kept.bin").path
-        XCTAssertEqual(sh("head -c 3000000 /dev/urandom > \(source) && cp \(source) \(a.path("me/kept.bin"))").status, 0)
-        let remote = b.path("peers/\(a.publicKey.hexString)/kept.bin")
-        await eventually(20, "B lists it") { FileManager.default.fileExists(atPath: remote) }
+        let (source, remote) = try await a.shareRandom("kept.bin", bytes: 3_000_000, seenBy: b)
         XCTAssertEqual(sh("cmp \(source) \(remote)", timeout: 60).status, 0, "read once: now in B's download cache")
         // A reader opens it, reads a little, and waits; A withdraws the file meanwhile.
         let ready = b.dir.appendingPathComponent("ready").path, go = b.dir.appendingPathComponent("go").path
@@ -271,10 +268,7 @@ final class MountTests: XCTestCase {
     func testContentByHashIsResolvedOncePerOpenFile() async throws {
         try fuseAvailable()
         let (a, b) = try await MountedPeer.connectedPair()
-        let source = a.dir.appendingPathComponent("byhash.bin").path
-        XCTAssertEqual(sh("head -c 8388608 /dev/urandom > \(source) && cp \(source) \(a.path("me/byhash.bin"))").status, 0)
-        let remote = b.path("peers/\(a.publicKey.hexString)/byhash.bin")
-        await eventually(20, "B lists it") { FileManager.default.fileExists(atPath: remote) }
+        let (source, remote) = try await a.shareRandom("byhash.bin", bytes: 8 << 20, seenBy: b)
         let hash = String(decoding: try XCTUnwrap(xattr(remote, "user.peernet.hash")), as: UTF8.self)
         let before = b.runtime.downloader.targetLookups.load(ordering: .relaxed)
         XCTAssertEqual(sh("dd if=\(b.path("files/\(hash)")) bs=256k status=none | cmp - \(source)", timeout: 60).status, 0)
