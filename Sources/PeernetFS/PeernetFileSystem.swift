@@ -36,12 +36,8 @@ public enum FSNode: Hashable, Sendable {
     /// peers/<profile name>: a symbolic link to peers/<peer id>.
     case peerAlias(PublicKey)
 
-    public var isDirectory: Bool {
-        switch self {
-        case .root, .peers, .peer, .search, .searchTerm, .files, .status: return true
-        default: return false
-        }
-    }
+    /// A directory outside me/ (me/'s own folders pass through: see ShareFolderInodes).
+    public var isDirectory: Bool { directory != nil }
 }
 
 /// Errors as errno values for the kernel.

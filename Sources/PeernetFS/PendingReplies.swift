@@ -22,84 +22,61 @@ import Synchronization
 /// number then finds nothing instead of freed memory.
 final class PendingReplies: Sendable {
     private struct Entry {
+        let owner: ObjectIdentifier
         var task: Task<Void, Never>?
         var cancelled = false
     }
-    private struct State {
-        var next: UInt64 = 1
-        var open: [UInt64: Entry] = [:]
-    }
-    private let state = Mutex(State())
-    private let drained = NSCondition()
-
-    /// All instances' open numbers, for the C interrupt function (it gets only the number).
-    private static let owners = Mutex<[UInt64: PendingReplies]>([:])
+    /// Every mount's replies due, by number: one table, since the C interrupt function gets
+    /// only the number.
+    private static let due = Mutex<[UInt64: Entry]>([:])
     private static let numbers = Atomic<UInt64>(1)
 
-    /// Replies still due.
-    var count: Int { state.withLock { $0.open.count } }
+    /// This mount's replies still due.
+    var count: Int { Self.due.withLock { d in d.values.count { $0.owner == ObjectIdentifier(self) } } }
 
     /// Answers `req` from `body` in a detached task, cancelled if the kernel interrupts the
     /// request or the mount ends. `body` must answer the request (EINTR when cancelled).
     func start(_ req: fuse_req_t?, _ body: @escaping @Sendable () async -> Void) {
-        let number = begin()
+        let number = Self.numbers.add(1, ordering: .relaxed).newValue
+        Self.due.withLock { $0[number] = Entry(owner: ObjectIdentifier(self)) }
         // Registered before the task starts: once the task has answered, the request is freed,
         // and registering then would write to freed memory. (Called at once if the request was
         // interrupted already; the task is then cancelled as soon as it exists.)
         fuse_req_interrupt_func(req, { _, data in
-            PendingReplies.interrupted(UInt64(UInt(bitPattern: data)))
+            PendingReplies.cancel(UInt64(UInt(bitPattern: data)))
         }, UnsafeMutableRawPointer(bitPattern: UInt(number)))
-        let task = Task.detached { [self] in
+        let task = Task.detached {
             await body()
-            end(number)
+            _ = Self.due.withLock { $0.removeValue(forKey: number) }
         }
-        let cancelNow = state.withLock { s -> Bool in
-            guard s.open[number] != nil else { return false }
-            s.open[number]!.task = task
-            return s.open[number]!.cancelled
+        let cancelNow = Self.due.withLock { d -> Bool in
+            guard d[number] != nil else { return false }
+            d[number]!.task = task
+            return d[number]!.cancelled
         }
         if cancelNow { task.cancel() }
     }
 
-    /// A reply is due: numbered, until `end`.
-    private func begin() -> UInt64 {
-        let number = Self.numbers.add(1, ordering: .relaxed).newValue
-        state.withLock { $0.open[number] = Entry() }
-        Self.owners.withLock { $0[number] = self }
-        return number
-    }
-
-    private func end(_ number: UInt64) {
-        state.withLock { _ = $0.open.removeValue(forKey: number) }
-        _ = Self.owners.withLock { $0.removeValue(forKey: number) }
-        drained.lock()
-        drained.broadcast()
-        drained.unlock()
-    }
-
-    static func interrupted(_ number: UInt64) {
-        guard let owner = owners.withLock({ $0[number] }) else { return }  // answered already
-        owner.cancel(number)
-    }
-
-    private func cancel(_ number: UInt64) {
-        let task = state.withLock { s -> Task<Void, Never>? in
-            guard s.open[number] != nil else { return nil }
-            s.open[number]!.cancelled = true
-            return s.open[number]!.task
+    /// Cancels reply `number`'s task (nothing if it was answered already).
+    static func cancel(_ number: UInt64) {
+        let task = due.withLock { d -> Task<Void, Never>? in
+            guard d[number] != nil else { return nil }
+            d[number]!.cancelled = true
+            return d[number]!.task
         }
         task?.cancel()
     }
 
     /// The mount ends: cancels every pending reply and waits (at most `timeout` seconds) until
     /// all were answered. False: some are still due, and the session must not be freed.
+    /// (Polled: this runs once per mount, and the read path stays free of wake-ups.)
     func cancelAllAndWait(timeout: Double) -> Bool {
-        for number in state.withLock({ Array($0.open.keys) }) { cancel(number) }
+        let mine = Self.due.withLock { d in d.filter { $0.value.owner == ObjectIdentifier(self) }.map(\.key) }
+        for number in mine { Self.cancel(number) }
         let deadline = Date().addingTimeInterval(timeout)
-        drained.lock()
-        defer { drained.unlock() }
         while count > 0 {
-            if !drained.wait(until: deadline) { return count == 0 }
+            if Date() >= deadline { return false }
+            usleep(10_000)
         }
         return true
     }
