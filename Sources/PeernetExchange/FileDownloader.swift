@@ -394,7 +394,9 @@ public final class FileDownloader: Sendable {
                 // is missing, or the read itself waits: a stream that had ended was topped up
                 // by the one fragment each read uncovered, one small transfer per read (32
                 // reads of 256 KiB, by two readers with 4 MiB windows, took 29 transfers; now 6).
-                let fragmentSize = max(1, UInt64(target.fragmentSize))
+                let fragmentSize = max(1, target.fragmentSize)
+                // No overflow: validate() bounds the size (2^50) and the fragment size, and
+                // windowEnd > end here.
                 let inWindow = Int((windowEnd - end + fragmentSize - 1) / fragmentSize)
                 let worthABatch = !needed.isEmpty || idle.count >= max(1, min(windowFragments, inWindow) / 2)
                 if !idle.isEmpty && ahead.count - idle.count <= max(1, windowFragments / 64) && worthABatch { wanted += idle }
