@@ -345,9 +345,7 @@ extension FuseMount {
             }
             var list: [(name: [CChar], inode: UInt64, type: UInt8)] = []
             while let d = Glibc.readdir(dir) {
-                let name = withUnsafePointer(to: d.pointee.d_name) { p in
-                    p.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
-                }
+                let name = directoryEntryName(d).map { CChar(bitPattern: $0) } + [0]
                 let isDot = name == [46, 0] || name == [46, 46, 0]
                 let inode = isDot ? ShareFolderInodes.localBit | key : ShareFolderInodes.localBit | fs.share.key(device: fs.share.rootDevice, inode: UInt64(d.pointee.d_ino))
                 list.append((name, inode, d.pointee.d_type))
