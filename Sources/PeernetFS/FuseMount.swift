@@ -138,7 +138,7 @@ public final class FuseMount: @unchecked Sendable {
         device = fuse_session_fd(session)
         offerPassthrough(session)
         Self.raiseReadAhead(mountpoint, kilobytes: Self.maxRead >> 10)
-        notifySession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
+        liveSession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
         fs.invalidator.withLock { $0 = .init { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }
     }
 
@@ -163,12 +163,15 @@ public final class FuseMount: @unchecked Sendable {
         }
     }
 
-    /// The session for kernel notifications, nil once the loop has ended.
-    private let notifySession = Mutex<UInt>(0)  // the fuse_session pointer's bits
+    /// The session while its loop runs, for kernel notifications and `stop()`; 0 once the loop
+    /// has ended, before the session is freed. (`stop()` read `session` itself, unlocked, so a
+    /// stop during the end of a loop that an unmount had ended could reach a freed session:
+    /// ThreadSanitizer reported the race.)
+    private let liveSession = Mutex<UInt>(0)  // the fuse_session pointer's bits
 
     /// Drops kernel-cached entries and inode data (from a task, never inside a request).
     func invalidate(entries: [(parent: UInt64, name: String)], inodes: [UInt64]) {
-        notifySession.withLock { bits in
+        liveSession.withLock { bits in
             guard let se = OpaquePointer(bitPattern: bits) else { return }
             for e in entries { _ = fuse_lowlevel_notify_inval_entry(se, fuse_ino_t(e.parent), e.name, e.name.utf8.count) }
             for i in inodes { _ = fuse_lowlevel_notify_inval_inode(se, fuse_ino_t(i), 0, 0) }
@@ -179,7 +182,7 @@ public final class FuseMount: @unchecked Sendable {
     public func run() {
         guard let session else { return }
         _ = peernet_fuse_loop_mt(session, 16)
-        notifySession.withLock { $0 = 0 }
+        liveSession.withLock { $0 = 0 }
         fs.invalidator.withLock { $0 = nil }
         // Replies still due (reads waiting for a holder) are cancelled and answered first: a
         // reply after fuse_session_destroy would write through freed memory. One that does not
@@ -202,7 +205,9 @@ public final class FuseMount: @unchecked Sendable {
     /// Ends the loop from another thread: exit flag, then a lazy unmount to wake the kernel read.
     public func stop() {
         guard stopped.withLock({ s in defer { s = true }; return !s }) else { return }
-        if let session { fuse_session_exit(session) }
+        liveSession.withLock { bits in
+            if let se = OpaquePointer(bitPattern: bits) { fuse_session_exit(se) }
+        }
         umount2(mountpoint, Int32(MNT_DETACH))
     }
 
