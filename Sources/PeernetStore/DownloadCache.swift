@@ -221,6 +221,27 @@ public final class DownloadCache: @unchecked Sendable {
         touch(hash)
     }
 
+    /// Moves a complete, verified download out of the cache to `output`, replacing a file there
+    /// (`peernet get` of content the cache did not hold before). No copy, and the content is
+    /// not on disk twice: a copy and its fsync took a quarter of a 64 MiB `get` (45-63 ms after
+    /// a 116-163 ms transfer), CPU that the transfer needs on a small machine. The data is on
+    /// disk already (`commitVerified` syncs each batch before marking it). False when `output`
+    /// is on another file system: then `export` copies.
+    public func moveOut(_ hash: Hash256, size: UInt64, to output: String) throws -> Bool {
+        bitmapLock.lock(); defer { bitmapLock.unlock() }
+        guard let e = try entry(hash, includeTree: false), e.size == size, e.isComplete else { throw WarehouseError.notFound(hash) }
+        // The mode an exported file gets (the cache keeps its files private).
+        chmod(path(hash), 0o644)
+        guard rename(path(hash), output) == 0 else {
+            let code = errno
+            chmod(path(hash), 0o600)
+            if code == EXDEV { return false }
+            throw WarehouseError.io(output, String(cString: strerror(code)))
+        }
+        try db.run("DELETE FROM downloads WHERE hash = ?", [.blob(hash.bytes)])
+        return true
+    }
+
     /// Evicts least recently used files until the cache fits (never `keep`).
     public func evict(keep: Set<Hash256> = []) throws {
         var total = totalBytes

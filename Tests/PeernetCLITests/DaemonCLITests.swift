@@ -131,6 +131,12 @@ extension DaemonCLITests {
         let got = try t.peernet(["get", hash, "-o", out.path, "--data-dir", b])
         XCTAssertEqual(got.status, 0, got.err)
         XCTAssertEqual(try Data(contentsOf: out), Data(repeating: 5, count: 4000))
+        // The download moved out of B's cache into the output; a second get fetches it again.
+        let again = URL(fileURLWithPath: b).appendingPathComponent("again.flac")
+        let second = try t.peernet(["get", hash, "-o", again.path, "--data-dir", b])
+        XCTAssertEqual(second.status, 0, second.err)
+        XCTAssertEqual(try Data(contentsOf: again), Data(repeating: 5, count: 4000))
+        XCTAssertEqual(try Data(contentsOf: out), Data(repeating: 5, count: 4000))
         let unknown = try t.peernet(["get", String(repeating: "ab", count: 32), "--timeout", "1", "--data-dir", b])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.err.contains("neither a known file ID") || unknown.err.contains("no peer"), unknown.err)
