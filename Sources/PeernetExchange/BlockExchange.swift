@@ -56,6 +56,8 @@ public final class BlockExchange: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     /// Blocks rejected by validation, for tests and status.
     public let rejectedBlocks = Mutex(0)
+    /// Serves that hashed what they sent (content not known good; see `Warehouse.isChecked`).
+    public let checkedServes = Atomic<Int>(0)
     /// Content we stopped offering because serving it showed our copy is damaged.
     public let damagedContent = Mutex<[Hash256]>([])
     /// What this exchange refuses from peers, with reasons, rate-limited (peernet.log).
@@ -371,7 +373,13 @@ public final class BlockExchange: Sendable {
         let tree = useCache ? (try? downloads.entry(hash, includeTree: true))?.flatMap { e in
             e.tree ?? (e.fragmentCount < 2 ? MerkleTree(fileSize: e.size, fragmentSize: e.fragmentSize, fragmentHashes: [], fileHash: hash) : nil)
         } : try? warehouse.merkleTree(hash)
-        let verifier = Mutex(tree.map { ServedContentVerifier(tree: $0, offset: request.offset) })
+        // ...unless the warehouse knows it good as it is (see CheckedContent): a serve that checks
+        // all of it from the start makes it so.
+        let version = useCache ? nil : warehouse.version(of: hash)
+        let known = !useCache && warehouse.isChecked(hash)
+        let verifier = Mutex(known ? nil : tree.map { ServedContentVerifier(tree: $0, offset: request.offset) })
+        if verifier.withLock({ $0 != nil }) { checkedServes.add(1, ordering: .relaxed) }
+        let checksWhole = !known && tree != nil && version != nil && request.offset == 0 && end == size
         feed(session) { [weak self] want in
             cursor.withLock { offset -> [UInt8]? in
                 guard offset < end else { return nil }
@@ -384,6 +392,7 @@ public final class BlockExchange: Sendable {
                     return nil
                 }
                 offset += UInt64(chunk.count)
+                if offset == end, checksWhole, let version { warehouse.checkedWhole(hash, version: version) }
                 return chunk
             }
         }

@@ -33,6 +33,8 @@ public enum WarehouseError: Error, CustomStringConvertible, Equatable {
 public final class Warehouse: @unchecked Sendable {
     public let root: URL
     var tempDirectory: URL { root.appendingPathComponent("_Temp") }
+    /// Content known to match its hash without reading it again.
+    let checked = CheckedContent()
 
     public struct Imported: Equatable, Sendable {
         public let hash: Hash256
@@ -267,6 +269,8 @@ public final class Warehouse: @unchecked Sendable {
         guard rename(tempPath, target) == 0 else { throw WarehouseError.io(target, String(cString: strerror(errno))) }
         keepTemp = true
         syncDirectory(directory)
+        // Our own file, hashed as it was written: known good as long as it stays as it is.
+        if let version = FileVersion(path: target) { checked.remember(hash, version, settled: true) }
         CrashPoint.hit("warehouse-renamed")
         return Imported(hash: hash, size: total, merkle: tree, isNew: true)
     }
@@ -352,6 +356,7 @@ public final class Warehouse: @unchecked Sendable {
     /// is dropped (the file is the user's). Returns what was done, for the log.
     @discardableResult
     public func quarantine(_ hash: Hash256) -> String {
+        checked.forget(hash)
         let p = path(for: hash)
         if access(p, F_OK) == 0 {
             return rename(p, p + ".damaged") == 0 ? "moved aside to \(p).damaged" : "could not be moved aside: \(String(cString: strerror(errno)))"
@@ -367,6 +372,7 @@ public final class Warehouse: @unchecked Sendable {
 
     /// Removes content and its companion.
     public func delete(_ hash: Hash256) {
+        checked.forget(hash)
         let p = path(for: hash)
         unlink(p)
         unlink(p + ".merkle")
