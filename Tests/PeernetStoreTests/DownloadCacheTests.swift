@@ -2,6 +2,7 @@ import Foundation
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
+import PeernetSupport
 @testable import PeernetStore
 import XCTest
 
@@ -11,19 +12,12 @@ final class DownloadCacheTests: XCTestCase {
     /// two (ext4 -> tmpfs: EXDEV); an existing output is replaced whole, and no temporary file
     /// is left behind either way.
     func testExportCopiesOnlyCompleteVerifiedContent() throws {
-        let data = try temporaryDataDirectory()
-        defer { try? FileManager.default.removeItem(at: data.url) }
-        let store = try LocalStore(dataDirectory: data, key: PrivateKey())
-        let cache = store.downloads
-        let content = (0..<(5 * 262_144 + 777)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) }
-        let tree = MerkleTree(data: content)
-        let hash = Hash256.blake3(content)
-        let fs = MerkleTree.fragmentSize(forFileSize: UInt64(content.count))
-        let entry = try cache.prepare(hash: hash, size: UInt64(content.count), fragmentSize: fs, merkleRoot: tree.root)
+        let d = try PreparedDownload((0..<(5 * 262_144 + 777)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) })
+        defer { try? FileManager.default.removeItem(at: d.data.url) }
+        let (data, cache, content, hash, entry) = (d.data, d.cache, d.content, d.hash, d.entry)
         let output = data.url.appendingPathComponent("got.bin").path
         for i in 0..<entry.fragmentCount {
-            let start = i * Int(fs)
-            try cache.writeFragment(hash, index: i, fragmentSize: fs, data: Array(content[start..<min(content.count, start + Int(fs))]))
+            try d.write(i)
             if i < entry.fragmentCount - 1 { try cache.commitVerified(hash, indices: [i]) }
         }
         XCTAssertThrowsError(try cache.export(hash, size: UInt64(content.count), to: output), "one fragment is not verified yet")
@@ -48,19 +42,10 @@ final class DownloadCacheTests: XCTestCase {
     /// file there), and the cache no longer has it. Across file systems (EXDEV) nothing moves,
     /// and the cache keeps it, private, for `export` to copy. Incomplete content never moves.
     func testMoveOutRenamesCompleteContentWithinOneFileSystem() throws {
-        let data = try temporaryDataDirectory()
-        defer { try? FileManager.default.removeItem(at: data.url) }
-        let store = try LocalStore(dataDirectory: data, key: PrivateKey())
-        let cache = store.downloads
-        let content = (0..<(3 * 262_144 + 99)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 9)) }
-        let tree = MerkleTree(data: content)
-        let hash = Hash256.blake3(content)
-        let fs = MerkleTree.fragmentSize(forFileSize: UInt64(content.count))
-        let entry = try cache.prepare(hash: hash, size: UInt64(content.count), fragmentSize: fs, merkleRoot: tree.root)
-        for i in 0..<entry.fragmentCount {
-            let start = i * Int(fs)
-            try cache.writeFragment(hash, index: i, fragmentSize: fs, data: Array(content[start..<min(content.count, start + Int(fs))]))
-        }
+        let d = try PreparedDownload((0..<(3 * 262_144 + 99)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 9)) })
+        defer { try? FileManager.default.removeItem(at: d.data.url) }
+        let (data, cache, content, hash, entry) = (d.data, d.cache, d.content, d.hash, d.entry)
+        for i in 0..<entry.fragmentCount { try d.write(i) }
         let output = data.url.appendingPathComponent("got.bin").path
         XCTAssertThrowsError(try cache.moveOut(hash, size: UInt64(content.count), to: output), "nothing is verified yet")
         XCTAssertTrue(FileManager.default.fileExists(atPath: cache.path(hash)))
@@ -82,5 +67,32 @@ final class DownloadCacheTests: XCTestCase {
         XCTAssertNil(try cache.entry(hash, includeTree: false))
         XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path(hash)))
         XCTAssertThrowsError(try cache.export(hash, size: UInt64(content.count), to: shm), "moved out: no longer cached")
+    }
+}
+
+/// `content` prepared in a download cache of its own data directory, nothing written yet.
+private struct PreparedDownload {
+    let data: DataDirectory
+    let store: LocalStore
+    let content: [UInt8]
+    let hash: Hash256
+    let fragmentSize: UInt64
+    let entry: DownloadCache.Entry
+    var cache: DownloadCache { store.downloads }
+
+    init(_ content: [UInt8]) throws {
+        data = try temporaryDataDirectory()
+        store = try LocalStore(dataDirectory: data, key: PrivateKey())
+        self.content = content
+        hash = Hash256.blake3(content)
+        fragmentSize = MerkleTree.fragmentSize(forFileSize: UInt64(content.count))
+        entry = try store.downloads.prepare(hash: hash, size: UInt64(content.count), fragmentSize: fragmentSize,
+                                            merkleRoot: MerkleTree(data: content).root)
+    }
+
+    /// Writes fragment `i` (its verified bytes; not marked yet).
+    func write(_ i: Int) throws {
+        let start = i * Int(fragmentSize)
+        try cache.writeFragment(hash, index: i, fragmentSize: fragmentSize, data: Array(content[start..<min(content.count, start + Int(fragmentSize))]))
     }
 }
