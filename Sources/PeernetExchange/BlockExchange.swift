@@ -453,7 +453,7 @@ public final class BlockExchange: Sendable {
         let readerBox = Mutex(reader)
         session.connection.onData = { bytes in
             do {
-                let items = try readerBox.withLock { r in try r.feed(bytes) }
+                let items = try readerBox.withLock { r in try r.feed(Array(bytes)) }
                 outcome.add(items)
                 if readerBox.withLock({ $0.isComplete }) { outcome.finish(nil) }
             } catch {

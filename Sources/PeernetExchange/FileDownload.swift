@@ -28,7 +28,7 @@ extension BlockExchange {
     /// transfer protocol 1 with larger packets; reference holders get protocol 0.
     public func streamRange(hash: Hash256, from peer: PublicKey, offset: UInt64, limit: UInt64, idleTimeout: Double = 10,
                             fastPath: Bool? = nil, sequenceTimeout: Double = 60,
-                            onBytes: @escaping @Sendable ([UInt8]) -> Bool) async throws -> FileTransferHeader {
+                            onBytes: @escaping @Sendable (ArraySlice<UInt8>) -> Bool) async throws -> FileTransferHeader {
         let id = TransferID.random()
         let sequence = node.nextSequence(for: peer)
         let encrypted = fastPath ?? isOwnKind(peer)
@@ -41,7 +41,7 @@ extension BlockExchange {
         let state = Mutex(State())
         @Sendable func finish(_ error: DownloadError?) { state.withLock { s in if !s.done { s.done = true; s.error = error } } }
         session.connection.onData = { bytes in
-            var deliver: [UInt8] = []
+            var deliver: ArraySlice<UInt8> = []
             var complete = false
             let proceed: Bool = state.withLock { s in
                 guard !s.done else { return false }
@@ -56,11 +56,11 @@ extension BlockExchange {
                         return false
                     }
                     s.header = h
-                    data = Array(s.pendingHeader.dropFirst(FileTransferHeader.size))
+                    data = s.pendingHeader.dropFirst(FileTransferHeader.size)
                     s.pendingHeader = []
                 }
                 let want = s.header!.transferSize - s.received
-                if UInt64(data.count) > want { data = Array(data.prefix(Int(want))) }
+                if UInt64(data.count) > want { data = data.prefix(Int(want)) }
                 s.received += UInt64(data.count)
                 deliver = data
                 complete = s.received >= s.header!.transferSize

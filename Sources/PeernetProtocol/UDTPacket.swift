@@ -16,6 +16,14 @@ public enum UDTPacket: Equatable, Sendable {
         }
     }
 
+    /// The sequence number of a data packet (nil for a control packet or fewer than 16 bytes):
+    /// the receive path takes its payload as `bytes[headerSize...]`, a slice of the datagram,
+    /// instead of `decode` copying it out.
+    public static func dataSequence(_ bytes: [UInt8]) -> UInt32? {
+        guard bytes.count >= headerSize, bytes[0] & 0x80 == 0 else { return nil }
+        return (UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])) & 0x7fff_ffff
+    }
+
     /// Decodes a UDT packet. Shapes the reference's receive loop chokes on (shorter than 16
     /// bytes, short handshakes/ACKs/drop requests, unknown control types, NAKs that are not
     /// whole entries) are rejected here with a typed error.

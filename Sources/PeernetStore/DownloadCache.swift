@@ -133,7 +133,7 @@ public final class DownloadCache: @unchecked Sendable {
 
     /// Writes bytes not verified yet (a file whose tree is unknown: it is verified as a whole
     /// with `markAllVerified` once complete).
-    public func storeUnverified(_ hash: Hash256, offset: UInt64, data: [UInt8]) throws {
+    public func storeUnverified(_ hash: Hash256, offset: UInt64, data: ArraySlice<UInt8>) throws {
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw WarehouseError.io(path(hash), String(cString: strerror(errno))) }
         defer { close(fd) }

@@ -50,7 +50,7 @@ public final class UDTConnection: @unchecked Sendable {
     private var s: Internal
 
     /// In-order payload bytes for the application (called outside the lock).
-    public var onData: (@Sendable ([UInt8]) -> Void)?
+    public var onData: (@Sendable (ArraySlice<UInt8>) -> Void)?
     public var onStateChange: (@Sendable (State) -> Void)?
 
     struct Internal {
@@ -242,18 +242,26 @@ public final class UDTConnection: @unchecked Sendable {
 
     /// Handles one UDT packet (the data of a lite packet).
     public func receive(_ raw: [UInt8], now: Double) {
-        guard let packet = try? UDTPacket.decode(raw) else { return }
+        // A data packet's payload stays a slice of the datagram: decoding copied it out, 2.9 %
+        // of the CPU of a fast-path transfer (perf, 1 GiB).
+        let dataSequence = UDTPacket.dataSequence(raw)
+        var control: UDTControlPacket?
+        if dataSequence == nil {
+            guard case .control(let c)? = try? UDTPacket.decode(raw) else { return }
+            control = c
+        }
         var out: [[UInt8]] = []
-        var delivered: [[UInt8]] = []
+        var delivered: [ArraySlice<UInt8>] = []
         var changed: State?
         var room: CheckedContinuation<Void, Never>?
         lock.withLock { _ in
             if case .closed = s.state { return }
             s.lastReceive = now
             let before = s.state
-            switch packet {
-            case .control(let c): handleControl(c, now: now, out: &out)
-            case .data(let d): handleData(d, now: now, out: &out, delivered: &delivered)
+            if let control {
+                handleControl(control, now: now, out: &out)
+            } else if let dataSequence {
+                handleData(sequence: dataSequence, payload: raw[UDTPacket.headerSize...], now: now, out: &out, delivered: &delivered)
             }
             if s.state != before { changed = s.state }
             pump(now: now, out: &out)
@@ -416,9 +424,10 @@ public final class UDTConnection: @unchecked Sendable {
 
     // MARK: Receiving data
 
-    private func handleData(_ d: UDTDataPacket, now: Double, out: inout [[UInt8]], delivered: inout [[UInt8]]) {
+    private func handleData(sequence: UInt32, payload: ArraySlice<UInt8>, now: Double, out: inout [[UInt8]],
+                            delivered: inout [ArraySlice<UInt8>]) {
         guard s.state == .connected else { return }
-        let seq = d.sequence & Seq.mask
+        let seq = sequence & Seq.mask
         let distance = Seq.diff(s.expected, seq)
         s.receivedAny = true
         s.arrivals.record(sequence: seq, at: now)
@@ -441,7 +450,7 @@ public final class UDTConnection: @unchecked Sendable {
                 }
                 n = Seq.add(n, 1)
             }
-            s.ring.store(seq, d.payload, expected: s.expected)
+            s.ring.store(seq, payload, expected: s.expected)
             if !missing.isEmpty {
                 for chunk in stride(from: 0, to: missing.count, by: 290) {
                     out.append(control(.nak(Array(missing[chunk..<min(missing.count, chunk + 290)])), now: now))
@@ -454,7 +463,7 @@ public final class UDTConnection: @unchecked Sendable {
         // In order: deliver it and whatever it unblocks.
         let fillsHole = s.ring.count > 0
         s.ring.clearLost(s.expected)
-        delivered.append(d.payload)
+        delivered.append(payload)
         s.expected = Seq.add(s.expected, 1)
         s.deliveredSinceAck += 1
         while let next = s.ring.take(s.expected) {
@@ -599,7 +608,7 @@ struct SentPacket {
 /// per-ACK filtering dominated the receive path.
 struct ReceiveRing {
     static let capacity = 8192
-    private var payloads = [[UInt8]?](repeating: nil, count: capacity)
+    private var payloads = [ArraySlice<UInt8>?](repeating: nil, count: capacity)
     private var lost = [Bool](repeating: false, count: capacity)
     /// Packets held, and numbers marked missing.
     private(set) var count = 0
@@ -622,7 +631,7 @@ struct ReceiveRing {
         if lost[i] { lost[i] = false; lossCount -= 1 }
     }
 
-    mutating func store(_ seq: UInt32, _ payload: [UInt8], expected: UInt32) {
+    mutating func store(_ seq: UInt32, _ payload: ArraySlice<UInt8>, expected: UInt32) {
         let i = index(seq)
         if payloads[i] == nil { count += 1 }
         payloads[i] = payload
@@ -631,7 +640,7 @@ struct ReceiveRing {
     }
 
     /// Takes the packet held for `seq` (the next expected one), if any.
-    mutating func take(_ seq: UInt32) -> [UInt8]? {
+    mutating func take(_ seq: UInt32) -> ArraySlice<UInt8>? {
         let i = index(seq)
         if lost[i] { lost[i] = false; lossCount -= 1 }
         guard let p = payloads[i] else { return nil }

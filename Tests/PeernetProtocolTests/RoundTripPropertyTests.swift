@@ -143,9 +143,15 @@ final class RoundTripPropertyTests: XCTestCase {
                                   timestamp: UInt32.random(in: 0...UInt32.max, using: &rng), destinationSocketID: 5,
                                   payload: rng.bytes(Int.random(in: 0...UDTPacket.maxDataPayload, using: &rng)))
             XCTAssertEqual(try UDTPacket.decode(UDTPacket.data(d).encode()), .data(d))
+            // The receive path's shortcut agrees with decode: sequence, and payload after the header.
+            let encoded = UDTPacket.data(d).encode()
+            XCTAssertEqual(UDTPacket.dataSequence(encoded), d.sequence)
+            XCTAssertEqual(Array(encoded[UDTPacket.headerSize...]), d.payload)
             let nak = UDTControlPacket(timestamp: 1, destinationSocketID: 2,
                                        body: .nak((0..<Int.random(in: 0...50, using: &rng)).map { _ in UInt32.random(in: 0...UInt32.max, using: &rng) }))
             XCTAssertEqual(try UDTPacket.decode(UDTPacket.control(nak).encode()), .control(nak))
+            XCTAssertNil(UDTPacket.dataSequence(UDTPacket.control(nak).encode()), "a control packet")
+            XCTAssertNil(UDTPacket.dataSequence(Array(encoded.prefix(UDTPacket.headerSize - 1))), "shorter than a header")
             let text = String(decoding: rng.bytes(40), as: UTF8.self)
             XCTAssertEqual(try ChatMessage.decode(ChatMessage.encode(text)), text)
         }
