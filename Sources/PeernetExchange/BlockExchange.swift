@@ -376,7 +376,7 @@ public final class BlockExchange: Sendable {
         // ...unless the warehouse knows it good as it is (see CheckedContent): a serve that checks
         // all of it from the start makes it so.
         let version = useCache ? nil : warehouse.version(of: hash)
-        let known = !useCache && warehouse.isChecked(hash)
+        let known = version.map { warehouse.isChecked(hash, version: $0) } ?? false
         let verifier = Mutex(known ? nil : tree.map { ServedContentVerifier(tree: $0, offset: request.offset) })
         if verifier.withLock({ $0 != nil }) { checkedServes.add(1, ordering: .relaxed) }
         let checksWhole = !known && tree != nil && version != nil && request.offset == 0 && end == size

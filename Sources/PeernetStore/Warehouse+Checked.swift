@@ -68,10 +68,10 @@ extension Warehouse {
         contentPath(hash).flatMap { FileVersion(path: $0) }
     }
 
-    /// Whether `hash` is known to match its bytes as they are (see `CheckedContent`).
-    public func isChecked(_ hash: Hash256) -> Bool {
-        guard let v = version(of: hash) else { return false }
-        return checked.isChecked(hash, v)
+    /// Whether `hash`, whose file has `version` now, is known to match its bytes (see
+    /// `CheckedContent`).
+    public func isChecked(_ hash: Hash256, version: FileVersion) -> Bool {
+        checked.isChecked(hash, version)
     }
 
     /// A serve checked all of `hash`, whose file had `version` when the check began.
