@@ -29,6 +29,16 @@ func connectedPair() async throws -> (holder: TestPeer, getter: TestPeer) {
 final class FileDownloaderTests: XCTestCase {
     func content(_ n: Int, seed: Int = 1) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ seed &+ ($0 >> 11)) } }
 
+    /// `data` shared by a holder connected to a getter, and a downloader of the getter's with a
+    /// 4 MiB read-ahead window (the readers' tests).
+    func sharedForReading(_ name: String, _ data: [UInt8]) async throws
+        -> (holder: TestPeer, getter: TestPeer, data: [UInt8], target: DownloadTarget, downloader: FileDownloader) {
+        let (holder, getter) = try await connectedPair()
+        let record = try holder.share([(name, data)])[0]
+        return (holder, getter, data, DownloadTarget(record, owner: holder.publicKey),
+                FileDownloader(exchange: getter.exchange, search: nil, readAhead: 4 << 20))
+    }
+
     func testWholeAndRangeDownloadsOfBoundarySizes() async throws {
         let (holder, getter) = try await connectedPair()
         let downloader = FileDownloader(exchange: getter.exchange, search: getter.search)
@@ -65,11 +75,7 @@ final class FileDownloaderTests: XCTestCase {
     /// Readers of one file share fetches, and a sequential reader is served by read-ahead: far
     /// fewer transfers than reads, and every byte right.
     func testConcurrentReadersShareFetchesAndSequentialReadsAhead() async throws {
-        let (holder, getter) = try await connectedPair()
-        let data = content(12 << 20, seed: 5)
-        let record = try holder.share([("movie.bin", data)])[0]
-        let target = DownloadTarget(record, owner: holder.publicKey)
-        let downloader = FileDownloader(exchange: getter.exchange, search: nil, readAhead: 4 << 20)
+        let (holder, getter, data, target, downloader) = try await sharedForReading("movie.bin", content(12 << 20, seed: 5))
         // Eight readers of the same megabyte at once.
         let results = try await withThrowingTaskGroup(of: [UInt8].self) { group in
             for _ in 0..<8 { group.addTask { try await downloader.read(target, offset: 5 << 20, length: 1 << 20) } }
@@ -92,7 +98,7 @@ final class FileDownloaderTests: XCTestCase {
 
         // Reading it again after it left the cache is sequential again (the cursor follows the
         // reader back to the start), in reads that end inside fragments (no fragment twice).
-        try getter.store.downloads.remove(record.hash)
+        try getter.store.downloads.remove(target.hash)
         let before = holder.exchange.servedTransfers.withLock { $0 }
         read = []
         offset = 0
@@ -106,9 +112,9 @@ final class FileDownloaderTests: XCTestCase {
 
         // Removed from the cache while read-ahead is in flight: the fetches end (no crash) and a
         // later read fetches what it needs again.
-        try getter.store.downloads.remove(record.hash)
+        try getter.store.downloads.remove(target.hash)
         _ = try await downloader.read(target, offset: 0, length: 4096)
-        try getter.store.downloads.remove(record.hash)
+        try getter.store.downloads.remove(target.hash)
         await eventually(20, "the abandoned fetches end") { downloader.inflight.withLock { $0.isEmpty } }
         let later = try await downloader.read(target, offset: 7 << 20, length: 1 << 20)
         XCTAssertEqual(later, Array(data[(7 << 20)..<(8 << 20)]))
@@ -120,15 +126,11 @@ final class FileDownloaderTests: XCTestCase {
     /// its own cursor (the drive gives every open file one). With the file's one cursor they
     /// moved each other's: neither looked sequential, and every read was a transfer of its own.
     func testTwoReadersWithTheirOwnCursorsEachReadAhead() async throws {
-        let (holder, getter) = try await connectedPair()
-        let data = content(24 << 20, seed: 7)
-        let record = try holder.share([("two.bin", data)])[0]
-        let target = DownloadTarget(record, owner: holder.publicKey)
-        let downloader = FileDownloader(exchange: getter.exchange, search: nil, readAhead: 4 << 20)
+        let (holder, getter, data, target, downloader) = try await sharedForReading("two.bin", content(24 << 20, seed: 7))
         /// Sixteen reads of 256 KiB each, in turns: from 2 MiB and from 14 MiB. Returns the
         /// transfers they took.
         func interleaved(_ first: ReadCursor?, _ second: ReadCursor?) async throws -> Int {
-            try? getter.store.downloads.remove(record.hash)
+            try? getter.store.downloads.remove(target.hash)
             let before = holder.exchange.servedTransfers.withLock { $0 }
             let step: UInt64 = 256 << 10
             for i in 0..<UInt64(16) {
@@ -136,7 +138,7 @@ final class FileDownloaderTests: XCTestCase {
                     let offset = start + i * step
                     let found = try await downloader.readRegion(target, offset: offset, length: Int(step), cursor: cursor)
                     let region = try XCTUnwrap(found)
-                    let bytes = try getter.store.downloads.readUnchecked(record.hash, offset: region.offset, length: region.length)
+                    let bytes = try getter.store.downloads.readUnchecked(target.hash, offset: region.offset, length: region.length)
                     XCTAssertEqual(bytes, Array(data[Int(offset)..<Int(offset + step)]))
                 }
             }
