@@ -24,6 +24,7 @@ enum {
     kOpenOutSize = 16,             // struct fuse_open_out: fh, open_flags, backing_id
 };
 static const uint32_t kInitExt = 1u << 30;            // FUSE_INIT_EXT
+static const uint32_t kKillprivV2 = 1u << 28;         // FUSE_HANDLE_KILLPRIV_V2
 static const uint32_t kWritebackCache = 1u << 16;     // FUSE_WRITEBACK_CACHE (excludes passthrough)
 static const uint32_t kPassthroughFlags2 = 1u << 5;   // FUSE_PASSTHROUGH (1 << 37) in flags2
 static const uint32_t kOpenPassthrough = 1u << 7;     // FOPEN_PASSTHROUGH
@@ -36,20 +37,26 @@ struct peernet_fuse_backing_map { int32_t fd; uint32_t flags; uint64_t padding; 
 // Per FUSE device descriptor (one per mount; tests run several mounts in one process, and
 // each connection numbers its requests from the same start).
 enum { kMaxDeviceFD = 4096 };
-static atomic_char wanted[kMaxDeviceFD];
-static atomic_char active[kMaxDeviceFD];
+enum { kWantPassthrough = 1, kWantKillpriv = 2 };
+static atomic_char wanted[kMaxDeviceFD];            // kWant* bits
+static atomic_char active[kMaxDeviceFD];            // passthrough accepted
+static atomic_char killpriv_active[kMaxDeviceFD];
+static atomic_char killpriv_offered[kMaxDeviceFD];
 static _Atomic uint64_t init_unique[kMaxDeviceFD];  // the INIT request's ID while its reply is due
 static _Thread_local int next_backing;             // the backing ID for this thread's next open reply
 
 static int slot(int fd) { return fd >= 0 && fd < kMaxDeviceFD; }
 
-void peernet_fuse_passthrough_want(int fuse_fd, int want) {
+void peernet_fuse_init_want(int fuse_fd, int passthrough, int killpriv) {
     if (!slot(fuse_fd)) return;
     atomic_store(&active[fuse_fd], 0);
+    atomic_store(&killpriv_active[fuse_fd], 0);
+    atomic_store(&killpriv_offered[fuse_fd], 0);
     atomic_store(&init_unique[fuse_fd], 0);
-    atomic_store(&wanted[fuse_fd], want ? 1 : 0);
+    atomic_store(&wanted[fuse_fd], (char)((passthrough ? kWantPassthrough : 0) | (killpriv ? kWantKillpriv : 0)));
 }
 int peernet_fuse_passthrough_active(int fuse_fd) { return slot(fuse_fd) ? atomic_load(&active[fuse_fd]) : 0; }
+int peernet_fuse_killpriv_active(int fuse_fd) { return slot(fuse_fd) ? atomic_load(&killpriv_active[fuse_fd]) : 0; }
 void peernet_fuse_passthrough_next_reply(int backing_id) { next_backing = backing_id; }
 
 static uint32_t load32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
@@ -64,7 +71,12 @@ ssize_t peernet_fuse_io_read(int fd, void *buf, size_t buf_len, void *userdata) 
             uint32_t flags = load32(p + kInitInFlags), flags2 = load32(p + kInitInFlags2);
             uint64_t unique;
             memcpy(&unique, p + 8, 8);
-            if ((flags & kInitExt) && (flags2 & kPassthroughFlags2)) atomic_store(&init_unique[fd], unique);
+            char want = atomic_load(&wanted[fd]);
+            int passthrough = (want & kWantPassthrough) && (flags & kInitExt) && (flags2 & kPassthroughFlags2);
+            int killpriv = (want & kWantKillpriv) && (flags & kKillprivV2);
+            if (!passthrough) atomic_fetch_and(&wanted[fd], (char)~kWantPassthrough);
+            atomic_store(&killpriv_offered[fd], (char)killpriv);
+            if (passthrough || killpriv) atomic_store(&init_unique[fd], unique);
         }
     }
     return n;
@@ -100,7 +112,11 @@ ssize_t peernet_fuse_io_writev(int fd, struct iovec *iov, int count, void *userd
             unsigned char *out = iov[1].iov_base;
             if (error == 0 && iov[1].iov_len >= kInitOutMinSize) {
                 uint32_t flags = load32(out + kInitOutFlags);
-                if ((flags & kInitExt) && !(flags & kWritebackCache)) {
+                if (atomic_load(&killpriv_offered[fd])) {
+                    store32(out + kInitOutFlags, flags | kKillprivV2);
+                    atomic_store(&killpriv_active[fd], 1);
+                }
+                if ((atomic_load(&wanted[fd]) & kWantPassthrough) && (flags & kInitExt) && !(flags & kWritebackCache)) {
                     store32(out + kInitOutFlags2, load32(out + kInitOutFlags2) | kPassthroughFlags2);
                     store32(out + kInitOutMaxStackDepth, 1);
                     atomic_store(&active[fd], 1);

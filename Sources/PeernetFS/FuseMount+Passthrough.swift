@@ -31,18 +31,37 @@ struct BackingTable {
 /// kernel lacks it, for an ordinary user, or where the share folder's close can fail (NFS, CIFS: the kernel's own close of
 /// the backing file would drop that error), me/ files are served through the daemon as before.
 extension FuseMount {
-    /// Installs the I/O hooks on a mounted session before its loop reads INIT. Registering a
-    /// backing file needs CAP_SYS_ADMIN (Linux 6.9-6.18), so a mount run by an ordinary user
-    /// does not ask.
-    func offerPassthrough(_ session: OpaquePointer) {
-        guard passthroughWanted, !closeCanFail, device >= 0, geteuid() == 0 else { return }
-        peernet_fuse_passthrough_want(device, 1)
+    /// Installs the I/O hooks on a mounted session before its loop reads INIT: they ask for
+    /// passthrough, and for FUSE_HANDLE_KILLPRIV_V2.
+    ///
+    /// Passthrough: registering a backing file needs CAP_SYS_ADMIN (Linux 6.9-6.18), so a
+    /// mount run by an ordinary user does not ask.
+    ///
+    /// KILLPRIV_V2: without it the kernel asks us for `security.capability` before every
+    /// write(2) to a me/ file, a round trip each (4 KiB writes through me/ took 8x the time on
+    /// the folder). With it, the kernel asks once per inode and leaves clearing setuid, setgid
+    /// and file capabilities on write, truncate and chown to us. We do each of those on the
+    /// share folder's own file system, which clears them by the rules of the process that
+    /// does it: the node. In a private mount that is the only user who can reach me/ (the
+    /// kernel refuses everyone else), so the result is what that user's own write gives on the
+    /// folder. With --allow-other, another user's write would be judged as the node's (as
+    /// root's, kept setuid), so such mounts do not ask.
+    func installInitHooks(_ session: OpaquePointer) {
+        guard device >= 0 else { return }
+        let passthrough = passthroughWanted && !closeCanFail && geteuid() == 0
+        let killpriv = !allowOther
+        guard passthrough || killpriv else { return }
+        peernet_fuse_init_want(device, passthrough ? 1 : 0, killpriv ? 1 : 0)
         var io = fuse_custom_io(writev: peernet_fuse_io_writev, read: peernet_fuse_io_read, splice_receive: nil,
                                 splice_send: peernet_fuse_io_splice_send)
         if fuse_session_custom_io(session, &io, device) != 0 {
-            peernet_fuse_passthrough_want(device, 0)
+            peernet_fuse_init_want(device, 0, 0)
         }
     }
+
+    /// Whether the kernel took FUSE_HANDLE_KILLPRIV_V2 for this mount (known once INIT was
+    /// answered).
+    public var killprivActive: Bool { device >= 0 && peernet_fuse_killpriv_active(device) != 0 }
 
     /// Whether the kernel accepted passthrough for this mount (known once INIT was answered).
     public var passthroughActive: Bool { device >= 0 && peernet_fuse_passthrough_active(device) != 0 }

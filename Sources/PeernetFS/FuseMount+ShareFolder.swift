@@ -435,6 +435,7 @@ extension FuseMount {
 
     func localGetxattr(_ req: fuse_req_t?, _ key: UInt64, _ name: UnsafePointer<CChar>, _ size: Int) {
         let text = String(cString: name)
+        if text == "security.capability" { capabilityProbes.add(1, ordering: .relaxed) }
         guard Self.passesThrough(text) else { return Self.reply(req, EOPNOTSUPP) }
         if text.hasPrefix("user.peernet.") {
             guard let value = localPeernetAttributes(key)[text] else { return Self.reply(req, ENODATA) }

@@ -56,6 +56,9 @@ public final class FuseMount: @unchecked Sendable {
     let openFiles = Mutex<(next: UInt64, files: [UInt64: OpenFile])>((1, [:]))
     /// Read and write requests of me/ files that reached the node (none with passthrough).
     let localDataRequests = Atomic<Int>(0)
+    /// The kernel's `security.capability` questions about me/ files (before a write, to know
+    /// whether it must clear file capabilities): one per write without KILLPRIV_V2.
+    let capabilityProbes = Atomic<Int>(0)
 
     public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil) {
         self.fs = fs
@@ -136,7 +139,7 @@ public final class FuseMount: @unchecked Sendable {
         }
         self.session = session
         device = fuse_session_fd(session)
-        offerPassthrough(session)
+        installInitHooks(session)
         Self.raiseReadAhead(mountpoint, kilobytes: Self.maxRead >> 10)
         liveSession.withLock { $0 = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(session))) }
         fs.invalidator.withLock { $0 = .init { [weak self] entries, inodes in self?.invalidate(entries: entries, inodes: inodes) } }

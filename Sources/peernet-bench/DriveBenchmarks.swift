@@ -52,6 +52,10 @@ enum DriveBenchmarks {
                 FSBenchmarks.dropKernelPages(plain + "/big.bin")
                 FSBenchmarks.dropKernelPages(publisher.folder.path + "/big.bin")
                 record("read-" + key, FSBenchmarks.bestRead(dir + "/big.bin", rounds: 1))
+                // Small writes (a database, a log): 100 MiB in 4 KiB write(2) calls.
+                _ = sh("rm -f \(dir)/small.bin")
+                record("small-" + key, sh("dd if=/dev/zero of=\(dir)/small.bin bs=4k count=25600 conv=fsync status=none"))
+                _ = sh("rm -f \(dir)/small.bin")
             }
         }
         if let a = best["write-me"], let b = best["write-plain"] {
@@ -61,6 +65,10 @@ enum DriveBenchmarks {
         if let a = best["read-me"], let b = best["read-plain"] {
             table.add(BenchRow(group: "drive", name: "cold sequential read of it through me/" + mode, value: mb / a, unit: "MB/s",
                                baselineName: "the same from the share folder directly", baselineValue: mb / b))
+        }
+        if let a = best["small-me"], let b = best["small-plain"] {
+            table.add(BenchRow(group: "drive", name: "100 MiB in 4 KiB writes into me/ (dd bs=4k, fsync)" + mode, value: 104.8576 / a, unit: "MB/s",
+                               baselineName: "the same into the share folder directly", baselineValue: 104.8576 / b))
         }
         // Disk: what the published file costs in all (share folder + warehouse).
         _ = sh("dd if=/dev/urandom of=\(me)/big.bin bs=1M count=\(megabytes) conv=fsync status=none")

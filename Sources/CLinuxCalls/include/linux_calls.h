@@ -66,11 +66,16 @@ int peernet_udp_send_batch(int fd, const void *const *datagrams, const size_t *l
 // 3. the OPEN or CREATE reply carries FOPEN_PASSTHROUGH and the backing ID.
 #include <sys/uio.h>
 
-/// Whether the INIT reply on FUSE device `fuse_fd` asks for passthrough (set before the
-/// session loop starts; resets what an earlier mount with the same descriptor number left).
-void peernet_fuse_passthrough_want(int fuse_fd, int want);
+/// What the INIT reply on FUSE device `fuse_fd` asks for, where the kernel offers it:
+/// passthrough, and FUSE_HANDLE_KILLPRIV_V2 (the daemon clears setuid/setgid and file
+/// capabilities on write, truncate and chown, so the kernel may cache "nothing to clear" per
+/// inode instead of asking for security.capability before every write). Set before the
+/// session loop starts; resets what an earlier mount with the same descriptor number left.
+void peernet_fuse_init_want(int fuse_fd, int passthrough, int killpriv);
 /// 1 once the kernel offered passthrough on `fuse_fd` and the INIT reply asked for it, else 0.
 int peernet_fuse_passthrough_active(int fuse_fd);
+/// 1 once the INIT reply on `fuse_fd` took FUSE_HANDLE_KILLPRIV_V2, else 0.
+int peernet_fuse_killpriv_active(int fuse_fd);
 /// The session's I/O hooks (struct fuse_custom_io): read and writev as libfuse's own, except
 /// that INIT is noted and its reply and marked open replies are amended.
 ssize_t peernet_fuse_io_read(int fd, void *buf, size_t buf_len, void *userdata);
