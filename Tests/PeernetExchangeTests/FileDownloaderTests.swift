@@ -339,6 +339,7 @@ final class FileDownloaderTests: XCTestCase {
         }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
         await getter.stop()
+        try? FileManager.default.removeItem(at: first.dir)  // stopped above without removing its data
     }
 }
 

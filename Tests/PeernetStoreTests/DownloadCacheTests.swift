@@ -12,7 +12,7 @@ final class DownloadCacheTests: XCTestCase {
     /// two (ext4 -> tmpfs: EXDEV); an existing output is replaced whole, and no temporary file
     /// is left behind either way.
     func testExportCopiesOnlyCompleteVerifiedContent() throws {
-        let d = try PreparedDownload((0..<(5 * 262_144 + 777)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) })
+        let d = try PreparedDownload((0..<(5 * 262_144 + 777)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ ($0 >> 11)) }, for: self)
         defer { try? FileManager.default.removeItem(at: d.data.url) }
         let (data, cache, content, hash, entry) = (d.data, d.cache, d.content, d.hash, d.entry)
         let output = data.url.appendingPathComponent("got.bin").path
@@ -42,7 +42,7 @@ final class DownloadCacheTests: XCTestCase {
     /// file there), and the cache no longer has it. Across file systems (EXDEV) nothing moves,
     /// and the cache keeps it, private, for `export` to copy. Incomplete content never moves.
     func testMoveOutRenamesCompleteContentWithinOneFileSystem() throws {
-        let d = try PreparedDownload((0..<(3 * 262_144 + 99)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 9)) })
+        let d = try PreparedDownload((0..<(3 * 262_144 + 99)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 9)) }, for: self)
         defer { try? FileManager.default.removeItem(at: d.data.url) }
         let (data, cache, content, hash, entry) = (d.data, d.cache, d.content, d.hash, d.entry)
         for i in 0..<entry.fragmentCount { try d.write(i) }
@@ -83,8 +83,8 @@ private struct PreparedDownload {
     let entry: DownloadCache.Entry
     var cache: DownloadCache { store.downloads }
 
-    init(_ content: [UInt8]) throws {
-        data = try temporaryDataDirectory()
+    init(_ content: [UInt8], for test: XCTestCase) throws {
+        data = try test.temporaryDataDirectory()
         store = try LocalStore(dataDirectory: data, key: PrivateKey())
         self.content = content
         hash = Hash256.blake3(content)

@@ -7,10 +7,15 @@ import PeernetSupport
 import TestSupport
 import XCTest
 
-func temporaryDataDirectory() throws -> DataDirectory {
-    let url = URL(fileURLWithPath: "/tmp/pn-store-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return DataDirectory(url: url)
+extension XCTestCase {
+    /// A new data directory under /tmp, removed when the test ends (each suite run left a
+    /// dozen behind).
+    func temporaryDataDirectory() throws -> DataDirectory {
+        let url = URL(fileURLWithPath: "/tmp/pn-store-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return DataDirectory(url: url)
+    }
 }
 
 /// Builds the FileRecords of a blocks.json AddFiles operation.
