@@ -57,6 +57,7 @@ extension FuseMount {
     // MARK: Names
 
     func localLookup(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>) {
+        localLookups.add(1, ordering: .relaxed)
         do {
             let (key, st) = try fs.share.lookup(parent: parent, name: name)
             replyLocalEntry(req, key, st)

@@ -59,6 +59,8 @@ public final class FuseMount: @unchecked Sendable {
     /// The kernel's `security.capability` questions about me/ files (before a write, to know
     /// whether it must clear file capabilities): one per write without KILLPRIV_V2.
     let capabilityProbes = Atomic<Int>(0)
+    /// LOOKUP requests of me/ names (a listing with attributes spares one per listed name).
+    let localLookups = Atomic<Int>(0)
 
     public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil) {
         self.fs = fs
@@ -374,6 +376,11 @@ public final class FuseMount: @unchecked Sendable {
             // the read timeout when a holder went quiet). Reads through the page cache are
             // read-ahead, which a fatal signal ends anyway.
             conn.pointee.want &= ~UInt32(FUSE_CAP_ASYNC_DIO)
+            // Every listing with attributes (READDIRPLUS), not only its first chunk: with the
+            // kernel's default ("auto"), only the first ~100 entries of a folder came with
+            // attributes, so `rm -r` and `ls -l` of a large me/ folder made a LOOKUP round trip
+            // per file after the listing. Outside me/ the entries carry no node and cost nothing.
+            conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
         }
         ops.lookup = { req, parent, name in
             let m = FuseMount.mount(req)

@@ -107,17 +107,30 @@ final class ShareFolderInodes: @unchecked Sendable {
     /// Looks `name` up in the folder `parent` and counts one kernel lookup of the result.
     func lookup(parent: UInt64, name: UnsafePointer<CChar>) throws -> (key: UInt64, stat: Glibc.stat) {
         guard let dir = directoryFD(parent) else { throw FSError.notFound }
-        let fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FSError(errno: errno) }
+        // A stat by name; only a folder is opened (folders hold a descriptor, files do not):
+        // one call per file instead of three (open, stat, close), which READDIRPLUS makes for
+        // every entry of a listing.
         var st = Glibc.stat()
-        guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else {
-            let e = errno
-            close(fd)
-            throw FSError(errno: e)
+        guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw FSError(errno: errno) }
+        var fd: Int32 = -1
+        if st.st_mode & S_IFMT == S_IFDIR {
+            fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+            guard fd >= 0 else { throw FSError(errno: errno) }
+            // The name may have been replaced between the two calls: the descriptor's own
+            // status is what the entry describes.
+            guard fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else {
+                let e = errno
+                close(fd)
+                throw FSError(errno: e)
+            }
         }
         let key = self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-        if key == rootKey { close(fd); return (key, st) }
         let isDirectory = st.st_mode & S_IFMT == S_IFDIR
+        if key == rootKey || (fd >= 0 && !isDirectory) {
+            if fd >= 0 { close(fd) }
+            if key == rootKey { return (key, st) }
+            fd = -1
+        }
         let nameBytes = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         let extra: Int32? = table.withLock { t in
             if var e = t.entries[key] {
@@ -128,10 +141,10 @@ final class ShareFolderInodes: @unchecked Sendable {
                 t.entries[key] = e
                 return fd
             }
-            t.entries[key] = Entry(fd: isDirectory ? fd : -1, parent: parent, name: nameBytes, lookups: 1)
-            return isDirectory ? nil : fd
+            t.entries[key] = Entry(fd: fd, parent: parent, name: nameBytes, lookups: 1)
+            return nil
         }
-        if let extra { close(extra) }
+        if let extra, extra >= 0 { close(extra) }
         return (key, st)
     }
 

@@ -284,6 +284,19 @@ final class DriveProgramTests: XCTestCase {
         XCTAssertEqual(mounted, local, "through me/")
     }
 
+    /// A listing of a me/ folder comes with every entry's attributes, so `rm -r` makes no
+    /// LOOKUP per file: with the kernel's default ("auto"), only a listing's first chunk did,
+    /// and removing 3,000 files made a LOOKUP round trip for most of them (1 of 2 per file).
+    func testListingsSpareALookupPerFile() throws {
+        run("mkdir \(me)/many")
+        // Made in the folder directly: the kernel has never seen these names.
+        run("cd \(a.shareFolder)/many && seq 1 3000 | sed 's/^/file-number-/' | xargs touch")
+        let before = a.mount.localLookups.load(ordering: .relaxed)
+        run("rm -r \(me)/many")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a.shareFolder + "/many"))
+        XCTAssertLessThanOrEqual(a.mount.localLookups.load(ordering: .relaxed) - before, 10, "no lookup per listed file")
+    }
+
     /// Files the kernel caches cost no descriptor (only folders hold one): with one per file, a
     /// share folder of 20,000 files browsed through the drive ran out of descriptors (EMFILE).
     func testCachedFilesHoldNoDescriptors() throws {
