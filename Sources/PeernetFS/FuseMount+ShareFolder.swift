@@ -70,7 +70,7 @@ extension FuseMount {
     func localMake(_ req: fuse_req_t?, _ parent: UInt64, _ name: UnsafePointer<CChar>, mode: mode_t? = nil, _ make: (Int32) -> Int32) {
         guard let dir = fs.share.directoryFD(parent) else { return Self.reply(req, ENOENT) }
         guard make(dir) == 0 else { return Self.reply(req, errno) }
-        if let mode { _ = fchmodat(dir, name, mode & 0o7777, 0) }
+        if let mode, Self.umaskChanges(mode) { _ = fchmodat(dir, name, mode & 0o7777, 0) }
         giveToCaller(req, dir: dir, name: name)
         localLookup(req, parent, name)
         fs.publisher.changed()
@@ -218,9 +218,9 @@ extension FuseMount {
         openFiles.withLock { files in files.first { $0.value.key == key }?.key }
     }
 
-    func registerOpen(_ fd: Int32, flags: Int32, key: UInt64) -> UInt64 {
-        var st = Glibc.stat()
-        fstat(fd, &st)
+    func registerOpen(_ fd: Int32, flags: Int32, key: UInt64, stat known: Glibc.stat? = nil) -> UInt64 {
+        var st = known ?? Glibc.stat()
+        if known == nil { fstat(fd, &st) }
         let writer = flags & O_ACCMODE != O_RDONLY
         Self.openFiles.withLock { $0[fd] = (writer, UInt64(st.st_dev), UInt64(st.st_ino), key) }
         if writer { fs.publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), 1) }
@@ -257,22 +257,29 @@ extension FuseMount {
             file = openat(dir, name, (flags & ~O_CREAT) | O_CLOEXEC)
         }
         guard file >= 0 else { return Self.reply(req, errno) }
-        if created { _ = fchmod(file, mode & 0o7777) }
+        if created && Self.umaskChanges(mode) { _ = fchmod(file, mode & 0o7777) }
         giveToCaller(req, dir: dir, name: name)
-        do {
-            let (key, st) = try fs.share.lookup(parent: parent, name: name)
-            fi.pointee.fh = registerOpen(file, flags: flags, key: key)
-            var e = fuse_entry_param()
-            e.ino = ShareFolderInodes.localBit | key
-            e.attr = localStat(key, st)
-            e.attr_timeout = Self.localTimeout
-            e.entry_timeout = Self.localTimeout
-            replyOpen(fi, backing: acquireBacking(key, fd: file)) { fuse_reply_create(req, &e, fi) }
-        } catch {
+        // The open file's own status (never a folder: those cannot be opened with O_CREAT).
+        var st = Glibc.stat()
+        guard fstat(file, &st) == 0 else {
+            let e = errno
             close(file)
-            Self.fail(req, error)
+            return Self.reply(req, e)
         }
+        let key = fs.share.found(parent: parent, name: name, stat: st)
+        fi.pointee.fh = registerOpen(file, flags: flags, key: key, stat: st)
+        var e = fuse_entry_param()
+        e.ino = ShareFolderInodes.localBit | key
+        e.attr = localStat(key, st)
+        e.attr_timeout = Self.localTimeout
+        e.entry_timeout = Self.localTimeout
+        replyOpen(fi, backing: acquireBacking(key, fd: file)) { fuse_reply_create(req, &e, fi) }
     }
+
+    /// Whether what the node's umask does to a new file or folder made with `mode` (the
+    /// caller's umask already applied) must be undone: it took bits the caller asked for, or
+    /// the mode has setuid, setgid or sticky bits (which creation may drop).
+    static func umaskChanges(_ mode: mode_t) -> Bool { mode & 0o7000 != 0 || mode & 0o777 & ProcessUmask.value != 0 }
 
     func localRead(_ req: fuse_req_t?, _ fd: Int32, _ size: Int, _ offset: off_t) {
         localDataRequests.add(1, ordering: .relaxed)

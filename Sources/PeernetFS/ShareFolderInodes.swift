@@ -124,13 +124,19 @@ final class ShareFolderInodes: @unchecked Sendable {
                 throw FSError(errno: e)
             }
         }
+        return (found(parent: parent, name: name, stat: st, fd: fd), st)
+    }
+
+    /// Counts one kernel lookup of what `stat` describes, found as `name` in `parent`; `fd`:
+    /// an O_PATH descriptor of it if it is a folder (kept; -1 otherwise). Its key.
+    func found(parent: UInt64, name: UnsafePointer<CChar>, stat st: Glibc.stat, fd: Int32 = -1) -> UInt64 {
         let key = self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         let isDirectory = st.st_mode & S_IFMT == S_IFDIR
         if key == rootKey || (fd >= 0 && !isDirectory) {
             if fd >= 0 { close(fd) }
-            if key == rootKey { return (key, st) }
-            fd = -1
+            if key == rootKey { return key }
         }
+        let kept: Int32 = isDirectory ? fd : -1
         let nameBytes = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         let extra: Int32? = table.withLock { t in
             if var e = t.entries[key] {
@@ -139,13 +145,13 @@ final class ShareFolderInodes: @unchecked Sendable {
                 e.parent = parent
                 e.name = nameBytes
                 t.entries[key] = e
-                return fd
+                return kept
             }
-            t.entries[key] = Entry(fd: fd, parent: parent, name: nameBytes, lookups: 1)
+            t.entries[key] = Entry(fd: kept, parent: parent, name: nameBytes, lookups: 1)
             return nil
         }
         if let extra, extra >= 0 { close(extra) }
-        return (key, st)
+        return key
     }
 
     /// A rename through the drive: the file that was at (parent, name) is now at (newParent, newName).

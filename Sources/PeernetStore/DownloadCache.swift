@@ -2,6 +2,7 @@ import CLinuxCalls
 import Foundation
 import PeernetBlockchain
 import PeernetProtocol
+import PeernetSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -232,7 +233,7 @@ public final class DownloadCache: @unchecked Sendable {
         guard let e = try entry(hash, includeTree: false), e.size == size, e.isComplete else { throw WarehouseError.notFound(hash) }
         // The mode an exported file gets, 0644 under the process's umask (the cache keeps its
         // files private).
-        chmod(path(hash), 0o644 & ~Self.processUmask)
+        chmod(path(hash), 0o644 & ~ProcessUmask.value)
         guard rename(path(hash), output) == 0 else {
             let code = errno
             chmod(path(hash), 0o600)
@@ -242,15 +243,6 @@ public final class DownloadCache: @unchecked Sendable {
         try db.run("DELETE FROM downloads WHERE hash = ?", [.blob(hash.bytes)])
         return true
     }
-
-    /// The process's umask, read from /proc (umask(2) can only be read by setting it, which
-    /// would race with other threads creating files); 022 where /proc does not say.
-    static let processUmask: mode_t = {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
-              let value = mode_t(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) else { return 0o022 }
-        return value
-    }()
 
     /// Evicts least recently used files until the cache fits (never `keep`).
     public func evict(keep: Set<Hash256> = []) throws {

@@ -176,6 +176,9 @@ final class DriveProgramTests: XCTestCase {
         run("cd \(me) && setfattr -n user.color -v blue a 2>/dev/null || /usr/bin/python3 -c \"import os; os.setxattr('a', 'user.color', b'blue')\"")
         XCTAssertEqual(xattr(me + "/a", "user.color"), Array("blue".utf8))
         run("cd \(me) && mkfifo pipe && test -p pipe")
+        // Modes as asked, under the caller's umask only (the node's own must not apply twice).
+        run("cd \(me) && (umask 0 && touch u0 && mkdir d0) && (umask 077 && touch u77 && mkdir d77) && mkdir -m 2775 sgid && install -m 4755 /dev/null suid")
+        XCTAssertEqual(run("cd \(me) && stat -c '%a' u0 d0 u77 d77 sgid suid"), "666\n777\n600\n700\n2775\n4755\n")
         run("cd \(me) && echo new > b && mv -f b a && cat a")
         XCTAssertEqual(content("a"), "new\n")
         XCTAssertEqual(sh("cd \(me) && echo x > c && mv --no-clobber c a 2>&1; test -e c").status, 0, "no-clobber leaves c")

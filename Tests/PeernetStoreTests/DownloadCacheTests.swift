@@ -63,10 +63,10 @@ final class DownloadCacheTests: XCTestCase {
         XCTAssertTrue(try cache.moveOut(hash, size: UInt64(content.count), to: output))
         XCTAssertEqual(try [UInt8](Data(contentsOf: URL(fileURLWithPath: output))), content)
         XCTAssertEqual(stat(output, &st), 0)
-        XCTAssertEqual(st.st_mode & 0o777, 0o644 & ~DownloadCache.processUmask, "as export makes it: 0644 under the umask")
+        XCTAssertEqual(st.st_mode & 0o777, 0o644 & ~ProcessUmask.value, "as export makes it: 0644 under the umask")
         // Read from /proc, not by setting it (that would race with every thread making files).
         let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        XCTAssertTrue(status.contains("Umask:\t" + String(format: "%04o", DownloadCache.processUmask)), status)
+        XCTAssertTrue(status.contains("Umask:\t" + String(format: "%04o", ProcessUmask.value)), status)
         XCTAssertNil(try cache.entry(hash, includeTree: false))
         XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path(hash)))
         XCTAssertThrowsError(try cache.export(hash, size: UInt64(content.count), to: shm), "moved out: no longer cached")
