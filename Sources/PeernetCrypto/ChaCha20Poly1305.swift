@@ -42,20 +42,33 @@ public final class ChaCha20Poly1305: @unchecked Sendable {
     /// Encrypts `plaintext` into `output`: the ciphertext (as long as the plaintext), then the
     /// tag. `output` must hold `plaintext.count + tagLength` bytes and may not overlap it.
     public func seal(_ plaintext: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
-        precondition(mode == .seal && nonce.count == Self.nonceLength && output.count >= plaintext.count + Self.tagLength)
-        precondition(plaintext.count < Int(Int32.max))
+        seal(plaintext, UnsafeRawBufferPointer(start: nil, count: 0), nonce: nonce, into: output)
+    }
+
+    /// Seals the plaintext `first` then `second` (one message, gathered from two buffers) into
+    /// `output`: ciphertext of both, then the tag.
+    public func seal(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+                     into output: UnsafeMutableRawBufferPointer) {
+        let total = first.count + second.count
+        precondition(mode == .seal && nonce.count == Self.nonceLength && output.count >= total + Self.tagLength)
+        precondition(total < Int(Int32.max))
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        var length: Int32 = 0
+        var written = 0
         var ok = EVP_EncryptInit_ex(context, nil, nil, nil, nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1
-        if ok && plaintext.count > 0 {
-            ok = EVP_EncryptUpdate(context, out, &length, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count)) == 1
+        func update(_ part: UnsafeRawBufferPointer) {
+            guard ok && part.count > 0 else { return }
+            var length: Int32 = 0
+            ok = EVP_EncryptUpdate(context, out + written, &length, part.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(part.count)) == 1
+            written += Int(length)
         }
+        update(first)
+        update(second)
         var final: Int32 = 0
-        ok = ok && EVP_EncryptFinal_ex(context, out + Int(length), &final) == 1
-        ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagLength), out + plaintext.count) == 1
+        ok = ok && EVP_EncryptFinal_ex(context, out + written, &final) == 1
+        ok = ok && EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagLength), out + total) == 1
         // These calls fail only on misuse (wrong mode, sizes checked above): never send data
         // that may not be sealed.
-        precondition(ok && Int(length + final) == plaintext.count, "ChaCha20-Poly1305 sealing failed")
+        precondition(ok && written + Int(final) == total, "ChaCha20-Poly1305 sealing failed")
     }
 
     /// Checks and decrypts `sealed` (ciphertext then tag) into `output` (`sealed.count -

@@ -185,8 +185,8 @@ public final class BlockExchange: Sendable {
             config.maxWindow = config.flowWindow
         }
         let node = self.node
-        let seal: @Sendable ([UInt8]) -> [UInt8]? = { bytes in
-            cipher.map { $0.litePacket(id: id, sealing: bytes) } ?? (try? LitePacket(id: id, data: bytes).encode())
+        let seal: @Sendable (UDTOutgoing) -> [UInt8]? = { packet in
+            cipher.map { $0.litePacket(id: id, sealing: packet) } ?? (try? LitePacket.encode(id: id, dataCount: packet.count) { packet.copy(into: $0) })
         }
         let connection = UDTConnection(role: role, config: config, now: monotonicSeconds(), sendBatch: { packets in
             let lites = packets.compactMap(seal)
@@ -217,7 +217,7 @@ public final class BlockExchange: Sendable {
                 guard let opened = cipher.open(datagram, range: range) else { return }  // forged or corrupted: dropped
                 data = opened
             } else {
-                data = Array(datagram[range])
+                data = Array(UnsafeRawBufferPointer(rebasing: datagram[range]))
             }
             target.withLock { $0.endpoint = source }
             connection.receive(data, now: monotonicSeconds())

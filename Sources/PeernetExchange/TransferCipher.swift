@@ -1,5 +1,6 @@
 import PeernetCrypto
 import PeernetProtocol
+import PeernetTransfer
 import Synchronization
 
 /// The encrypted fast path between two nodes of this implementation (transfer protocol 1 in
@@ -39,19 +40,25 @@ final class TransferCipher: Sendable {
     /// The lite packet carrying `packet` sealed: header, counter, ciphertext and tag written
     /// into one buffer (no intermediate copies on the send path).
     func litePacket(id: TransferID, sealing packet: [UInt8]) -> [UInt8]? {
-        try? LitePacket.encode(id: id, dataCount: packet.count + Self.overhead) { self.seal(packet, into: $0) }
+        litePacket(id: id, sealing: .control(packet))
     }
 
-    private func seal(_ packet: [UInt8], into out: UnsafeMutableRawBufferPointer) {
+    /// The same for a packet in its parts: a data packet's header and payload are sealed
+    /// straight from where they are (the payload from the sender's queue).
+    func litePacket(id: TransferID, sealing packet: UDTOutgoing) -> [UInt8]? {
+        try? LitePacket.encode(id: id, dataCount: packet.count + Self.overhead) { out in
+            packet.withParts { head, tail in self.seal(head, tail, into: out) }
+        }
+    }
+
+    private func seal(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
         sealer.withLock { s in
             let counter = s.counter
             s.counter += 1
             var nonce = Self.nonce(counter)
             withUnsafeBytes(of: counter.littleEndian) { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: 8) }
-            packet.withUnsafeBytes { plain in
-                withUnsafeBytes(of: &nonce) { n in
-                    s.aead.seal(plain, nonce: n, into: UnsafeMutableRawBufferPointer(rebasing: out[8...]))
-                }
+            withUnsafeBytes(of: &nonce) { n in
+                s.aead.seal(head, tail, nonce: n, into: UnsafeMutableRawBufferPointer(rebasing: out[8...]))
             }
         }
     }
@@ -59,24 +66,26 @@ final class TransferCipher: Sendable {
     /// Opens the data of a lite packet (`data[range]`: counter ‖ sealed UDT packet); nil when
     /// it is too short, forged, corrupted or sent by ourselves (the other direction's key).
     func open(_ data: [UInt8], range: Range<Int>? = nil) -> [UInt8]? {
-        let r = range ?? 0..<data.count
+        data.withUnsafeBytes { open($0, range: range ?? 0..<data.count) }
+    }
+
+    /// The same, on a datagram in the receiver's buffer: opened straight from it.
+    func open(_ data: UnsafeRawBufferPointer, range r: Range<Int>) -> [UInt8]? {
         guard r.count >= Self.overhead, r.lowerBound >= 0, r.upperBound <= data.count else { return nil }
-        return data.withUnsafeBytes { all -> [UInt8]? in
-            let bytes = UnsafeRawBufferPointer(rebasing: all[r])
-            var counter: UInt64 = 0
-            for i in 0..<8 { counter |= UInt64(bytes[i]) << (8 * i) }
-            var nonce = Self.nonce(counter)
-            var ok = false
-            let plain = [UInt8](unsafeUninitializedCapacity: r.count - Self.overhead) { buffer, count in
-                ok = opener.withLock { aead in
-                    withUnsafeBytes(of: &nonce) { n in
-                        aead.open(UnsafeRawBufferPointer(rebasing: bytes[8...]), nonce: n, into: UnsafeMutableRawBufferPointer(buffer))
-                    }
+        let bytes = UnsafeRawBufferPointer(rebasing: data[r])
+        var counter: UInt64 = 0
+        for i in 0..<8 { counter |= UInt64(bytes[i]) << (8 * i) }
+        var nonce = Self.nonce(counter)
+        var ok = false
+        let plain = [UInt8](unsafeUninitializedCapacity: r.count - Self.overhead) { buffer, count in
+            ok = opener.withLock { aead in
+                withUnsafeBytes(of: &nonce) { n in
+                    aead.open(UnsafeRawBufferPointer(rebasing: bytes[8...]), nonce: n, into: UnsafeMutableRawBufferPointer(buffer))
                 }
-                count = ok ? r.count - Self.overhead : 0
             }
-            return ok ? plain : nil
+            count = ok ? r.count - Self.overhead : 0
         }
+        return ok ? plain : nil
     }
 
     /// The IETF nonce: 0(4) ‖ counter(8, LE), as a 12-byte value.

@@ -155,7 +155,9 @@ extension Node {
     }
 
     /// Routes lite packets whose first 16 bytes are `id` to `handler` (raw datagram, source).
-    public func registerLiteSession(_ id: TransferID, handler: @escaping @Sendable ([UInt8], Endpoint) -> Void) {
+    /// `handler` gets each datagram of the transfer in the receiver's buffer: valid only during
+    /// the call (copy what must outlive it).
+    public func registerLiteSession(_ id: TransferID, handler: @escaping @Sendable (UnsafeRawBufferPointer, Endpoint) -> Void) {
         liteSessions.withLock { $0[id] = handler }
     }
 

@@ -78,7 +78,7 @@ public final class Node: Sendable {
     /// Lite packets routed to transfers (reported in `statistics`).
     let litePacketCount = Atomic<Int>(0)
     /// Lite packets: transfer ID -> handler (the transfer layer registers sessions here).
-    let liteSessions = Mutex<[TransferID: @Sendable ([UInt8], Endpoint) -> Void]>([:])
+    let liteSessions = Mutex<[TransferID: @Sendable (UnsafeRawBufferPointer, Endpoint) -> Void]>([:])
     /// Extension commands (ours, beyond the reference): command -> handler returning the reply.
     let extensions = Mutex<[UInt8: @Sendable (ReceivedPacket) -> [UInt8]?]>([:])
     /// Transfer (cmd 8) and Get Block (cmd 6) messages go to the layer that registers here.
@@ -234,14 +234,16 @@ public final class Node: Sendable {
             while isRunning {
                 receiver.receive { raw, from in
                     let n = raw.count
-                    let bytes = Array(raw)
-                    if !discovery, n >= LitePacket.headerSize, let id = LitePacket.peekID(bytes),
+                    // A transfer's datagram goes to its session straight from the receive
+                    // buffer: copying each out first was 2.3 % of a fast-path transfer's CPU.
+                    if !discovery, n >= LitePacket.headerSize, let id = LitePacket.peekID(raw),
                        let session = liteSessions.withLock({ $0[id] }) {
                         litePacketCount.add(1, ordering: .relaxed)  // not under the state lock: one per data packet
-                        session(bytes, from)
+                        session(raw, from)
                         return
                     }
                     guard n >= WireLimits.packetMinimum else { return }
+                    let bytes = Array(raw)
                     if config.simulateFirewallForTesting && !firewallHoles.withLock({ $0.contains(from) }) { return }
                     let now = monotonicNow()
                     guard limiter.allow(from, now: now), hosts.allow(from.ip, bytes: n, now: now) else {

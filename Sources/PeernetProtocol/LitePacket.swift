@@ -26,6 +26,11 @@ public struct LitePacket: Equatable, Sendable {
     /// The transfer ID of a datagram that may be a lite packet (nil below 18 bytes). The node
     /// looks this up in its table of active transfers before trying regular decoding.
     public static func peekID(_ datagram: [UInt8]) -> TransferID? {
+        datagram.withUnsafeBytes { peekID($0) }
+    }
+
+    /// The same, on a datagram in the receiver's buffer (valid only during the call).
+    public static func peekID(_ datagram: UnsafeRawBufferPointer) -> TransferID? {
         guard datagram.count >= headerSize else { return nil }
         return TransferID(unchecked: Array(datagram[0..<16]))
     }
@@ -40,6 +45,11 @@ public struct LitePacket: Equatable, Sendable {
     /// Where a lite packet's data lies in `datagram`, checked as `decode` checks it: for the
     /// transfer's receive path, which decrypts the data in place instead of copying it out.
     public static func dataRange(in datagram: [UInt8]) throws(ProtocolError) -> Range<Int> {
+        try datagram.withUnsafeBytes { raw in Result { () throws(ProtocolError) in try dataRange(in: raw) } }.get()
+    }
+
+    /// The same, on a datagram in the receiver's buffer.
+    public static func dataRange(in datagram: UnsafeRawBufferPointer) throws(ProtocolError) -> Range<Int> {
         guard datagram.count >= headerSize else {
             throw .truncated(what: "lite packet header", needed: headerSize, available: datagram.count)
         }

@@ -42,10 +42,10 @@ public final class UDTConnection: @unchecked Sendable {
     public let role: Role
     public let config: Configuration
     public let socketID: UInt32
-    private let sendPacket: @Sendable ([UInt8]) -> Void
+    private let sendPacket: @Sendable (UDTOutgoing) -> Void
     /// Sends what one step produced together (the node batches them into one system call);
     /// nil: one by one through `sendPacket`.
-    private let sendPackets: (@Sendable ([[UInt8]]) -> Void)?
+    private let sendPackets: (@Sendable ([UDTOutgoing]) -> Void)?
     private let lock = Mutex(())
     private var s: Internal
 
@@ -71,7 +71,7 @@ public final class UDTConnection: @unchecked Sendable {
         var pendingBytes = 0
         /// Sent, unacknowledged packets: the one with sequence `lastAckNumber + i` at
         /// `window[windowHead + i]` (a deque, so an ACK drops its prefix in O(1)).
-        var window: [[UInt8]] = []
+        var window: [UDTOutgoing] = []
         /// Per packet of `window`, at the same index: lost (to be sent again), how often it was
         /// sent again, and when last. Arrays beside the window, not sets and dictionaries keyed
         /// by sequence number: callgrind showed hashing the keys, and filtering the containers
@@ -86,7 +86,6 @@ public final class UDTConnection: @unchecked Sendable {
             let i = Seq.diff(lastAckNumber, seq)
             return i >= 0 && i < unackedCount ? windowHead + i : nil
         }
-        func unackedPacket(_ seq: UInt32) -> [UInt8]? { slot(seq).map { window[$0] } }
         mutating func markLost(_ seq: UInt32) {
             guard let i = slot(seq), !windowMeta[i].lost else { return }
             windowMeta[i].lost = true
@@ -125,8 +124,8 @@ public final class UDTConnection: @unchecked Sendable {
     /// A client dials with a random initial sequence; a server adopts the client's.
     public init(role: Role, config: Configuration = Configuration(), socketID: UInt32 = UInt32.random(in: 1...UInt32.max),
                 initialSequence: UInt32 = UInt32.random(in: 0...0x7fff_ffff), now: Double,
-                sendBatch: (@Sendable ([[UInt8]]) -> Void)? = nil,
-                send: @escaping @Sendable ([UInt8]) -> Void) {
+                sendBatch: (@Sendable ([UDTOutgoing]) -> Void)? = nil,
+                send: @escaping @Sendable (UDTOutgoing) -> Void) {
         self.role = role
         self.config = config
         self.socketID = socketID
@@ -173,17 +172,17 @@ public final class UDTConnection: @unchecked Sendable {
         return w.waiter
     }
 
-    private func emit(_ out: [[UInt8]]) {
+    private func emit(_ out: [UDTOutgoing]) {
         if out.count > 1, let sendPackets { sendPackets(out) } else { for p in out { sendPacket(p) } }
     }
 
     private func timestamp(_ now: Double) -> UInt32 { UInt32(truncatingIfNeeded: Int64((now - s.startTime) * 1_000_000)) }
 
-    private func control(_ body: UDTControlPacket.Body, now: Double, destination: UInt32? = nil) -> [UInt8] {
-        UDTControlPacket(timestamp: timestamp(now), destinationSocketID: destination ?? s.peerSocketID, body: body).encode()
+    private func control(_ body: UDTControlPacket.Body, now: Double, destination: UInt32? = nil) -> UDTOutgoing {
+        .control(UDTControlPacket(timestamp: timestamp(now), destinationSocketID: destination ?? s.peerSocketID, body: body).encode())
     }
 
-    private func handshake(type: Int32, now: Double, window: Int? = nil) -> [UInt8] {
+    private func handshake(type: Int32, now: Double, window: Int? = nil) -> UDTOutgoing {
         var h = UDTHandshake()
         h.initialSequence = s.initialSequence
         h.requestType = type
@@ -197,7 +196,7 @@ public final class UDTConnection: @unchecked Sendable {
 
     /// Starts connecting (client) — a server waits for the client's handshake.
     public func start(now: Double) {
-        var out: [[UInt8]] = []
+        var out: [UDTOutgoing] = []
         lock.withLock { _ in
             if role == .client {
                 s.lastHandshake = now
@@ -225,7 +224,7 @@ public final class UDTConnection: @unchecked Sendable {
 
     /// Ends the connection now, telling the peer (Shutdown).
     public func close(reason: String, now: Double) {
-        var out: [[UInt8]] = []
+        var out: [UDTOutgoing] = []
         var changed: State?
         var room: CheckedContinuation<Void, Never>?
         lock.withLock { _ in
@@ -250,7 +249,7 @@ public final class UDTConnection: @unchecked Sendable {
             guard case .control(let c)? = try? UDTPacket.decode(raw) else { return }
             control = c
         }
-        var out: [[UInt8]] = []
+        var out: [UDTOutgoing] = []
         var delivered: [ArraySlice<UInt8>] = []
         var changed: State?
         var room: CheckedContinuation<Void, Never>?
@@ -276,7 +275,7 @@ public final class UDTConnection: @unchecked Sendable {
     /// Timers: handshake retries, ACK/NAK re-sends, retransmission, idle and connect timeouts.
     /// Call every few milliseconds.
     public func tick(now: Double) {
-        var out: [[UInt8]] = []
+        var out: [UDTOutgoing] = []
         var changed: State?
         var room: CheckedContinuation<Void, Never>?
         lock.withLock { _ in
@@ -312,7 +311,7 @@ public final class UDTConnection: @unchecked Sendable {
 
     // MARK: Control packets
 
-    private func handleControl(_ c: UDTControlPacket, now: Double, out: inout [[UInt8]]) {
+    private func handleControl(_ c: UDTControlPacket, now: Double, out: inout [UDTOutgoing]) {
         switch c.body {
         case .handshake(let h):
             switch role {
@@ -325,7 +324,7 @@ public final class UDTConnection: @unchecked Sendable {
                     echo.requestType = 1
                     echo.socketID = 0
                     echo.maxFlowWindow = 0
-                    out.append(UDTControlPacket(timestamp: 0, destinationSocketID: h.socketID, body: .handshake(echo)).encode())
+                    out.append(.control(UDTControlPacket(timestamp: 0, destinationSocketID: h.socketID, body: .handshake(echo)).encode()))
                 } else if h.requestType == -1 {
                     if s.state == .connecting {
                         s.peerSocketID = h.socketID
@@ -424,7 +423,7 @@ public final class UDTConnection: @unchecked Sendable {
 
     // MARK: Receiving data
 
-    private func handleData(sequence: UInt32, payload: ArraySlice<UInt8>, now: Double, out: inout [[UInt8]],
+    private func handleData(sequence: UInt32, payload: ArraySlice<UInt8>, now: Double, out: inout [UDTOutgoing],
                             delivered: inout [ArraySlice<UInt8>]) {
         guard s.state == .connected else { return }
         let seq = sequence & Seq.mask
@@ -483,7 +482,7 @@ public final class UDTConnection: @unchecked Sendable {
     /// packets and 284-294 MB/s every 32 (both nodes on this 2-core machine).
     static func ackInterval(delivered: Int) -> Int { delivered < 1024 ? 4 : 32 }
 
-    private func sendAck(now: Double, out: inout [[UInt8]]) {
+    private func sendAck(now: Double, out: inout [UDTOutgoing]) {
         s.ackSequence &+= 1
         if s.ackSequence == 0 { s.ackSequence = 1 }
         let span = s.ring.span(expected: s.expected)
@@ -505,7 +504,7 @@ public final class UDTConnection: @unchecked Sendable {
         s.deliveredSinceAck = 0
     }
 
-    private func receiverTimers(now: Double, out: inout [[UInt8]]) {
+    private func receiverTimers(now: Double, out: inout [UDTOutgoing]) {
         guard s.receivedAny else { return }
         if (s.lastAckSent != s.expected || !s.ackConfirmed) && now - s.lastAckTime >= s.ackInterval {
             let fresh = s.lastAckSent != s.expected
@@ -524,7 +523,7 @@ public final class UDTConnection: @unchecked Sendable {
 
     // MARK: Sending data
 
-    private func senderTimers(now: Double, out: inout [[UInt8]]) {
+    private func senderTimers(now: Double, out: inout [UDTOutgoing]) {
         guard s.unackedCount > 0, now - s.lastProgress >= s.rto else { return }
         // No ACK progress for a while: retransmit what is outstanding (our EXP timer).
         for i in 0..<min(s.unackedCount, config.maxWindow) { s.markLost(Seq.add(s.lastAckNumber, i)) }
@@ -533,7 +532,7 @@ public final class UDTConnection: @unchecked Sendable {
     }
 
     /// Retransmits lost packets, then sends new ones while the window allows.
-    private func pump(now: Double, out: inout [[UInt8]]) {
+    private func pump(now: Double, out: inout [UDTOutgoing]) {
         guard s.state == .connected else { return }
         if s.lossCount > 0 {
             // Oldest first; the scan ends once every lost packet was seen.
@@ -555,8 +554,8 @@ public final class UDTConnection: @unchecked Sendable {
         while s.unackedCount < window && s.pendingBytes > 0 {
             let payload = takePayload(min(config.maxPayload, s.pendingBytes))
             let seq = s.nextSequence
-            let packet = UDTDataPacket.encode(sequence: seq, boundary: 3, inOrder: true, messageNumber: s.messageNumber,
-                                              timestamp: timestamp(now), destinationSocketID: s.peerSocketID, payload: payload)
+            let packet = UDTOutgoing.data(sequence: seq, messageNumber: s.messageNumber, timestamp: timestamp(now),
+                                          destinationSocketID: s.peerSocketID, payload: payload)
             s.messageNumber = (s.messageNumber &+ 1) & 0x1fff_ffff
             s.window.append(packet)
             s.windowMeta.append(SentPacket())

@@ -4,6 +4,7 @@ import PeernetCrypto
 @testable import PeernetExchange
 import PeernetNode
 import PeernetProtocol
+import PeernetTransfer
 @testable import PeernetStore
 import Synchronization
 import TestSupport
@@ -380,8 +381,11 @@ final class FastPathTests: XCTestCase {
         var kdf = BLAKE3(deriveKeyContext: "peernet-swift 2026 transfer fast path v1")
         kdf.update(try b.sharedSecret(with: a.publicKey) + id.bytes)
         let key = kdf.finalize()
-        for counter in 0..<3 as Range<UInt64> {
+        for counter in 0..<4 as Range<UInt64> {
             let packet = (0..<(1000 + Int(counter) * 7000)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            // A data packet as the sender holds it (header, payload slice of its queue) seals
+            // to the same bytes as the joined packet.
+            let parts = UDTOutgoing.data(header: (1, 2, 3, 4), payload: packet[16...])
             var nonce = [UInt8](repeating: 0, count: 24)
             nonce[0] = 2  // the holder sends in direction 2
             for i in 0..<8 { nonce[16 + i] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(i))) }
@@ -389,6 +393,13 @@ final class FastPathTests: XCTestCase {
             if counter == 2 {
                 let lite = try XCTUnwrap(holder.litePacket(id: id, sealing: packet))
                 XCTAssertEqual(try LitePacket.decode(lite), LitePacket(id: id, data: expected))
+            } else if counter == 3 {
+                var joined = packet
+                withUnsafeBytes(of: (UInt32(1), UInt32(2), UInt32(3), UInt32(4))) { joined.replaceSubrange(0..<16, with: $0) }
+                XCTAssertEqual(parts.bytes, joined)
+                let lite = try XCTUnwrap(holder.litePacket(id: id, sealing: parts))
+                let expectedParts = (0..<8).map { UInt8(truncatingIfNeeded: counter >> (8 * UInt64($0))) } + LibsodiumXChaCha20Poly1305.seal(joined, key: key, nonce: nonce)
+                XCTAssertEqual(try LitePacket.decode(lite), LitePacket(id: id, data: expectedParts))
             } else {
                 XCTAssertEqual(sealedData(holder, packet), expected, "packet \(counter)")
             }

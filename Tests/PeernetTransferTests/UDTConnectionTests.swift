@@ -43,8 +43,8 @@ final class UDTConnectionTests: XCTestCase {
         var config = UDTConnection.Configuration()
         config.flowWindow = window
         config.maxWindow = window
-        let client = UDTConnection(role: .client, config: config, initialSequence: initialSequence, now: 0) { link.send($0, toServer: true) }
-        let server = UDTConnection(role: .server, config: config, now: 0) { link.send($0, toServer: false) }
+        let client = UDTConnection(role: .client, config: config, initialSequence: initialSequence, now: 0) { link.send($0.bytes, toServer: true) }
+        let server = UDTConnection(role: .server, config: config, now: 0) { link.send($0.bytes, toServer: false) }
         server.onData = { bytes in received.withLock { $0 += bytes } }
         let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) }
         client.start(now: 0)
@@ -78,6 +78,21 @@ final class UDTConnectionTests: XCTestCase {
 
     func expected(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ ($0 >> 8)) } }
 
+    /// A data packet held as header and payload slice is the packet `UDTDataPacket` encodes.
+    func testOutgoingDataPacketIsTheEncodedPacket() {
+        let payload = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        let held = UDTOutgoing.data(sequence: 0x8123_4567, messageNumber: 0x3fff_0001, timestamp: 99, destinationSocketID: 0xdead_beef,
+                                    payload: payload[100...])
+        let encoded = UDTDataPacket.encode(sequence: 0x8123_4567, boundary: 3, inOrder: true, messageNumber: 0x3fff_0001,
+                                           timestamp: 99, destinationSocketID: 0xdead_beef, payload: payload[100...])
+        XCTAssertEqual(held.bytes, encoded)
+        XCTAssertEqual(held.count, encoded.count)
+        var copied = [UInt8](repeating: 0, count: held.count)
+        copied.withUnsafeMutableBytes { held.copy(into: $0) }
+        XCTAssertEqual(copied, encoded)
+        XCTAssertEqual(UDTOutgoing.control([1, 2, 3]).bytes, [1, 2, 3])
+    }
+
     func testLosslessTransfers() throws {
         for size in [0, 1, 1197, 1198, 1199, 100_000, 1_000_000] {
             let r = try run(size: size, loss: 0)
@@ -105,8 +120,8 @@ final class UDTConnectionTests: XCTestCase {
     /// queue full without polling it.
     func testWaitForRoomWakesWhenTheQueueDrainsOrTheConnectionCloses() async throws {
         let link = VirtualLink()
-        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
-        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        let client = UDTConnection(role: .client, now: 0) { link.send($0.bytes, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0.bytes, toServer: false) }
         client.start(now: 0)
         client.write([UInt8](repeating: 1, count: 400_000))
         let limit = 200_000
@@ -240,8 +255,8 @@ final class UDTConnectionTests: XCTestCase {
     func testHostilePacketsDoNotBreakAConnection() throws {
         let link = VirtualLink()
         let received = Mutex(0)
-        let client = UDTConnection(role: .client, now: 0) { link.send($0, toServer: true) }
-        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        let client = UDTConnection(role: .client, now: 0) { link.send($0.bytes, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0.bytes, toServer: false) }
         server.onData = { b in received.withLock { $0 += b.count } }
         client.start(now: 0)
         client.write([UInt8](repeating: 7, count: 50_000))
@@ -269,8 +284,8 @@ final class UDTConnectionTests: XCTestCase {
         // A connection whose sequence numbers wrap mid-transfer.
         let link = VirtualLink()
         let got = Mutex<[UInt8]>([])
-        let client = UDTConnection(role: .client, initialSequence: Seq.mask - 10, now: 0) { link.send($0, toServer: true) }
-        let server = UDTConnection(role: .server, now: 0) { link.send($0, toServer: false) }
+        let client = UDTConnection(role: .client, initialSequence: Seq.mask - 10, now: 0) { link.send($0.bytes, toServer: true) }
+        let server = UDTConnection(role: .server, now: 0) { link.send($0.bytes, toServer: false) }
         server.onData = { b in got.withLock { $0 += b } }
         client.start(now: 0)
         let data = (0..<60_000).map { UInt8(truncatingIfNeeded: $0) }
