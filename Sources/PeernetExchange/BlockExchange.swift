@@ -163,10 +163,9 @@ public final class BlockExchange: Sendable {
     }
 
     /// Registers a UDT connection on a lite session with `peer`; its packets go out as lite
-    /// packets to the address the peer last used.
-    /// Registers a UDT connection on a lite session with `peer`; its packets go out as lite
     /// packets to the address the peer last used. With a cipher (the fast path between our
-    /// nodes) every packet is sealed, and larger packets are used on loopback and LANs.
+    /// nodes) every packet is sealed, and packets are as large as the path's MTU allows
+    /// (`FastPathPacketSize`).
     /// A session we serve (role `.client`) is added only within the serving caps.
     func makeSession(id: TransferID, peer: PublicKey, role: UDTConnection.Role, idleTimeout: Double,
                      cipher: TransferCipher? = nil) throws(SessionRefused) -> TransferSession {
@@ -179,9 +178,15 @@ public final class BlockExchange: Sendable {
         config.flowWindow = 1024
         config.maxWindow = 1024
         if cipher != nil {
+            // The MTU is taken only from the kernel for loopback and LAN paths: beyond them the
+            // path may be narrower than the route says (tunnels, PPPoE) and ICMP that would
+            // tell is often filtered, so the compatible size is kept.
             let local = path.endpoint.ip.isLoopback || path.endpoint.ip.isLANLocal
-            config.maxPayload = local ? 16_384 : UDTPacket.maxDataPayload - TransferCipher.overhead
-            config.flowWindow = local ? 256 : 1024
+            let mtu = local ? PathMTU.query(path.endpoint) : nil
+            config.maxPayload = FastPathPacketSize.payload(pathMTU: mtu, ipv6: !path.endpoint.ip.isIPv4)
+            exchangeLog.debug("transfer \(id) with \(path.endpoint): fast path, \(config.maxPayload)-byte packets (path MTU \(mtu.map(String.init) ?? "not asked"))")
+            // The window in packets: large packets need fewer in flight.
+            config.flowWindow = config.maxPayload >= 8192 ? 256 : 1024
             config.maxWindow = config.flowWindow
         }
         let node = self.node

@@ -406,6 +406,21 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    /// Packet sizes by path MTU: one IP packet each, 16 KiB at most, never below the compatible
+    /// size; loopback's MTU as the kernel reports it (the CLI test runs transfers on 1,500- and
+    /// 9,000-byte links).
+    func testFastPathPacketSizeFollowsThePathMTU() throws {
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: 65_535, ipv6: false), 16_384)
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: 1500, ipv6: false), 1414)  // 1,500 = 20 + 8 + 18 + 24 + 16 + 1,414
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: 1500, ipv6: true), 1394)
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: 9000, ipv6: false), 8914)
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: 1280, ipv6: true), FastPathPacketSize.smallest)
+        XCTAssertEqual(FastPathPacketSize.payload(pathMTU: nil, ipv6: false), FastPathPacketSize.smallest)
+        XCTAssertEqual(FastPathPacketSize.smallest, 1174)
+        let loopback = try XCTUnwrap(PathMTU.query(Endpoint("127.0.0.1:9")!))
+        XCTAssertGreaterThanOrEqual(loopback, 16_384 + FastPathPacketSize.overhead(ipv6: false), "loopback carries 16 KiB packets whole")
+    }
+
     /// The same file over both modes between two of our nodes; bytes equal either way.
     func testCompatibleAndFastPathDownloads() async throws {
         let (holder, getter) = try await connectedPair()
