@@ -34,6 +34,20 @@ final class SharePublisherTests: XCTestCase {
         return try SharePublisher(store: store, folder: data.file("share"), options: options)
     }
 
+    /// No pass runs once stop() returned, also when stop came while the publisher waited for
+    /// a burst of changes to end (it then went on to a pass).
+    func testNoPassAfterStop() throws {
+        publisher.start()
+        try write("late.txt", "written as the node stops")
+        publisher.poke()
+        usleep(50_000)  // inside the publisher's wait for the burst to end (0.2 s)
+        publisher.stop()
+        let starts = publisher.state.withLock { $0.starts }
+        usleep(600_000)
+        XCTAssertEqual(publisher.state.withLock { $0.starts }, starts, "no pass began after stop()")
+        XCTAssertEqual(try published(), [])
+    }
+
     func write(_ relative: String, _ text: String) throws {
         let url = URL(fileURLWithPath: folder + "/" + relative)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -198,7 +198,7 @@ public final class SharePublisher: @unchecked Sendable {
             }
             state.withLock { $0.dirty = false }
             lastScan = monotonicNow()
-            pass()
+            pass()  // returns at once if stop() came during the wait above
             // A pass over a large folder is not repeated back to back: at least as long again.
             let took = monotonicNow() - lastScan
             if took > 0.05 { Thread.sleep(forTimeInterval: min(took, 5)) }
@@ -270,6 +270,10 @@ public final class SharePublisher: @unchecked Sendable {
     public func pass(settled forced: Set<SharePath> = []) -> PassSummary {
         passLock.lock()
         defer { passLock.unlock() }
+        // None after stop(): the burst wait above ended on stop and went on to pass, which
+        // then imported into a store being closed (a test's data folder, removed by then,
+        // came back with a warehouse folder in it).
+        guard !state.withLock({ $0.stopped }) else { return PassSummary() }
         let startNumber = state.withLock { s -> Int in s.starts += 1; return s.starts }
         let checkContent = startNumber == 1
         let scan = scanner.scan(onDirectory: { [watcher] in watcher?.watch($0) })
