@@ -38,8 +38,8 @@ extension FuseMount {
     /// mount run by an ordinary user does not ask.
     ///
     /// KILLPRIV_V2: without it the kernel asks us for `security.capability` before every
-    /// write(2) to a me/ file, a round trip each (4 KiB writes through me/ took 8x the time on
-    /// the folder). With it, the kernel asks once per inode and leaves clearing setuid, setgid
+    /// write(2) to a me/ file, a round trip each (4 KiB writes through me/ took 9-11x the time
+    /// on the folder). With it, the kernel asks once per inode and leaves clearing setuid, setgid
     /// and file capabilities on write, truncate and chown to us. We do each of those on the
     /// share folder's own file system, which clears them by the rules of the process that
     /// does it: the node. In a private mount that is the only user who can reach me/ (the

@@ -219,8 +219,7 @@ extension FuseMount {
     }
 
     func registerOpen(_ fd: Int32, flags: Int32, key: UInt64, stat known: Glibc.stat? = nil) -> UInt64 {
-        var st = known ?? Glibc.stat()
-        if known == nil { fstat(fd, &st) }
+        let st = known ?? { var s = Glibc.stat(); fstat(fd, &s); return s }()
         let writer = flags & O_ACCMODE != O_RDONLY
         Self.openFiles.withLock { $0[fd] = (writer, UInt64(st.st_dev), UInt64(st.st_ino), key) }
         if writer { fs.publisher.writing(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), 1) }

@@ -377,7 +377,7 @@ public final class FuseMount: @unchecked Sendable {
             // read-ahead, which a fatal signal ends anyway.
             conn.pointee.want &= ~UInt32(FUSE_CAP_ASYNC_DIO)
             // Every listing with attributes (READDIRPLUS), not only its first chunk: with the
-            // kernel's default ("auto"), only the first ~100 entries of a folder came with
+            // kernel's default ("auto"), only the first chunk of a folder's listing came with
             // attributes, so `rm -r` and `ls -l` of a large me/ folder made a LOOKUP round trip
             // per file after the listing. Outside me/ the entries carry no node and cost nothing.
             conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)

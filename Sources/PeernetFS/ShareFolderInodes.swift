@@ -131,12 +131,10 @@ final class ShareFolderInodes: @unchecked Sendable {
     /// an O_PATH descriptor of it if it is a folder (kept; -1 otherwise). Its key.
     func found(parent: UInt64, name: UnsafePointer<CChar>, stat st: Glibc.stat, fd: Int32 = -1) -> UInt64 {
         let key = self.key(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-        let isDirectory = st.st_mode & S_IFMT == S_IFDIR
-        if key == rootKey || (fd >= 0 && !isDirectory) {
-            if fd >= 0 { close(fd) }
-            if key == rootKey { return key }
-        }
-        let kept: Int32 = isDirectory ? fd : -1
+        // Only a folder other than the root keeps its descriptor.
+        let kept: Int32 = key != rootKey && st.st_mode & S_IFMT == S_IFDIR ? fd : -1
+        if fd >= 0 && kept < 0 { close(fd) }
+        if key == rootKey { return key }
         let nameBytes = Array(UnsafeBufferPointer(start: name, count: strlen(name) + 1))
         let extra: Int32? = table.withLock { t in
             if var e = t.entries[key] {

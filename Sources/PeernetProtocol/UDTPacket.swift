@@ -118,14 +118,23 @@ public struct UDTDataPacket: Equatable, Sendable {
                     timestamp: timestamp, destinationSocketID: destinationSocketID, payload: payload[...])
     }
 
+    /// A data packet's header as four big-endian words in a tuple (no array allocated per
+    /// packet): its bytes in memory order are the wire's.
+    public typealias HeaderWords = (UInt32, UInt32, UInt32, UInt32)
+
+    public static func header(sequence: UInt32, boundary: UInt8 = 3, inOrder: Bool = true, messageNumber: UInt32,
+                              timestamp: UInt32, destinationSocketID: UInt32) -> HeaderWords {
+        ((sequence & 0x7fff_ffff).bigEndian,
+         (UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff).bigEndian,
+         timestamp.bigEndian, destinationSocketID.bigEndian)
+    }
+
     /// A data packet straight from a slice of the sender's queue: header and payload written
     /// into one allocation, the payload copied once.
     public static func encode(sequence: UInt32, boundary: UInt8 = 3, inOrder: Bool = true, messageNumber: UInt32,
                               timestamp: UInt32, destinationSocketID: UInt32, payload: ArraySlice<UInt8>) -> [UInt8] {
-        // The header as four big-endian words in a tuple (no array allocated per packet).
-        let words = ((sequence & 0x7fff_ffff).bigEndian,
-                     (UInt32(boundary & 3) << 30 | (inOrder ? 1 << 29 : 0) | messageNumber & 0x1fff_ffff).bigEndian,
-                     timestamp.bigEndian, destinationSocketID.bigEndian)
+        let words = header(sequence: sequence, boundary: boundary, inOrder: inOrder, messageNumber: messageNumber,
+                           timestamp: timestamp, destinationSocketID: destinationSocketID)
         return [UInt8](unsafeUninitializedCapacity: UDTPacket.headerSize + payload.count) { buffer, count in
             withUnsafeBytes(of: words) { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: $0.baseAddress!, byteCount: UDTPacket.headerSize) }
             payload.withUnsafeBytes { p in

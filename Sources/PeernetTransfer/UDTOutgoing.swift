@@ -7,14 +7,13 @@ import PeernetProtocol
 /// perf). The sender's window keeps these values for retransmission.
 public enum UDTOutgoing: Sendable {
     case control([UInt8])
-    case data(header: (UInt32, UInt32, UInt32, UInt32), payload: ArraySlice<UInt8>)
+    case data(header: UDTDataPacket.HeaderWords, payload: ArraySlice<UInt8>)
 
-    /// A data packet: the header as `UDTDataPacket.encode` writes it (big-endian words).
+    /// A data packet: the header as `UDTDataPacket.encode` writes it.
     static func data(sequence: UInt32, messageNumber: UInt32, timestamp: UInt32, destinationSocketID: UInt32,
                      payload: ArraySlice<UInt8>) -> UDTOutgoing {
-        .data(header: ((sequence & 0x7fff_ffff).bigEndian,
-                       (3 << 30 | 1 << 29 | messageNumber & 0x1fff_ffff).bigEndian,
-                       timestamp.bigEndian, destinationSocketID.bigEndian),
+        .data(header: UDTDataPacket.header(sequence: sequence, messageNumber: messageNumber, timestamp: timestamp,
+                                           destinationSocketID: destinationSocketID),
               payload: payload)
     }
 
@@ -38,10 +37,9 @@ public enum UDTOutgoing: Sendable {
 
     /// The packet as one array (a copy).
     public var bytes: [UInt8] {
-        withParts { head, tail in
-            var out = [UInt8](head)
-            out.append(contentsOf: tail)
-            return out
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, n in
+            copy(into: UnsafeMutableRawBufferPointer(buffer))
+            n = count
         }
     }
 

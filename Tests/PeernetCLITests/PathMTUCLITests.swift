@@ -17,6 +17,10 @@ final class PathMTUCLITests: XCTestCase {
         let dir = URL(fileURLWithPath: "/tmp/pn-mtu-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
+        // Loopback only, like every CLI test (no seed list, no LAN discovery, no UPnP); the
+        // holder logs at debug level, where it names its packet size.
+        try CLITests.loopbackConfig.write(to: dir.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+        try (CLITests.loopbackConfig + "\nLogLevel: debug\n").write(to: dir.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
         // Everything below runs in the namespace: only its loopback exists, nothing leaves it.
         let script = """
         set -e
@@ -28,11 +32,10 @@ final class PathMTUCLITests: XCTestCase {
         rows = [r.split() for r in open('/proc/net/snmp').read().splitlines()]
         c = {k[0] + n: v for k, vs in zip(rows[::2], rows[1::2]) for n, v in zip(k[1:], vs[1:])}
         print(c['Ip:FragCreates'])"; }
-        printf 'LogLevel: debug\n' > $D/debug.yaml
-        $PN daemon --data-dir $D/a --config $D/debug.yaml --listen 127.0.0.1:7401 --no-root-peers --no-lan-discovery > $D/a.log 2>&1 & A=$!
+        $PN daemon --data-dir $D/a --config $D/a.yaml --listen 127.0.0.1:7401 --no-root-peers --no-lan-discovery > $D/a.log 2>&1 & A=$!
         for i in $(seq 100); do [ -S $D/a/control.sock ] && break; sleep 0.1; done
         ID=$($PN status --data-dir $D/a --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["peerId"])')
-        $PN daemon --data-dir $D/b --listen 127.0.0.1:7402 --root $ID@127.0.0.1:7401 --no-lan-discovery > $D/b.log 2>&1 & B=$!
+        $PN daemon --data-dir $D/b --config $D/b.yaml --listen 127.0.0.1:7402 --root $ID@127.0.0.1:7401 --no-lan-discovery > $D/b.log 2>&1 & B=$!
         for i in $(seq 100); do [ -S $D/b/control.sock ] && break; sleep 0.1; done
         head -c 4194304 /dev/urandom > $D/data.bin
         H=$($PN hash $D/data.bin | cut -c1-64)
