@@ -212,6 +212,34 @@ final class SharePublisherTests: XCTestCase {
         XCTAssertEqual(try published(), ["slow.bin"])
     }
 
+    /// A program writing in the folder directly (no drive handle tells) that pauses longer than
+    /// the settle time: its file is held while the program has it open for writing, and is
+    /// published once it closed it. A reader that keeps a file open does not hold it.
+    func testProgramsHoldingAFileOpenForWritingHoldPublishing() throws {
+        try write("reader.txt", "read by a program")
+        // Another process: opens for appending, writes, pauses, writes again, closes on a signal.
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/bin/sh")
+        writer.arguments = ["-c", "exec 3>>'\(folder)/download.bin' 4<'\(folder)/reader.txt'; printf 'first half ' >&3; "
+                            + "trap 'printf \"second half\" >&3; exec 3>&-; exit 0' TERM; while :; do sleep 0.05; done"]
+        try writer.run()
+        defer { if writer.isRunning { writer.terminate(); writer.waitUntilExit() } }
+        // Wait (bounded) until the writer has written, then past the settle time.
+        let deadline = Date().addingTimeInterval(10)
+        while (try? Data(contentsOf: URL(fileURLWithPath: folder + "/download.bin")))?.count != 11 && Date() < deadline { usleep(20_000) }
+        usleep(500_000)
+        let held = publisher.pass()
+        XCTAssertEqual(held.heldOpen, 1, "the file open for writing is held")
+        XCTAssertEqual(try published(), ["reader.txt"], "a file open only for reading is published")
+        writer.terminate()
+        writer.waitUntilExit()
+        XCTAssertEqual(try String(contentsOfFile: folder + "/download.bin", encoding: .utf8), "first half second half")
+        settle()
+        XCTAssertEqual(try published(), ["download.bin", "reader.txt"])
+        let record = try XCTUnwrap(store.chain.files().first { $0.name == "download.bin" })
+        XCTAssertEqual(record.size, 22, "published as closed, not half-written")
+    }
+
     /// A node from before the share folder: its shares are written into the folder once, with
     /// the same records, and nothing is hashed or republished.
     func testExistingSharesMoveIntoTheFolder() throws {

@@ -63,6 +63,8 @@ public final class SharePublisher: @unchecked Sendable {
     public struct PassSummary: Sendable, Equatable {
         public var added = 0, replaced = 0, renamed = 0, removed = 0, unchanged = 0
         public var pending = 0, failed = 0
+        /// Settled files left pending because a program still has them open for writing.
+        public var heldOpen = 0
         public var chainChanged: Bool { added + replaced + renamed + removed > 0 }
     }
 
@@ -328,15 +330,29 @@ public final class SharePublisher: @unchecked Sendable {
         var newFirstSeen: [SharePath: (FileSignature, Double)] = [:]
         var wake: Double? = nil
         var imported: [(Candidate, Warehouse.Imported)] = []
+        var openElsewhere: [UInt64: Set<OpenWriters.Key>] = [:]  // per device, looked up once when something is ready
         for c in candidates {
             let key = FileKey(device: c.found.signature.device, inode: c.found.signature.inode)
             let seen = firstSeen[c.path].flatMap { $0.0 == c.found.signature ? $0.1 : nil } ?? mono
             let quietFor = max(Double(nowNs - c.found.changedNs) / 1e9, mono - seen)
-            let isSettled = forced.contains(c.path) || (writers[key] == nil && quietFor >= options.settle)
+            var held = false
+            var isSettled = forced.contains(c.path) || (writers[key] == nil && quietFor >= options.settle)
+            if isSettled && !forced.contains(c.path) {
+                // Open for writing by a program working in the folder directly: not yet.
+                let device = c.found.signature.device
+                if openElsewhere[device] == nil { openElsewhere[device] = OpenWriters.scan(device: device) }
+                if openElsewhere[device]!.contains(.init(device: key.device, inode: key.inode)) {
+                    isSettled = false
+                    held = true
+                    summary.heldOpen += 1
+                }
+            }
             guard isSettled else {
                 pending.insert(c.path)
                 newFirstSeen[c.path] = (c.found.signature, seen)
-                let due = writers[key] == nil ? mono + max(0.05, options.settle - quietFor) : mono + options.settle
+                // A file held open is looked at again after the settle time (the close itself
+                // also wakes us: inotify's IN_CLOSE_WRITE).
+                let due = writers[key] == nil && !held ? mono + max(0.05, options.settle - quietFor) : mono + options.settle
                 wake = min(wake ?? due, due)
                 continue
             }
