@@ -61,6 +61,8 @@ public final class FuseMount: @unchecked Sendable {
     let capabilityProbes = Atomic<Int>(0)
     /// LOOKUP requests of me/ names (a listing with attributes spares one per listed name).
     let localLookups = Atomic<Int>(0)
+    /// Whether me/ is the share folder bound onto the drive (FuseMount+BoundShare).
+    let shareBound = Atomic(false)
 
     public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil) {
         self.fs = fs
@@ -75,6 +77,7 @@ public final class FuseMount: @unchecked Sendable {
     /// kernel's caches for a while after the process died.)
     public static func clearStaleMount(_ path: String) {
         if isDead(path) {
+            releaseBoundShare(at: path)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
             if !FileManager.default.isExecutableFile(atPath: p.executableURL!.path) { p.executableURL = URL(fileURLWithPath: "/usr/bin/fusermount3") }
@@ -187,6 +190,7 @@ public final class FuseMount: @unchecked Sendable {
     public func run() {
         guard let session else { return }
         _ = peernet_fuse_loop_mt(session, 16)
+        releaseShare()
         liveSession.withLock { $0 = 0 }
         fs.invalidator.withLock { $0 = nil }
         // Replies still due (reads waiting for a holder) are cancelled and answered first: a
@@ -213,6 +217,7 @@ public final class FuseMount: @unchecked Sendable {
         liveSession.withLock { bits in
             if let se = OpaquePointer(bitPattern: bits) { fuse_session_exit(se) }
         }
+        releaseShare()
         umount2(mountpoint, Int32(MNT_DETACH))
     }
 

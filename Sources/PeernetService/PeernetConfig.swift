@@ -1,5 +1,6 @@
 import Foundation
 import PeernetCrypto
+import PeernetFS
 import PeernetNode
 import PeernetSupport
 import Yams
@@ -40,6 +41,9 @@ public struct PeernetConfig: Sendable, Equatable {
     public var shareFolder: String? = nil
     /// Ours: seconds a file in the share folder stays closed and unchanged before it is published.
     public var publishDelay: Double = 2
+    /// Ours: how `peernet mount` provides me/: `fuse` (every operation passes the node) or
+    /// `bind` (the share folder bound onto me/: local speed; root only; no trash).
+    public var shareView: FuseMount.ShareView = .fuse
     /// Reference keys we accept and keep (cache limits etc.).
     public var cacheMaxBlockSize: UInt64 = 50_096
     /// Ours keeps 1,024 blocks per peer by default (the reference 256): see CacheLimits.
@@ -89,7 +93,7 @@ public struct PeernetConfig: Sendable, Equatable {
         "APIListen", "APIUseSSL", "APICertificateFile", "APICertificateKey", "APITimeoutRead", "APITimeoutWrite",
         "APIKey", "SearchIndexCacheSize", "DataFolder",
     ]
-    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel", "ShareFolder", "PublishDelay",
+    static let ownKeys: Set<String> = ["LocalDiscovery", "MountPoint", "CacheSize", "ReadTimeout", "LogLevel", "ShareFolder", "PublishDelay", "ShareView",
                                        "APIAllowRemote"]
 
     /// A Go duration as the reference's config writes it ("10s", "1m30s", "500ms"), or a
@@ -272,6 +276,12 @@ public struct PeernetConfig: Sendable, Equatable {
             guard let t = Self.goDuration(v), t > 0, t <= 86_400 else { throw fail(key, "expected a duration like \"10s\" or \"10m\", got \(v)") }
             apply(t)
         }
+        if let v = try string("ShareView"), !v.isEmpty {
+            guard let view = FuseMount.ShareView(rawValue: v) else {
+                throw fail("ShareView", "expected fuse or bind; got '\(v)'")
+            }
+            config.shareView = view
+        }
         if let v = map["PublishDelay"] {
             guard let t = (v as? Double) ?? (v as? Int).map(Double.init), t >= 0, t <= 3600 else {
                 throw fail("PublishDelay", "expected seconds from 0 to 3600, got \(v)")
@@ -313,6 +323,7 @@ public struct PeernetConfig: Sendable, Equatable {
         lines.append("CacheMaxBlockCount: \(cacheMaxBlockCount)")
         lines.append("ShareFolder: \"\(shareFolder ?? "")\"  # empty: <data-dir>/share")
         lines.append("PublishDelay: \(publishDelay)")
+        lines.append("ShareView: \(shareView)  # fuse, or bind: me/ is the share folder itself (local speed; root only; no trash)")
         lines.append("APIListen: [" + apiListen.map { "\"\($0)\"" }.joined(separator: ", ") + "]")
         lines.append("APIKey: " + (apiKey == nil ? "\"\"" : "\"(set, hidden)\""))
         lines.append("APIUseSSL: \(apiUseSSL)")

@@ -3,7 +3,8 @@ import PeernetExchange
 import PeernetFS
 import PeernetStore
 
-/// `drive`: the write side of me/ against the share folder used directly, in one run: the
+/// `drive`: the write side of me/ against the share folder used directly, in one run, for each
+/// way me/ can be provided (passthrough, through the node, bound): the
 /// sequential write and read of a large file, `cp -r` and `rm -r` of 10,000 small files, the
 /// time from the copy's end to "published", and the disk a published file costs.
 /// Size: PEERNET_BENCH_DRIVE_MB (default 1024). Rounds are interleaved, best of three.
@@ -16,25 +17,42 @@ enum DriveBenchmarks {
         let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MB"] ?? "") ?? 1024
         guard let peer = try? BenchPeer(root: nil, autoSync: false) else { return }
         defer { runBlocking { await peer.stop() } }
-        // Both ways in one run: FUSE passthrough (the default where the kernel has it), then
-        // every request through the node, as before passthrough.
-        measure(into: table, peer: peer, megabytes: megabytes, passthrough: true)
-        measure(into: table, peer: peer, megabytes: megabytes, passthrough: false)
+        // All three ways in one run: FUSE passthrough (the default where the kernel has it),
+        // every request through the node (as before passthrough), and me/ bound onto the
+        // share folder (--share-view bind).
+        for mode in Mode.allCases { measure(into: table, peer: peer, megabytes: megabytes, mode) }
     }
 
-    static func measure(into table: BenchTable, peer: BenchPeer, megabytes: Int, passthrough: Bool) {
+    enum Mode: CaseIterable {
+        case passthrough, node, bound
+        var label: String {
+            switch self {
+            case .passthrough: return " (passthrough)"
+            case .node: return " (through the node)"
+            case .bound: return " (bound, --share-view bind)"
+            }
+        }
+    }
+
+    static func measure(into table: BenchTable, peer: BenchPeer, megabytes: Int, _ how: Mode) {
         let plain = peer.dir.appendingPathComponent("plain").path
         try? FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
-        guard let (mountpoint, unmount, mount) = peer.mountDriveReturningMount(group: "drive", passthrough: passthrough) else { return }
+        guard let (mountpoint, unmount, mount) = peer.mountDriveReturningMount(group: "drive", passthrough: how != .node) else { return }
         defer { unmount() }
         let me = mountpoint + "/me"
         // The mode, once INIT was answered (the first request below waits for it).
         _ = FileManager.default.fileExists(atPath: me)
-        if passthrough && !mount.passthroughActive {
-            FileHandle.standardError.write(Data("drive: no FUSE passthrough in this kernel; only the through-the-node rows\n".utf8))
+        if how == .passthrough && !mount.passthroughActive {
+            FileHandle.standardError.write(Data("drive: no FUSE passthrough in this kernel; no passthrough rows\n".utf8))
             return
         }
-        let mode = passthrough ? " (passthrough)" : " (through the node)"
+        if how == .bound {
+            do { try mount.provideShare(.bind) } catch {
+                FileHandle.standardError.write(Data("drive: \(error); no bound rows\n".utf8))
+                return
+            }
+        }
+        let mode = how.label
         let publisher = peer.runtime.publisher
         func settle() { _ = publisher.waitUntilSettled(timeout: 600) }
         func sh(_ command: String) -> Double? { Timer.bestCommandSeconds("/bin/sh", ["-c", command], rounds: 1) }

@@ -25,8 +25,8 @@ final class MountCLITests: XCTestCase {
     var data: String { dir.appendingPathComponent("data").path }
 
     /// Starts `peernet mount` in the foreground (as a child) and waits for the drive.
-    func mount() throws -> Process {
-        let p = try startPeernet(["mount", mountpoint, "--data-dir", data, "--config", dir.appendingPathComponent("loopback.yaml").path],
+    func mount(_ extra: [String] = []) throws -> Process {
+        let p = try startPeernet(["mount", mountpoint, "--data-dir", data, "--config", dir.appendingPathComponent("loopback.yaml").path] + extra,
                                  readyWhen: mountpoint + "/.peernet/identity", timeout: 20,
                                  log: dir.appendingPathComponent("mount\(processes.count).log"))
         processes.append(p)
@@ -116,6 +116,46 @@ final class MountCLITests: XCTestCase {
         while fourth.isRunning && Date() < until { usleep(50_000) }
         XCTAssertFalse(fourth.isRunning, "the mount process ends when unmounted")
         XCTAssertFalse(isMounted())
+    }
+
+    /// `--share-view bind`: me/ is the share folder bound onto the drive. A copy into it is
+    /// published with `user.peernet.state` on the file; `peernet unmount` releases both mounts;
+    /// after kill -9 the next mount clears the dead drive with the bind inside, and SIGTERM
+    /// ends a bound mount cleanly.
+    func testBoundShareViewMountsPublishesAndUnmounts() throws {
+        func mounts() -> [String] {
+            ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }.filter { $0.hasPrefix(mountpoint) }.sorted()
+        }
+        let first = try mount(["--share-view", "bind"])
+        XCTAssertEqual(mounts(), [mountpoint, mountpoint + "/me"])
+        XCTAssertEqual(sh("head -c 100000 /dev/urandom > \(dir.path)/photo.jpg && cp \(dir.path)/photo.jpg \(mountpoint)/me/").status, 0)
+        XCTAssertEqual(sh("cmp \(dir.path)/photo.jpg \(data)/share/photo.jpg").status, 0, "me/ is the share folder")
+        let deadline = Date().addingTimeInterval(20)
+        var state = ""
+        while Date() < deadline {
+            state = sh("python3 -c \"import os; print(os.getxattr('\(mountpoint)/me/photo.jpg', 'user.peernet.state').decode(), end='')\" 2>/dev/null").out
+            if state == "published" { break }
+            usleep(100_000)
+        }
+        XCTAssertEqual(state, "published")
+        XCTAssertTrue(sh("\(CLITests.binary.path) ls --data-dir \(data)").out.contains("photo.jpg"))
+        XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
+        let until = Date().addingTimeInterval(10)
+        while first.isRunning && Date() < until { usleep(50_000) }
+        XCTAssertFalse(first.isRunning, "the mount process ends when unmounted")
+        XCTAssertEqual(mounts(), [], "neither the drive nor the bind is left")
+
+        let second = try mount(["--share-view", "bind"])
+        kill(second.processIdentifier, SIGKILL)
+        second.waitUntilExit()
+        let third = try mount(["--share-view", "bind"])
+        XCTAssertEqual(mounts(), [mountpoint, mountpoint + "/me"], "the dead drive and its bind cleared, both mounted again")
+        XCTAssertEqual(sh("cmp \(dir.path)/photo.jpg \(mountpoint)/me/photo.jpg").status, 0)
+        third.terminate()
+        third.waitUntilExit()
+        XCTAssertEqual(third.terminationStatus, 0, "clean exit on SIGTERM")
+        XCTAssertEqual(mounts(), [])
     }
 
     /// `peernet mount` takes the daemon's network options (issue 16 item 2): a private,

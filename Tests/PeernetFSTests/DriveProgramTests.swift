@@ -11,13 +11,15 @@ import XCTest
 /// me/ used by the programs people save files with, on a real mount (see
 /// shared/notes/how-programs-save.md): each round-trips its data, and a second peer sees
 /// exactly the intended files, never a temp, swap, journal or lock file.
-final class DriveProgramTests: XCTestCase {
+class DriveTestCase: XCTestCase {
     var a: MountedPeer!
     var me: String { a.path("me") }
+    /// How me/ is provided in this class's tests.
+    class var shareView: FuseMount.ShareView { .fuse }
 
     override func setUp() async throws {
         try fuseAvailable()
-        a = try MountedPeer()
+        a = try MountedPeer(shareView: Self.shareView)
     }
 
     override func tearDown() async throws {
@@ -39,6 +41,11 @@ final class DriveProgramTests: XCTestCase {
     }
 
     func content(_ relative: String) -> String { (try? String(contentsOfFile: me + "/" + relative, encoding: .utf8)) ?? "<missing>" }
+}
+
+/// The programs, with me/ served through FUSE (every operation passes the node); the same
+/// tests run with me/ bound straight onto the share folder in `BoundDriveProgramTests`.
+class DriveProgramTests: DriveTestCase {
 
     func testVimSavesTwiceWithoutWarnings() throws {
         for (round, text) in ["first line", "second line"].enumerated() {
@@ -204,6 +211,31 @@ final class DriveProgramTests: XCTestCase {
         XCTAssertTrue(sh("mv \(me)/a \(a.path("peers/a")) 2>&1").out.contains("Read-only file system"))
     }
 
+    /// A second peer sees exactly the intended files after all of the above kinds of saves.
+    func testAPeerSeesExactlyTheIntendedFiles() async throws {
+        let b = try MountedPeer(roots: [a])
+        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
+        run("echo 'v1' | gio save \(me)/doc.txt && echo 'v2' | gio save \(me)/doc.txt")
+        run("cd \(me) && HOME=\(a.dir.path) vim -Nu NONE -i NONE -es -c 'set swapfile directory=.' -c 'normal Gonote' -c 'w' -c 'q' notes.txt < /dev/null")
+        run("sqlite3 \(me)/app.db 'CREATE TABLE t(a); INSERT INTO t VALUES (1);'")
+        run("mkdir \(me)/Photos && for i in $(seq 1 300); do echo $i > \(me)/Photos/p$i.jpg; done")
+        run("echo partial > \(me)/movie.mkv.part && echo lock > '\(me)/.~lock.doc.odt#' && echo t > \(me)/x.tmp")
+        let expected = settled()
+        XCTAssertEqual(expected.count, 303, "\(expected.filter { !$0.hasPrefix("Photos/") })")
+        await eventually(20, "B has A's 303 files") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 303 }
+        let seen = ((try? b.store.catalog.files(owner: a.publicKey)) ?? []).map { $0.file.folder.isEmpty ? $0.file.name : $0.file.folder + "/" + $0.file.name }.sorted()
+        XCTAssertEqual(seen, expected)
+        let doc = try XCTUnwrap(a.store.chain.files().first { $0.name == "doc.txt" })
+        XCTAssertTrue(a.store.warehouse.contains(doc.hash), "A serves the saved content: \(String(describing: a.store.warehouse.contentPath(doc.hash)))")
+        let read = sh("cat \(b.path("peers/\(a.publicKey.hexString)/doc.txt"))")
+        XCTAssertEqual(read.out, "v2\n", "the final content of the save: \(read.err)")
+        await b.stop()
+    }
+}
+
+/// What only the FUSE view of me/ has to prove: conformance through the node, and that its
+/// data and name operations cost as few round trips as they can.
+final class DriveFuseTests: DriveTestCase {
     /// A standard conformance suite: CPython's own file-system tests (test_os, test_posix,
     /// test_shutil, test_tempfile, test_fileio, test_pathlib, test_glob, test_stat, test_fcntl;
     /// about 1,000 cases) pass in me/ exactly as in a local directory, with the same skips.
@@ -313,26 +345,5 @@ final class DriveProgramTests: XCTestCase {
         // An open file that was unlinked still answers fstat and writes.
         let script = "import os; f = open('\(me)/many/3', 'w'); os.unlink('\(me)/many/3'); f.write('z'); f.flush(); print(os.fstat(f.fileno()).st_size)"
         XCTAssertEqual(run("/usr/bin/python3 -c \"\(script)\""), "1\n")
-    }
-
-    /// A second peer sees exactly the intended files after all of the above kinds of saves.
-    func testAPeerSeesExactlyTheIntendedFiles() async throws {
-        let b = try MountedPeer(roots: [a])
-        await eventually(5, "connected") { b.node.isConnected(a.publicKey) && a.node.isConnected(b.publicKey) }
-        run("echo 'v1' | gio save \(me)/doc.txt && echo 'v2' | gio save \(me)/doc.txt")
-        run("cd \(me) && HOME=\(a.dir.path) vim -Nu NONE -i NONE -es -c 'set swapfile directory=.' -c 'normal Gonote' -c 'w' -c 'q' notes.txt < /dev/null")
-        run("sqlite3 \(me)/app.db 'CREATE TABLE t(a); INSERT INTO t VALUES (1);'")
-        run("mkdir \(me)/Photos && for i in $(seq 1 300); do echo $i > \(me)/Photos/p$i.jpg; done")
-        run("echo partial > \(me)/movie.mkv.part && echo lock > '\(me)/.~lock.doc.odt#' && echo t > \(me)/x.tmp")
-        let expected = settled()
-        XCTAssertEqual(expected.count, 303, "\(expected.filter { !$0.hasPrefix("Photos/") })")
-        await eventually(20, "B has A's 303 files") { ((try? b.store.catalog.files(owner: a.publicKey))?.count ?? 0) == 303 }
-        let seen = ((try? b.store.catalog.files(owner: a.publicKey)) ?? []).map { $0.file.folder.isEmpty ? $0.file.name : $0.file.folder + "/" + $0.file.name }.sorted()
-        XCTAssertEqual(seen, expected)
-        let doc = try XCTUnwrap(a.store.chain.files().first { $0.name == "doc.txt" })
-        XCTAssertTrue(a.store.warehouse.contains(doc.hash), "A serves the saved content: \(String(describing: a.store.warehouse.contentPath(doc.hash)))")
-        let read = sh("cat \(b.path("peers/\(a.publicKey.hexString)/doc.txt"))")
-        XCTAssertEqual(read.out, "v2\n", "the final content of the save: \(read.err)")
-        await b.stop()
     }
 }

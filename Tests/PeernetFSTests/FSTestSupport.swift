@@ -32,7 +32,7 @@ final class MountedPeer: @unchecked Sendable {
     /// `lookupRoundTimeout`: how long a DHT or search round waits for a quiet peer (the tests'
     /// timings make it 1 s; the default configuration's is 6 s).
     init(roots: [MountedPeer] = [], readTimeout: Double = 5, mountIt: Bool = true, settle: Double = 0.3,
-         lookupRoundTimeout: Double? = nil) throws {
+         lookupRoundTimeout: Double? = nil, shareView: FuseMount.ShareView = .fuse) throws {
         dir = URL(fileURLWithPath: "/tmp/pnfs-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("mnt"), withIntermediateDirectories: true)
         key = PrivateKey()
@@ -61,6 +61,7 @@ final class MountedPeer: @unchecked Sendable {
             let t = Thread { m.run() }
             t.start()
             thread = t
+            try mount.provideShare(shareView)
         }
     }
 

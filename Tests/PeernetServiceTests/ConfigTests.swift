@@ -1,5 +1,6 @@
 import Foundation
 @testable import PeernetService
+import PeernetFS
 import PeernetNode
 import XCTest
 
@@ -47,6 +48,8 @@ final class ConfigTests: XCTestCase {
     func testUnknownKeysWarnAndInvalidValuesNameTheKey() throws {
         let (_, warnings) = try PeernetConfig.parse("Frobnicate: 3\nLocalDiscovery: false\n", file: "c.yaml")
         XCTAssertEqual(warnings, ["c.yaml: unknown key 'Frobnicate' ignored"])
+        XCTAssertEqual(try PeernetConfig.parse("ShareView: bind").0.shareView, .bind)
+        XCTAssertEqual(try PeernetConfig.parse("").0.shareView, .fuse)
         let bad: [(String, String)] = [
             ("LocalDiscovery: maybe", "LocalDiscovery"),
             ("PortForward: 70000", "PortForward"),
@@ -56,6 +59,7 @@ final class ConfigTests: XCTestCase {
             ("SeedList:\n  - PublicKey: 031b84c5567b126440995d3ed5aaba0565d71e1834604819ff9c17f5e9d5dd078f\n    Address: [\"1.2.3.4:0\"]", "SeedList[0].Address"),
             ("LogLevel: loud", "LogLevel"),
             ("ReadTimeout: -1", "ReadTimeout"),
+            ("ShareView: sideways", "ShareView"),
             ("- just\n- a list", "(file)"),
             ("Listen: [", "(file)"),
         ]

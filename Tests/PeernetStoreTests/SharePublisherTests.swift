@@ -2,6 +2,7 @@ import Foundation
 import PeernetBlockchain
 import PeernetCrypto
 import PeernetProtocol
+import CLinuxCalls
 @testable import PeernetStore
 import PeernetSupport
 import TestSupport
@@ -238,6 +239,43 @@ final class SharePublisherTests: XCTestCase {
         XCTAssertEqual(try published(), ["download.bin", "reader.txt"])
         let record = try XCTUnwrap(store.chain.files().first { $0.name == "download.bin" })
         XCTAssertEqual(record.size, 22, "published as closed, not half-written")
+    }
+
+    /// With me/ bound straight onto the folder, the publisher writes `user.peernet.state` onto
+    /// the files: pending, then published, and back to pending when edited; nothing on ignored
+    /// files; a pass with nothing new writes nothing (the change time stays).
+    func testStateAttributesFollowTheFiles() throws {
+        publisher.writesStateAttributes = true
+        try write("photo.jpg", "pixels")
+        try write("draft.tmp", "temp")
+        publisher.pass()
+        XCTAssertEqual(attribute("photo.jpg"), "pending")
+        XCTAssertNil(attribute("draft.tmp"), "ignored files are not touched")
+        settle()
+        XCTAssertEqual(attribute("photo.jpg"), "published")
+        XCTAssertEqual(try published(), ["photo.jpg"])
+        var before = stat(), after = stat()
+        XCTAssertEqual(stat(folder + "/photo.jpg", &before), 0)
+        let quiet = publisher.pass()
+        XCTAssertEqual(quiet.unchanged, 1)
+        XCTAssertFalse(quiet.chainChanged)
+        XCTAssertEqual(stat(folder + "/photo.jpg", &after), 0)
+        XCTAssertEqual(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec, "nothing written when nothing changed")
+        XCTAssertEqual(publisher.state.withLock { $0.rows[SharePath("photo.jpg")]?.ctimeNs },
+                       Int64(after.st_ctim.tv_sec) * 1_000_000_000 + Int64(after.st_ctim.tv_nsec), "the recorded change time is the file's")
+        try write("photo.jpg", "new pixels")
+        publisher.pass()
+        XCTAssertEqual(attribute("photo.jpg"), "pending")
+        settle()
+        XCTAssertEqual(attribute("photo.jpg"), "published")
+        XCTAssertEqual(try store.chain.files().map(\.size), [10])
+    }
+
+    func attribute(_ relative: String) -> String? {
+        let path = folder + "/" + relative
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { getxattr(path, "user.peernet.state", $0.baseAddress, $0.count) }
+        return n >= 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
     }
 
     /// A node from before the share folder: its shares are written into the folder once, with

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 
 /// copy_file_range(2): Swift's Glibc module leaves it out (it needs _GNU_SOURCE). Copies `length`
 /// bytes from `in` at `*in_offset` (advanced) to `out` at its file offset, inside the kernel.

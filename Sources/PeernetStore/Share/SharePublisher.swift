@@ -102,6 +102,8 @@ public final class SharePublisher: @unchecked Sendable {
         var starts = 0
         var lastFinishedStart = 0
         var lastSummary = PassSummary()
+        /// The `user.peernet.state` value on each file, where the publisher writes them.
+        var attributes: [SharePath: String] = [:]
     }
 
     struct FileKey: Hashable { let device: UInt64; let inode: UInt64 }
@@ -112,6 +114,7 @@ public final class SharePublisher: @unchecked Sendable {
     private var thread: Thread?
     private var watcher: FolderWatcher?
     private let observers = Mutex<[@Sendable (Change) -> Void]>([])
+    let stateAttributesOn = Atomic(false)
 
     /// Opens (creating it if needed) the share folder. On the first start with a folder, files
     /// the chain already shares are written into it, so the folder shows everything published.
@@ -552,6 +555,7 @@ public final class SharePublisher: @unchecked Sendable {
         for (p, why) in failed where previousFailures[p] != why {
             shareLog.warning("cannot publish \(p): \(why)")
         }
+        if writesStateAttributes { writeStateAttributes(scan.files) }
         if summary.chainChanged || newFolders != publishedFolders {
             shareLog.info("published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
             for o in observers.withLock({ $0 }) { o(change) }
@@ -579,6 +583,9 @@ public final class SharePublisher: @unchecked Sendable {
         defer { close(fd) }
         var before = stat()
         guard fstat(fd, &before) == 0, FileSignature(before) == c.found.signature else { return nil }
+        // The state goes on the file before the warehouse records the link, whose signature
+        // includes the change time that writing it moves (SharePublisher+StateAttributes).
+        if writesStateAttributes { markPublished(fd) }
         // Stored once: the warehouse links to the file instead of copying it (paths that are
         // not UTF-8 are copied: the link is read back as text).
         let result = String(validating: full, as: UTF8.self) != nil

@@ -1,0 +1,81 @@
+import Foundation
+import CLinuxCalls
+import PeernetSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+private let shareLog = Logger.peernet("share")
+
+/// `user.peernet.state` as a real extended attribute of each file, for when `me/` is the share
+/// folder itself (bound onto the drive), where no drive answers `getxattr` with the computed
+/// state. Written only when a file's state changes, never on ignored files (temp, swap and
+/// journal files of programs at work are not touched). Writing one changes the file's change
+/// time only; its content, size and modification time stay.
+extension SharePublisher {
+    static let stateAttribute = "user.peernet.state"
+
+    /// Whether passes keep `user.peernet.state` on the files (set while me/ is bound).
+    public var writesStateAttributes: Bool {
+        get { stateAttributesOn.load(ordering: .relaxed) }
+        set {
+            stateAttributesOn.store(newValue, ordering: .relaxed)
+            if newValue { poke() }
+        }
+    }
+
+    /// Brings every scanned file's attribute to its state; refreshes the recorded change time
+    /// of published files it wrote (else the next pass would take the new change time for a
+    /// change and look at the content again).
+    func writeStateAttributes(_ files: [SharePath: ShareScanner.Found]) {
+        let (rows, pending, failed, known) = state.withLock { ($0.rows, $0.pending, $0.failed, $0.attributes) }
+        var now: [SharePath: String] = [:]
+        var refreshed: [SharePath: ShareIndex.Row] = [:]
+        for (path, found) in files {
+            let wanted: String
+            if let why = failed[path] { wanted = FileState.failed(why).description }
+            else if !pending.contains(path), let row = rows[path], row.signature == found.signature { wanted = "published" }
+            else { wanted = "pending" }
+            let full = absolute(path)
+            let current = known[path] ?? withCPath(full) { Self.readAttribute($0) }
+            guard current != wanted else { now[path] = wanted; continue }
+            let rc = withCPath(full) { p in wanted.withCString { lsetxattr(p, Self.stateAttribute, $0, strlen($0), 0) } }
+            if rc != 0 {
+                if errno == ENOTSUP || errno == EOPNOTSUPP {
+                    shareLog.warning("the share folder's file system keeps no user extended attributes; user.peernet.state is not shown (peernet status lists what is pending)")
+                    stateAttributesOn.store(false, ordering: .relaxed)
+                    return
+                }
+                continue
+            }
+            now[path] = wanted
+            // Published content is served from the file through a link that names its change
+            // time, which this write moved: the link follows (same inode, size and mtime).
+            var st = stat()
+            if wanted == "published", var row = rows[path], store.warehouse.relink(row.hash, to: full) || store.warehouse.contains(row.hash),
+               withCPath(full, { lstat($0, &st) }) == 0, FileSignature(st) == row.signature {
+                row.ctimeNs = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+                refreshed[path] = row
+            }
+        }
+        if !refreshed.isEmpty {
+            try? store.db.transaction { for (p, row) in refreshed { try index.put(p, row) } }
+        }
+        state.withLock { s in
+            s.attributes = now
+            for (p, row) in refreshed where s.rows[p]?.signature == row.signature { s.rows[p] = row }
+        }
+    }
+
+    /// Marks a file being imported as published (on its open descriptor).
+    func markPublished(_ fd: Int32) {
+        _ = "published".withCString { fsetxattr(fd, Self.stateAttribute, $0, strlen($0), 0) }
+    }
+
+    private static func readAttribute(_ path: UnsafePointer<CChar>) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { lgetxattr(path, stateAttribute, $0.baseAddress, $0.count) }
+        return n >= 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
+    }
+}
