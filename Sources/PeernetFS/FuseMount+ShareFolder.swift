@@ -471,7 +471,11 @@ extension FuseMount {
                 var raw = [CChar](repeating: 0, count: n)
                 let got = link ? llistxattr(path, &raw, n) : listxattr(path, &raw, n)
                 if got > 0 {
-                    for name in raw.prefix(got).split(separator: 0) where Self.passesThrough(String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)) {
+                    // user.peernet.* stored on a file (by a bound me/'s publisher) is shown
+                    // as computed below, once.
+                    for name in raw.prefix(got).split(separator: 0) {
+                        let text = String(decoding: name.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                        guard Self.passesThrough(text), !text.hasPrefix("user.peernet.") else { continue }
                         list += name.map { UInt8(bitPattern: $0) } + [0]
                     }
                 }

@@ -206,6 +206,13 @@ final class MountCLITests: XCTestCase {
         let log = (try? String(contentsOfFile: data + "/peernet.log", encoding: .utf8)) ?? ""
         XCTAssertTrue(log.contains("INFO [node] started"), log)
         XCTAssertTrue(log.contains("[mount] mounted at \(mountpoint)"), log)
+        // share_view=bind: me/ bound onto the share folder, both released by peernet unmount.
+        let bound = sh("PEERNET_BIN=\(CLITests.binary.path) \(helper) peernet \(mountpoint) -o config=\(config),datadir=\(data),share_view=bind 2>&1")
+        XCTAssertEqual(bound.status, 0, bound.out)
+        XCTAssertTrue(sh("grep -c ' \(mountpoint)/me ' /proc/mounts").out == "1\n", "me/ bound: " + sh("grep \(mountpoint) /proc/mounts").out)
+        XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
+        XCTAssertTrue(waitUnmounted())
+        XCTAssertEqual(sh("grep -c ' \(mountpoint)' /proc/mounts").out, "0\n")
         // Bad usage is refused with a message.
         let bad = sh("\(helper) onlyone 2>&1")
         XCTAssertNotEqual(bad.status, 0)

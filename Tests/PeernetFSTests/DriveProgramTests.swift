@@ -332,6 +332,14 @@ final class DriveFuseTests: DriveTestCase {
         XCTAssertLessThanOrEqual(a.mount.localLookups.load(ordering: .relaxed) - before, 10, "no lookup per listed file")
     }
 
+    /// A file that carries a stored `user.peernet.state` (written while me/ was bound) shows
+    /// the computed state through the FUSE view, and lists the name once.
+    func testStoredStateAttributeIsShownOnceAndComputed() throws {
+        run("echo x > \(a.shareFolder)/old.txt && /usr/bin/python3 -c \"import os; os.setxattr('\(a.shareFolder)/old.txt', 'user.peernet.state', b'published')\"")
+        XCTAssertEqual(run("/usr/bin/python3 -c \"import os; print(os.listxattr('\(me)/old.txt').count('user.peernet.state'), os.getxattr('\(me)/old.txt', 'user.peernet.state').decode())\""),
+                       "1 pending\n", "listed once, the state as it is")
+    }
+
     /// Files the kernel caches cost no descriptor (only folders hold one): with one per file, a
     /// share folder of 20,000 files browsed through the drive ran out of descriptors (EMFILE).
     func testCachedFilesHoldNoDescriptors() throws {

@@ -11,7 +11,8 @@ private let shareLog = Logger.peernet("share")
 /// `user.peernet.state` as a real extended attribute of each file, for when `me/` is the share
 /// folder itself (bound onto the drive), where no drive answers `getxattr` with the computed
 /// state. Written only when a file's state changes, never on ignored files (temp, swap and
-/// journal files of programs at work are not touched). Writing one changes the file's change
+/// journal files of programs at work are not touched), and not on new files until they are
+/// published or fail. Writing one changes the file's change
 /// time only; its content, size and modification time stay.
 extension SharePublisher {
     static let stateAttribute = "user.peernet.state"
@@ -38,8 +39,12 @@ extension SharePublisher {
             else if !pending.contains(path), let row = rows[path], row.signature == found.signature { wanted = "published" }
             else { wanted = "pending" }
             let full = absolute(path)
-            let current = known[path] ?? withCPath(full) { Self.readAttribute($0) }
-            guard current != wanted else { now[path] = wanted; continue }
+            // "" stands for none: a new file carries none until it is published or fails
+            // (writing "pending" onto every file of a 10,000-file copy, then "published",
+            // doubled the writes and the passes they set off). A file that carried a state
+            // and changed is marked pending, so no stale "published" stays on it.
+            let current = known[path] ?? withCPath(full) { Self.readAttribute($0) } ?? ""
+            guard current != wanted, !(current.isEmpty && wanted == "pending") else { now[path] = current; continue }
             let rc = withCPath(full) { p in wanted.withCString { lsetxattr(p, Self.stateAttribute, $0, strlen($0), 0) } }
             if rc != 0 {
                 if errno == ENOTSUP || errno == EOPNOTSUPP {
@@ -68,9 +73,11 @@ extension SharePublisher {
         }
     }
 
-    /// Marks a file being imported as published (on its open descriptor).
-    func markPublished(_ fd: Int32) {
-        _ = "published".withCString { fsetxattr(fd, Self.stateAttribute, $0, strlen($0), 0) }
+    /// Marks a file being imported as published (on its open descriptor), and remembers it
+    /// (else the pass's end wrote it a second time, and moved the change time again).
+    func markPublished(_ fd: Int32, _ path: SharePath) {
+        guard "published".withCString({ fsetxattr(fd, Self.stateAttribute, $0, strlen($0), 0) }) == 0 else { return }
+        state.withLock { $0.attributes[path] = "published" }
     }
 
     private static func readAttribute(_ path: UnsafePointer<CChar>) -> String? {

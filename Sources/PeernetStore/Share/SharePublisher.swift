@@ -333,6 +333,7 @@ public final class SharePublisher: @unchecked Sendable {
         var newFirstSeen: [SharePath: (FileSignature, Double)] = [:]
         var wake: Double? = nil
         var imported: [(Candidate, Warehouse.Imported)] = []
+        var ctimes: [SharePath: Int64] = [:]  // of imported files, as their links recorded
         var openElsewhere: [UInt64: Set<OpenWriters.Key>] = [:]  // per device, looked up once when something is ready
         for c in candidates {
             let key = FileKey(device: c.found.signature.device, inode: c.found.signature.inode)
@@ -360,7 +361,7 @@ public final class SharePublisher: @unchecked Sendable {
                 continue
             }
             do {
-                guard let result = try importStable(c) else {
+                guard let (result, ctime) = try importStable(c) else {
                     // Changed while it was read: try again once it is quiet.
                     pending.insert(c.path)
                     newFirstSeen[c.path] = (c.found.signature, mono)
@@ -368,6 +369,7 @@ public final class SharePublisher: @unchecked Sendable {
                     continue
                 }
                 imported.append((c, result))
+                ctimes[c.path] = ctime
             } catch WarehouseError.changed {
                 pending.insert(c.path)
                 newFirstSeen[c.path] = (c.found.signature, mono)
@@ -436,7 +438,7 @@ public final class SharePublisher: @unchecked Sendable {
                 return taken!.contains(id) ? nil : id
             }
             var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? asked ?? .random(), description: description,
-                                     ctimeNs: c.found.ctimeNs)
+                                     ctimeNs: ctimes[c.path] ?? c.found.ctimeNs)
             if let old = c.row, old.hash == result.hash, old.description == description, (try? store.chain.file(id: old.id)) != nil {
                 // touch, or the same bytes written again: the chain stays as it is.
                 row.id = old.id
@@ -573,7 +575,7 @@ public final class SharePublisher: @unchecked Sendable {
     }
 
     /// Hashes a file into the warehouse, or nil if it changed while it was read.
-    private func importStable(_ c: Candidate) throws -> Warehouse.Imported? {
+    private func importStable(_ c: Candidate) throws -> (Warehouse.Imported, ctimeNs: Int64)? {
         let full = absolute(c.path)
         let fd = withCPath(full) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
         guard fd >= 0 else {
@@ -585,7 +587,7 @@ public final class SharePublisher: @unchecked Sendable {
         guard fstat(fd, &before) == 0, FileSignature(before) == c.found.signature else { return nil }
         // The state goes on the file before the warehouse records the link, whose signature
         // includes the change time that writing it moves (SharePublisher+StateAttributes).
-        if writesStateAttributes { markPublished(fd) }
+        if writesStateAttributes { markPublished(fd, c.path) }
         // Stored once: the warehouse links to the file instead of copying it (paths that are
         // not UTF-8 are copied: the link is read back as text).
         let result = String(validating: full, as: UTF8.self) != nil
@@ -593,7 +595,9 @@ public final class SharePublisher: @unchecked Sendable {
             : try store.warehouse.importFile(descriptor: fd, label: c.path.description)
         var after = stat()
         guard fstat(fd, &after) == 0, FileSignature(after) == c.found.signature, result.size == c.found.signature.size else { return nil }
-        return result
+        // The change time the link recorded: writing the state attribute above moved it, and
+        // a row keeping the scan's made the next pass look at every file's content again.
+        return (result, Int64(after.st_ctim.tv_sec) * 1_000_000_000 + Int64(after.st_ctim.tv_nsec))
     }
 
     private func record(for path: SharePath, _ imported: Warehouse.Imported, id: TransferID, modifiedNs: Int64, description: String) -> FileRecord {
