@@ -41,6 +41,8 @@ final class ShareCLITests: XCTestCase {
                 for c in (try? fm.contentsOfDirectory(atPath: root + "/" + a + "/" + b)) ?? [] { content.append(a + b + c) }
             }
         }
+        // Links to share-folder files: _Links/<hash>.link.
+        content += (try? fm.contentsOfDirectory(atPath: root + "/_Links")) ?? []
         return (content, (try? fm.contentsOfDirectory(atPath: root + "/_Temp")) ?? [])
     }
 

@@ -49,6 +49,40 @@ final class WarehouseTests: XCTestCase {
         XCTAssertThrowsError(try warehouse.importFile(at: dir.path))
     }
 
+    /// Links to share-folder files: a small file's link makes no folder (it is in `_Links`);
+    /// a link written beside the content by an earlier version is still served, follows a
+    /// rename into `_Links`, and goes with delete; garbage collection sees both.
+    func testLinksLiveInOneFolderAndOlderLinksStillServe() throws {
+        let warehouse = try Warehouse(root: dir.appendingPathComponent("wh"))
+        func linked(_ name: String, _ text: String) throws -> (Warehouse.Imported, [UInt8]) {
+            let path = Array(dir.appendingPathComponent(name).path.utf8)
+            try Data(text.utf8).write(to: dir.appendingPathComponent(name))
+            let fd = open(dir.appendingPathComponent(name).path, O_RDONLY)
+            defer { close(fd) }
+            return (try warehouse.importLinked(descriptor: fd, path: path, label: name), path)
+        }
+        let (small, _) = try linked("small.txt", "a small file")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: warehouse.root.path + "/_Links/\(small.hash.hex).link"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: (warehouse.path(for: small.hash) as NSString).deletingLastPathComponent), "no folder made for it")
+        XCTAssertEqual(try warehouse.read(small.hash, offset: 0, length: 100), Array("a small file".utf8))
+        // An older link, beside the content.
+        let (old, oldPath) = try linked("old.txt", "linked by an older version")
+        try FileManager.default.createDirectory(atPath: (warehouse.path(for: old.hash) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        XCTAssertEqual(rename(warehouse.linkPath(for: old.hash), warehouse.path(for: old.hash) + ".link"), 0)
+        XCTAssertEqual(try warehouse.read(old.hash, offset: 0, length: 100), Array("linked by an older version".utf8))
+        XCTAssertEqual(Set(warehouse.allHashes()), [small.hash, old.hash])
+        let moved = dir.appendingPathComponent("moved.txt").path
+        XCTAssertEqual(rename(String(decoding: oldPath, as: UTF8.self), moved), 0)
+        XCTAssertTrue(warehouse.relink(old.hash, to: Array(moved.utf8)))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: warehouse.path(for: old.hash) + ".link"), "the older link went")
+        XCTAssertTrue(warehouse.contains(old.hash))
+        XCTAssertEqual(warehouse.collectGarbage(keep: [old.hash]), 1)
+        XCTAssertEqual(warehouse.allHashes(), [old.hash])
+        warehouse.delete(old.hash)
+        XCTAssertFalse(warehouse.contains(old.hash))
+        XCTAssertEqual(warehouse.allHashes(), [])
+    }
+
     func testLeftoverTemporaryFilesAreRemovedOnOpen() throws {
         let root = dir.appendingPathComponent("wh")
         _ = try Warehouse(root: root)
