@@ -74,9 +74,14 @@ extension FuseMount {
     /// mount left by a crashed node). Only a bind mount there is touched.
     public static func releaseBoundShare(at mountpoint: String) {
         let me = mountpoint + "/me"
+        if isMountPoint(me) { umount2(me, Int32(MNT_DETACH)) }
+    }
+
+    /// Whether something is mounted at `path` (the mount table, not a stat: a stat of a dead
+    /// FUSE mount fails, and of a live one may wait on it).
+    public static func isMountPoint(_ path: String) -> Bool {
         let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-        let bound = mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map { unescapeMountPath(String($0)) } == me }
-        if bound { umount2(me, Int32(MNT_DETACH)) }
+        return mounts.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map { unescapeMountPath(String($0)) } == path }
     }
 
     /// /proc/mounts writes space, tab, newline and backslash as octal escapes.

@@ -187,16 +187,12 @@ struct UnmountCommand: AsyncParsableCommand {
             if p.terminationStatus == 0 { print("Unmounted \(path)"); return }
             // A dead mount (crashed process): lazy unmount.
             FuseMount.clearStaleMount(path)
-            if access(path, F_OK) == 0 && !isMounted(path) { print("Unmounted \(path)"); return }
+            if access(path, F_OK) == 0 && !FuseMount.isMountPoint(path) { print("Unmounted \(path)"); return }
             Output.error("cannot unmount \(path): \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
             throw ExitCode.failure
         }
         Output.error("fusermount3 not found; install fuse3")
         throw ExitCode.failure
-    }
-
-    func isMounted(_ path: String) -> Bool {
-        ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map(String.init) == path }
     }
 }
 

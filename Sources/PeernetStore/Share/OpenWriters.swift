@@ -15,7 +15,7 @@ import Glibc
 /// read (another user's, for a node not running as root) is not seen; for those files the
 /// settle time alone decides, as before.
 enum OpenWriters {
-    struct Key: Hashable { let device: UInt64; let inode: UInt64 }
+    typealias Key = SharePublisher.FileKey
 
     /// Bounds of one look: descriptors examined and time spent.
     static let maxDescriptors = 500_000

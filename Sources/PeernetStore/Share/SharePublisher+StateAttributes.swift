@@ -30,14 +30,11 @@ extension SharePublisher {
     /// of published files it wrote (else the next pass would take the new change time for a
     /// change and look at the content again).
     func writeStateAttributes(_ files: [SharePath: ShareScanner.Found]) {
-        let (rows, pending, failed, known) = state.withLock { ($0.rows, $0.pending, $0.failed, $0.attributes) }
+        let (rows, failed, known) = state.withLock { ($0.rows, $0.failed, $0.attributes) }
         var now: [SharePath: String] = [:]
         var refreshed: [SharePath: ShareIndex.Row] = [:]
         for (path, found) in files {
-            let wanted: String
-            if let why = failed[path] { wanted = FileState.failed(why).description }
-            else if !pending.contains(path), let row = rows[path], row.signature == found.signature { wanted = "published" }
-            else { wanted = "pending" }
+            let wanted = Self.fileState(row: rows[path], failure: failed[path], signature: found.signature).description
             let full = absolute(path)
             // "" stands for none: a new file carries none until it is published or fails
             // (writing "pending" onto every file of a 10,000-file copy, then "published",

@@ -228,10 +228,16 @@ public final class SharePublisher: @unchecked Sendable {
         state.withLock { s in
             if s.ignore.isIgnored(path.textComponents, isDirectory: isDirectory) { return .ignored }
             if isDirectory { return .published }
-            if let why = s.failed[path] { return .failed(why) }
-            if let row = s.rows[path], signature == nil || row.signature == signature { return .published }
-            return .pending
+            return Self.fileState(row: s.rows[path], failure: s.failed[path], signature: signature)
         }
+    }
+
+    /// A file's state from its row and failure (the one rule for the drive's computed state
+    /// and the attribute written onto files of a bound me/).
+    static func fileState(row: ShareIndex.Row?, failure: String?, signature: FileSignature?) -> FileState {
+        if let failure { return .failed(failure) }
+        if let row, signature == nil || row.signature == signature { return .published }
+        return .pending
     }
 
     /// The published record of a path, if it is published as it is now.
@@ -332,8 +338,8 @@ public final class SharePublisher: @unchecked Sendable {
         var failed: [SharePath: String] = [:]
         var newFirstSeen: [SharePath: (FileSignature, Double)] = [:]
         var wake: Double? = nil
-        var imported: [(Candidate, Warehouse.Imported)] = []
-        var ctimes: [SharePath: Int64] = [:]  // of imported files, as their links recorded
+        // With each import, the change time its link recorded.
+        var imported: [(Candidate, Warehouse.Imported, ctimeNs: Int64)] = []
         var openElsewhere: [UInt64: Set<OpenWriters.Key>] = [:]  // per device, looked up once when something is ready
         for c in candidates {
             let key = FileKey(device: c.found.signature.device, inode: c.found.signature.inode)
@@ -345,7 +351,7 @@ public final class SharePublisher: @unchecked Sendable {
                 // Open for writing by a program working in the folder directly: not yet.
                 let device = c.found.signature.device
                 if openElsewhere[device] == nil { openElsewhere[device] = OpenWriters.scan(device: device) }
-                if openElsewhere[device]!.contains(.init(device: key.device, inode: key.inode)) {
+                if openElsewhere[device]!.contains(key) {
                     isSettled = false
                     held = true
                     summary.heldOpen += 1
@@ -368,8 +374,7 @@ public final class SharePublisher: @unchecked Sendable {
                     wake = min(wake ?? mono + options.settle, mono + options.settle)
                     continue
                 }
-                imported.append((c, result))
-                ctimes[c.path] = ctime
+                imported.append((c, result, ctime))
             } catch WarehouseError.changed {
                 pending.insert(c.path)
                 newFirstSeen[c.path] = (c.found.signature, mono)
@@ -431,14 +436,14 @@ public final class SharePublisher: @unchecked Sendable {
             }
             newRows[path] = row
         }
-        for (c, result) in imported {
+        for (c, result, ctime) in imported {
             let description = descriptions[c.path] ?? c.row?.description ?? ""
             let asked = requestedIDs[c.path].flatMap { id -> TransferID? in
                 if taken == nil { taken = Set(newRows.values.map(\.id)) }
                 return taken!.contains(id) ? nil : id
             }
             var row = ShareIndex.Row(signature: c.found.signature, hash: result.hash, id: c.row?.id ?? asked ?? .random(), description: description,
-                                     ctimeNs: ctimes[c.path] ?? c.found.ctimeNs)
+                                     ctimeNs: ctime)
             if let old = c.row, old.hash == result.hash, old.description == description, (try? store.chain.file(id: old.id)) != nil {
                 // touch, or the same bytes written again: the chain stays as it is.
                 row.id = old.id
