@@ -61,13 +61,20 @@ public final class FuseMount: @unchecked Sendable {
     let capabilityProbes = Atomic<Int>(0)
     /// LOOKUP requests of me/ names (a listing with attributes spares one per listed name).
     let localLookups = Atomic<Int>(0)
-    /// Whether me/ is the share folder bound onto the drive (FuseMount+BoundShare).
+    /// Whether me/ is the share folder bound onto the drive (FuseMount+ShareView).
     let shareBound = Atomic(false)
+    /// READLINK requests of me as a link to the share folder: the kernel keeps the link's text,
+    /// so one, not one per path through me/.
+    let shareLinkReads = Atomic<Int>(0)
 
-    public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil) {
+    /// How me/ is provided (FuseMount+BoundShare).
+    public let shareView: ShareView
+
+    public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil, shareView: ShareView = .fuse) {
         self.fs = fs
         self.mountpoint = mountpoint
         self.allowOther = allowOther
+        self.shareView = shareView
         closeCanFail = !Self.filesystemsWithoutFlush.contains(peernet_fs_type(fs.publisher.folder.path))
         passthroughWanted = passthrough ?? (ProcessInfo.processInfo.environment["PEERNET_FUSE_PASSTHROUGH"] != "0")
     }
@@ -125,6 +132,7 @@ public final class FuseMount: @unchecked Sendable {
         // round trips per file of a `cp -r` (measured). Shared with other users (allow_other),
         // the kernel checks each caller's permissions.
         if allowOther { args += ["-o", "allow_other", "-o", "default_permissions"] }
+        prepareShareView()
         let cStrings = args.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         var argv: [UnsafeMutablePointer<CChar>?] = cStrings
@@ -327,6 +335,7 @@ public final class FuseMount: @unchecked Sendable {
                         st.st_ino = UInt(m.fs.listingInode(for: n))
                         st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
                         if case .peerAlias = n { st.st_mode = S_IFLNK }
+                        if case .shareLink = n { st.st_mode = S_IFLNK }
                         let needed: Int
                         if plus {
                             var entry = fuse_entry_param()
@@ -361,8 +370,13 @@ public final class FuseMount: @unchecked Sendable {
 
     static func operations() -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
-        ops.`init` = { _, conn in
+        ops.`init` = { userdata, conn in
             guard let conn else { return }
+            // me as a link to the share folder: the kernel keeps the link's text, so a path
+            // through me/ costs no READLINK round trip (it never changes while mounted).
+            if let userdata, Unmanaged<FuseMount>.fromOpaque(userdata).takeUnretainedValue().fs.isShareLinked {
+                conn.pointee.want |= conn.pointee.capable & UInt32(FUSE_CAP_CACHE_SYMLINKS)
+            }
             conn.pointee.max_readahead = UInt32(FuseMount.maxRead)
             conn.pointee.max_read = UInt32(FuseMount.maxRead)
             conn.pointee.max_write = 1 << 20
@@ -433,6 +447,7 @@ public final class FuseMount: @unchecked Sendable {
             let m = FuseMount.mount(req)
             if let key = m.localKey(ino) { return m.localReadlink(req, key) }
             guard let n = m.fs.node(for: ino) else { return FuseMount.reply(req, ENOENT) }
+            if n == .shareLink { m.shareLinkReads.add(1, ordering: .relaxed) }
             do { _ = fuse_reply_readlink(req, try m.fs.linkTarget(n)) } catch { FuseMount.fail(req, error) }
         }
         ops.setattr = { req, ino, attr, toSet, fi in

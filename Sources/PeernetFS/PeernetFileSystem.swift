@@ -35,6 +35,8 @@ public enum FSNode: Hashable, Sendable {
     case statusFile(String)
     /// peers/<profile name>: a symbolic link to peers/<peer id>.
     case peerAlias(PublicKey)
+    /// me, when it is a symbolic link to the share folder (`ShareView.link`).
+    case shareLink
 
     /// A directory outside me/ (me/'s own folders pass through: see ShareFolderInodes).
     public var isDirectory: Bool { directory != nil }
@@ -80,6 +82,15 @@ public final class PeernetFileSystem: @unchecked Sendable {
     public let downloader: FileDownloader
     /// Bound on how long a read waits for the network (then EIO).
     public let readTimeout: Double
+    /// When this file system was made (the time of entries that have none of their own).
+    let startTime = Int64(Date().timeIntervalSince1970)
+    private let shareLinked = Atomic(false)
+    /// Whether me is a symbolic link to the share folder (`FuseMount.ShareView.link`), set
+    /// before the mount is made: the kernel must never see me as a directory of this mount.
+    public var isShareLinked: Bool {
+        get { shareLinked.load(ordering: .relaxed) }
+        set { shareLinked.store(newValue, ordering: .relaxed) }
+    }
     /// Publishes me/ (the share folder).
     public let publisher: SharePublisher
     /// The share folder's inodes.

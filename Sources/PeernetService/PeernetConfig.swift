@@ -41,9 +41,11 @@ public struct PeernetConfig: Sendable, Equatable {
     public var shareFolder: String? = nil
     /// Ours: seconds a file in the share folder stays closed and unchanged before it is published.
     public var publishDelay: Double = 2
-    /// Ours: how `peernet mount` provides me/: `fuse` (every operation passes the node) or
-    /// `bind` (the share folder bound onto me/: local speed; root only; no trash).
-    public var shareView: FuseMount.ShareView = .fuse
+    /// Ours: how `peernet mount` provides me/: `link` (me is a symbolic link to the share
+    /// folder: local speed; the default), `fuse` (every operation passes the node) or `bind`
+    /// (the share folder bound onto me/: local speed; root only; no trash). See
+    /// FuseMount.ShareView.
+    public var shareView: FuseMount.ShareView = .link
     /// Reference keys we accept and keep (cache limits etc.).
     public var cacheMaxBlockSize: UInt64 = 50_096
     /// Ours keeps 1,024 blocks per peer by default (the reference 256): see CacheLimits.
@@ -278,7 +280,7 @@ public struct PeernetConfig: Sendable, Equatable {
         }
         if let v = try string("ShareView"), !v.isEmpty {
             guard let view = FuseMount.ShareView(rawValue: v) else {
-                throw fail("ShareView", "expected fuse or bind; got '\(v)'")
+                throw fail("ShareView", "expected fuse, link or bind; got '\(v)'")
             }
             config.shareView = view
         }
@@ -323,7 +325,7 @@ public struct PeernetConfig: Sendable, Equatable {
         lines.append("CacheMaxBlockCount: \(cacheMaxBlockCount)")
         lines.append("ShareFolder: \"\(shareFolder ?? "")\"  # empty: <data-dir>/share")
         lines.append("PublishDelay: \(publishDelay)")
-        lines.append("ShareView: \(shareView)  # fuse, or bind: me/ is the share folder itself (local speed; root only; no trash)")
+        lines.append("ShareView: \(shareView)  # link (me is a link to the share folder: local speed), fuse (every operation passes the node), or bind (root only; no trash)")
         lines.append("APIListen: [" + apiListen.map { "\"\($0)\"" }.joined(separator: ", ") + "]")
         lines.append("APIKey: " + (apiKey == nil ? "\"\"" : "\"(set, hidden)\""))
         lines.append("APIUseSSL: \(apiUseSSL)")

@@ -4,7 +4,7 @@ import PeernetFS
 import PeernetStore
 
 /// `drive`: the write side of me/ against the share folder used directly, in one run, for each
-/// way me/ can be provided (passthrough, through the node, bound): the
+/// way me/ can be provided (passthrough, through the node, linked, bound): the
 /// sequential write and read of a large file, `cp -r` and `rm -r` of 10,000 small files, the
 /// time from the copy's end to "published", and the disk a published file costs.
 /// Size: PEERNET_BENCH_DRIVE_MB (default 1024). Rounds are interleaved, best of three.
@@ -17,21 +17,29 @@ enum DriveBenchmarks {
         let megabytes = Int(ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MB"] ?? "") ?? 1024
         guard let peer = try? BenchPeer(root: nil, autoSync: false) else { return }
         defer { runBlocking { await peer.stop() } }
-        // All three ways in one run: FUSE passthrough (the default where the kernel has it),
-        // every request through the node (as before passthrough), and me/ bound onto the
-        // share folder (--share-view bind).
-        // PEERNET_BENCH_DRIVE_MODES (passthrough,node,bound) picks some.
+        // All four ways in one run: FUSE passthrough (--share-view fuse where the kernel has
+        // it), every request through the node (as before passthrough), me as a link to the
+        // share folder (--share-view link), and me/ bound onto it (--share-view bind).
+        // PEERNET_BENCH_DRIVE_MODES (passthrough,node,linked,bound) picks some.
         let picked = ProcessInfo.processInfo.environment["PEERNET_BENCH_DRIVE_MODES"].map { $0.split(separator: ",").map(String.init) }
         for mode in Mode.allCases where picked?.contains("\(mode)") ?? true { measure(into: table, peer: peer, megabytes: megabytes, mode) }
     }
 
     enum Mode: CaseIterable {
-        case passthrough, node, bound
+        case passthrough, node, linked, bound
         var label: String {
             switch self {
             case .passthrough: return " (passthrough)"
             case .node: return " (through the node)"
+            case .linked: return " (linked, --share-view link)"
             case .bound: return " (bound, --share-view bind)"
+            }
+        }
+        var shareView: FuseMount.ShareView {
+            switch self {
+            case .passthrough, .node: return .fuse
+            case .linked: return .link
+            case .bound: return .bind
             }
         }
     }
@@ -39,7 +47,7 @@ enum DriveBenchmarks {
     static func measure(into table: BenchTable, peer: BenchPeer, megabytes: Int, _ how: Mode) {
         let plain = peer.dir.appendingPathComponent("plain").path
         try? FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
-        guard let (mountpoint, unmount, mount) = peer.mountDriveReturningMount(group: "drive", passthrough: how != .node) else { return }
+        guard let (mountpoint, unmount, mount) = peer.mountDriveReturningMount(group: "drive", passthrough: how == .passthrough, shareView: how.shareView) else { return }
         defer { unmount() }
         let me = mountpoint + "/me"
         // The mode, once INIT was answered (the first request below waits for it).
@@ -49,7 +57,7 @@ enum DriveBenchmarks {
             return
         }
         if how == .bound {
-            do { try mount.provideShare(.bind) } catch {
+            do { try mount.provideShare() } catch {
                 FileHandle.standardError.write(Data("drive: \(error); no bound rows\n".utf8))
                 return
             }

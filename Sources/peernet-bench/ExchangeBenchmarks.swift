@@ -50,11 +50,11 @@ final class BenchPeer: @unchecked Sendable {
         mountDriveReturningMount(group: group, passthrough: passthrough).map { ($0.path, $0.unmount) }
     }
 
-    func mountDriveReturningMount(group: String, passthrough: Bool? = nil) -> (path: String, unmount: () -> Void, mount: FuseMount)? {
+    func mountDriveReturningMount(group: String, passthrough: Bool? = nil, shareView: FuseMount.ShareView = .fuse) -> (path: String, unmount: () -> Void, mount: FuseMount)? {
         let mountpoint = dir.appendingPathComponent("mnt").path
         try? FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         guard let fs = try? PeernetFileSystem(runtime: runtime, readTimeout: 60) else { return nil }
-        let mount = FuseMount(fs: fs, mountpoint: mountpoint, passthrough: passthrough)
+        let mount = FuseMount(fs: fs, mountpoint: mountpoint, passthrough: passthrough, shareView: shareView)
         do { try mount.mount() } catch {
             FileHandle.standardError.write(Data("\(group): cannot mount: \(error)\n".utf8))
             return nil

@@ -21,13 +21,16 @@ struct MountCommand: AsyncParsableCommand {
                           published once closed and unchanged for PublishDelay
                           (2 s); rm unshares; hidden, temp, swap and journal
                           files and .peernetignore patterns are never published
-                          (getfattr -n user.peernet.state FILE says why)
-                          Every operation in me/ passes through the node. With
-                          --share-view bind (root only), me/ is the share folder
-                          itself bound onto the drive: local speed (cp -r of
-                          many small files ~4x faster), but file managers
-                          cannot trash there, and ignored files carry no
-                          user.peernet.state.
+                          (getfattr -n user.peernet.state FILE: published or
+                          failed; .peernet/publishing lists what is pending)
+                          By default me is a link to that folder: programs in
+                          it work at local speed (find/du/tar of the whole
+                          drive do not follow the link; use me/ or -L).
+                          --share-view fuse makes me/ a directory of the drive
+                          whose every operation passes the node (many small
+                          files ~4x slower; states computed for every file);
+                          --share-view bind (root only) binds the folder there
+                          (local speed, but file managers cannot trash there).
           peers/<id>/     every known peer's shares (browsable offline)
           search/<words>/ cd or ls here to search the network ("hol" finds
                           "holiday", "mp4" finds videos; several words: files
@@ -57,8 +60,8 @@ struct MountCommand: AsyncParsableCommand {
     @Flag(name: .customLong("allow-other"), help: "Let other users see the mount (needs user_allow_other in /etc/fuse.conf).")
     var allowOther = false
     @Option(name: .customLong("share-view"), help: ArgumentHelp(
-        "How me/ is provided: fuse (default; every operation passes the node) or bind (the share folder bound onto me/: local speed for many small files; needs root; file managers cannot move files to the trash there).",
-        valueName: "fuse|bind"))
+        "How me/ is provided: link (the default: me is a symbolic link to the share folder: local speed, no root needed; find and du do not follow it unless told to), fuse (me/ is a directory of the drive and every operation passes the node; many small files are 4-5x slower than on a local disk), or bind (the share folder bound onto me/: local speed; needs root; file managers cannot move files to the trash there).",
+        valueName: "link|fuse|bind"))
     var shareView: FuseMount.ShareView?
     @Argument(help: "Where to mount (default: MountPoint from the configuration, else ~/Peernet).") var mountpoint: String?
 
@@ -82,7 +85,8 @@ struct MountCommand: AsyncParsableCommand {
             await service.stop()
             throw ExitCode.failure
         }
-        let mount = FuseMount(fs: fs, mountpoint: target, allowOther: allowOther)
+        let view = shareView ?? config.shareView
+        let mount = FuseMount(fs: fs, mountpoint: target, allowOther: allowOther, shareView: view)
         do { try mount.mount() } catch {
             Output.error("\(error)")
             await service.stop()
@@ -98,7 +102,7 @@ struct MountCommand: AsyncParsableCommand {
         thread.name = "peernet-fuse"
         thread.start()
         let bound: Bool
-        do { bound = try mount.provideShare(shareView ?? config.shareView) } catch {
+        do { bound = try mount.provideShare() } catch {
             Output.error("\(error)")
             mount.stop()
             _ = done.wait(timeout: .now() + 10)
@@ -106,7 +110,8 @@ struct MountCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         Output.line("Peernet mounted at \(target). Peer ID \(service.node.publicKey.hexString)")
-        Output.line("  \(target)/me/ is your share folder\(bound ? " (\(fs.publisher.folder.path), bound onto the drive)" : ""): copy files in to publish them (\(config.publishDelay.formatted()) s after they are closed).")
+        let how = bound ? " (\(fs.publisher.folder.path), bound onto the drive)" : view == .link ? " (a link to \(fs.publisher.folder.path))" : ""
+        Output.line("  \(target)/me/ is your share folder\(how): copy files in to publish them (\(config.publishDelay.formatted()) s after they are closed).")
         Output.line("  \(target)/peers/ lists other peers' shares; cd \(target)/search/<words> to search. Ctrl-C unmounts.")
         service.reportIfAlone(after: Double(ProcessInfo.processInfo.environment["PEERNET_ALONE_AFTER"] ?? "") ?? 20, roots: config.seedList, lanDiscovery: config.localDiscovery) { Output.error("warning: \($0)") }
         mountLog.info("mounted at \(target)")

@@ -45,9 +45,12 @@ final class MountCLITests: XCTestCase {
     /// settle time let it be published, the file is there after the next mount and is then
     /// published. The dead mount is cleared by the next `peernet mount`.
     func testKillDuringAndAfterCopyKeepsTheFileAndTheStaleMountIsCleared() throws {
+        // me/ through FUSE: what the node's death does to programs working in it. (With the
+        // link and bind views programs never talk to the node: see the test below.)
+        let fuse = ["--share-view", "fuse"]
         let source = dir.appendingPathComponent("big.bin").path
         XCTAssertEqual(sh("head -c 400000000 /dev/zero > \(source)").status, 0)
-        let first = try mount()
+        let first = try mount(fuse)
         // A slow copy (throttled by dd's small blocks) into me/, killed once it is well under way.
         let copy = Process()
         copy.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -75,7 +78,7 @@ final class MountCLITests: XCTestCase {
             XCTAssertEqual(kept, 400_000_000, "a copy that succeeded is complete in the folder")
         }
 
-        let second = try mount()
+        let second = try mount(fuse)
         XCTAssertEqual(sh("grep -c ' \(mountpoint) ' /proc/mounts").out, "1\n", "one mount, the dead one cleared")
         XCTAssertEqual(sh("ls -A \(mountpoint)/me").out, "big.bin\n")
         XCTAssertEqual(sh("rm \(mountpoint)/me/big.bin").status, 0)
@@ -83,7 +86,7 @@ final class MountCLITests: XCTestCase {
         XCTAssertEqual(sh("head -c 1000000 /dev/urandom > \(dir.path)/fresh.bin && cp \(dir.path)/fresh.bin \(mountpoint)/me/").status, 0)
         kill(second.processIdentifier, SIGKILL)
         second.waitUntilExit()
-        let third = try mount()
+        let third = try mount(fuse)
         XCTAssertEqual(sh("cmp \(dir.path)/fresh.bin \(mountpoint)/me/fresh.bin").status, 0, "the file survived kill -9")
         let published = Date().addingTimeInterval(20)
         var listing = ""
@@ -99,7 +102,7 @@ final class MountCLITests: XCTestCase {
         third.terminate()
         third.waitUntilExit()
         XCTAssertTrue(waitUnmounted())
-        let again = try mount()
+        let again = try mount(fuse)
 
         // A complete copy publishes; SIGTERM unmounts cleanly; it is there after the next mount.
         XCTAssertEqual(sh("head -c 1000000 /dev/urandom > \(dir.path)/small.bin && cp \(dir.path)/small.bin \(mountpoint)/me/").status, 0)
@@ -108,7 +111,7 @@ final class MountCLITests: XCTestCase {
         again.waitUntilExit()
         XCTAssertEqual(again.terminationStatus, 0, "clean exit on SIGTERM")
         XCTAssertFalse(isMounted(), "unmounted on SIGTERM: " + sh("grep \(mountpoint) /proc/mounts; cat \(dir.path)/*.log").out)
-        let fourth = try mount()
+        let fourth = try mount(fuse)
         XCTAssertEqual(sh("cmp \(dir.path)/small.bin \(mountpoint)/me/small.bin").status, 0, "published file survives a restart")
         // `peernet unmount` ends the foreground mount too.
         XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
@@ -118,17 +121,30 @@ final class MountCLITests: XCTestCase {
         XCTAssertFalse(isMounted())
     }
 
-    /// `--share-view bind`: me/ is the share folder bound onto the drive. A copy into it is
-    /// published with `user.peernet.state` on the file; `peernet unmount` releases both mounts;
-    /// after kill -9 the next mount clears the dead drive with the bind inside, and SIGTERM
-    /// ends a bound mount cleanly.
+    /// The default view, `link`: me is a symbolic link to the share folder. A copy into it is
+    /// published with `user.peernet.state` on the file; `peernet unmount` leaves no mount;
+    /// after kill -9 the next mount clears the dead drive; SIGTERM ends the mount cleanly.
+    func testLinkShareViewIsTheDefaultAndPublishesAndUnmounts() throws {
+        try checkLocalShareView([], mounted: [mountpoint]) {
+            XCTAssertEqual((try? FileManager.default.destinationOfSymbolicLink(atPath: mountpoint + "/me")), data + "/share", "me is a link to the share folder")
+        }
+    }
+
+    /// `--share-view bind`: me/ is the share folder bound onto the drive; the same checks, and
+    /// `peernet unmount` and the next mount after kill -9 release the bind with the drive.
     func testBoundShareViewMountsPublishesAndUnmounts() throws {
+        try checkLocalShareView(["--share-view", "bind"], mounted: [mountpoint, mountpoint + "/me"]) {}
+    }
+
+    /// A view in which programs in me/ use the share folder itself (`link`, `bind`).
+    func checkLocalShareView(_ arguments: [String], mounted: [String], _ isTheView: () -> Void) throws {
         func mounts() -> [String] {
             ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "").split(separator: "\n")
                 .compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) }.filter { $0.hasPrefix(mountpoint) }.sorted()
         }
-        let first = try mount(["--share-view", "bind"])
-        XCTAssertEqual(mounts(), [mountpoint, mountpoint + "/me"])
+        let first = try mount(arguments)
+        XCTAssertEqual(mounts(), mounted)
+        isTheView()
         XCTAssertEqual(sh("head -c 100000 /dev/urandom > \(dir.path)/photo.jpg && cp \(dir.path)/photo.jpg \(mountpoint)/me/").status, 0)
         XCTAssertEqual(sh("cmp \(dir.path)/photo.jpg \(data)/share/photo.jpg").status, 0, "me/ is the share folder")
         let deadline = Date().addingTimeInterval(20)
@@ -144,13 +160,14 @@ final class MountCLITests: XCTestCase {
         let until = Date().addingTimeInterval(10)
         while first.isRunning && Date() < until { usleep(50_000) }
         XCTAssertFalse(first.isRunning, "the mount process ends when unmounted")
-        XCTAssertEqual(mounts(), [], "neither the drive nor the bind is left")
+        XCTAssertEqual(mounts(), [], "no mount is left")
 
-        let second = try mount(["--share-view", "bind"])
+        let second = try mount(arguments)
         kill(second.processIdentifier, SIGKILL)
         second.waitUntilExit()
-        let third = try mount(["--share-view", "bind"])
-        XCTAssertEqual(mounts(), [mountpoint, mountpoint + "/me"], "the dead drive and its bind cleared, both mounted again")
+        let third = try mount(arguments)
+        XCTAssertEqual(mounts(), mounted, "the dead drive cleared, mounted again")
+        isTheView()
         XCTAssertEqual(sh("cmp \(dir.path)/photo.jpg \(mountpoint)/me/photo.jpg").status, 0)
         third.terminate()
         third.waitUntilExit()
@@ -200,6 +217,7 @@ final class MountCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.out)
         XCTAssertTrue(isMounted(), "mounted when the helper returns: " + r.out)
         XCTAssertTrue(FileManager.default.fileExists(atPath: mountpoint + "/.peernet/identity"))
+        XCTAssertEqual((try? FileManager.default.destinationOfSymbolicLink(atPath: mountpoint + "/me")), data + "/share", "me: a link to the share folder (the default view)")
         XCTAssertEqual(sh("\(CLITests.binary.path) status --data-dir \(data) --json").status, 0, "the CLI talks to the mounted node")
         XCTAssertEqual(sh("\(CLITests.binary.path) unmount \(mountpoint)").status, 0)
         XCTAssertTrue(waitUnmounted())

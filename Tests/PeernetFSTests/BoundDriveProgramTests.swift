@@ -4,8 +4,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// The programs of `DriveProgramTests` with me/ bound straight onto the share folder (the
-/// default for a node run as root): the node sees nothing of what they do in me/ and must
+/// The programs of `DriveProgramTests` with me/ bound straight onto the share folder
+/// (`--share-view bind`): the node sees nothing of what they do in me/ and must
 /// publish exactly the intended files from inotify, its scans and /proc alone.
 final class BoundDriveProgramTests: DriveProgramTests {
     override class var shareView: FuseMount.ShareView { .bind }

@@ -44,7 +44,8 @@ class DriveTestCase: XCTestCase {
 }
 
 /// The programs, with me/ served through FUSE (every operation passes the node); the same
-/// tests run with me/ bound straight onto the share folder in `BoundDriveProgramTests`.
+/// tests run with me as a link to the share folder in `LinkedDriveProgramTests`, and with me/
+/// bound straight onto it in `BoundDriveProgramTests`.
 class DriveProgramTests: DriveTestCase {
 
     func testVimSavesTwiceWithoutWarnings() throws {

@@ -53,7 +53,7 @@ final class MountedPeer: @unchecked Sendable {
         runtime = try PeernetRuntime(store: store, node: try Node(key: key, config: config), options: options)
         fs = try PeernetFileSystem(runtime: runtime, readTimeout: readTimeout)
         mountpoint = dir.appendingPathComponent("mnt").path
-        mount = FuseMount(fs: fs, mountpoint: mountpoint)
+        mount = FuseMount(fs: fs, mountpoint: mountpoint, shareView: shareView)
         runtime.start()
         if mountIt {
             try mount.mount()
@@ -61,7 +61,7 @@ final class MountedPeer: @unchecked Sendable {
             let t = Thread { m.run() }
             t.start()
             thread = t
-            try mount.provideShare(shareView)
+            try mount.provideShare()
         }
     }
 

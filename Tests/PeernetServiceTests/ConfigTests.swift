@@ -49,7 +49,8 @@ final class ConfigTests: XCTestCase {
         let (_, warnings) = try PeernetConfig.parse("Frobnicate: 3\nLocalDiscovery: false\n", file: "c.yaml")
         XCTAssertEqual(warnings, ["c.yaml: unknown key 'Frobnicate' ignored"])
         XCTAssertEqual(try PeernetConfig.parse("ShareView: bind").0.shareView, .bind)
-        XCTAssertEqual(try PeernetConfig.parse("").0.shareView, .fuse)
+        XCTAssertEqual(try PeernetConfig.parse("ShareView: fuse").0.shareView, .fuse)
+        XCTAssertEqual(try PeernetConfig.parse("").0.shareView, .link)
         let bad: [(String, String)] = [
             ("LocalDiscovery: maybe", "LocalDiscovery"),
             ("PortForward: 70000", "PortForward"),

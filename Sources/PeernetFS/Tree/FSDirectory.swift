@@ -42,7 +42,7 @@ extension FSNode {
         case .searchTerm(let term): return SearchTermDirectory(term: term)
         case .files: return FilesDirectory()
         case .status: return StatusDirectory()
-        case .local, .meFile, .peerFile, .hashFile, .statusFile, .peerAlias: return nil
+        case .local, .meFile, .peerFile, .hashFile, .statusFile, .peerAlias, .shareLink: return nil
         }
     }
 }

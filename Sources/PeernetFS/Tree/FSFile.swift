@@ -39,6 +39,7 @@ extension FSNode {
         case .hashFile(let hash): return ContentFile(hash: hash)
         case .statusFile(let name): return StatusFile(name: name)
         case .peerAlias(let owner): return PeerAlias(owner: owner)
+        case .shareLink: return ShareLink()
         case .root, .local, .peers, .peer, .search, .searchTerm, .files, .status: return nil
         }
     }

@@ -8,50 +8,60 @@ import Logging
 
 private let boundLog = Logger.peernet("mount")
 
-/// me/ as the share folder itself: a bind mount of the folder onto `<mount>/me`, so programs
-/// in me/ talk to the local file system with no FUSE round trip at all.
+/// How me/ reaches the share folder: three views of the same local folder.
 ///
-/// Why: FUSE costs a round trip to the node for each name looked up, file created and first
-/// write (13-44 µs each here), three per new file, so `cp -r` of small files through FUSE
-/// took 4.7x as long as into the folder, and `rm -r` 3x. Bound, me/ *is* the local folder:
-/// its speed, every POSIX behaviour (locks, mmap, O_DIRECT, inotify), and it stays usable
-/// while the node is busy.
-///
-/// What changes: the node no longer sees operations in me/. It learns of them as it does for
-/// the daemon without a mount (inotify, the periodic scan, `/proc` for files still open for
-/// writing), and `user.peernet.state` becomes a real attribute the publisher writes.
-///
-/// What is lost, and why it is not the default: the trash. GLib (file managers, `gio trash`)
-/// takes a mount of a folder that is not the root of its file system for a system mount and
-/// refuses to trash there ("Trashing on system internal mounts is not supported"; file
-/// managers then offer to delete for good), and a rename to the home trash would cross two
-/// mounts (EXDEV) anyway. Also, files that are never published carry no `user.peernet.state`.
-///
-/// Needs root (CAP_SYS_ADMIN), as does passthrough.
+/// - `fuse`: me/ is a directory of the drive, and every operation in it passes the node,
+///   which does it on the folder (FuseMount+ShareFolder). It looks like any folder of the mount
+///   from above (`find`, `du`, `tar` of the whole drive see into it), and the node computes
+///   `user.peernet.state` for every file. Its cost: three round trips to the node per new file
+///   (lookup, create, the first write's `security.capability` question; 13-44 µs each here),
+///   so a `cp -r` of small files takes 4-5x as long as into the folder.
+/// - `link`: me is a symbolic link to the share folder. The kernel follows it, so programs in
+///   me/ work in the local folder itself: its speed, every local behaviour (locks, mmap,
+///   O_DIRECT, inotify), no root needed, and the file manager's trash works (GLib sees the
+///   folder's own file system and renames into the usual trash). The node learns of changes as
+///   the daemon does without a mount (inotify, its scans, `/proc` for files still open for
+///   writing), and `user.peernet.state` becomes a real attribute the publisher writes. From
+///   above, me is a link: `find ~/Peernet` and `du ~/Peernet` do not follow it (`-L` does), and
+///   `cp -r ~/Peernet/me x` copies the link (`me/` with a slash copies the folder).
+/// - `bind`: the share folder bound onto me/: local speed and a real directory, but root only,
+///   and no trash: GLib takes a mount of a folder that is not the root of its file system for
+///   a system mount and refuses to trash there ("Trashing on system internal mounts is not
+///   supported"), and a rename to the home trash would cross two mounts (EXDEV) anyway.
 extension FuseMount {
     /// How me/ is provided (config `ShareView`, `peernet mount --share-view`).
     public enum ShareView: String, Sendable, CaseIterable, CustomStringConvertible {
-        /// Through FUSE: every operation passes the node (the default).
+        /// Through FUSE: every operation passes the node.
         case fuse
+        /// me is a symbolic link to the share folder.
+        case link
         /// The share folder bound onto me/, or the mount fails.
         case bind
         public var description: String { rawValue }
     }
 
+    /// Before the mount: with `link`, the kernel must meet me as a link from its first lookup
+    /// (and ask to cache links at INIT); the publisher then writes the state attributes.
+    func prepareShareView() {
+        guard shareView == .link else { return }
+        fs.isShareLinked = true
+        fs.publisher.writesStateAttributes = true
+    }
+
     /// The path me/ is at.
     var mePath: String { mountpoint + "/me" }
 
-    /// Binds the share folder onto me/ if `view` asks for it. Call once the FUSE loop runs:
+    /// Binds the share folder onto me/ if the view is `bind`. Call once the FUSE loop runs:
     /// the kernel looks up `me` in this very file system to mount over it. Returns whether
     /// me/ is bound; throws if binding was asked for and cannot be had.
     @discardableResult
-    public func provideShare(_ view: ShareView) throws -> Bool {
-        guard view != .fuse else { return false }
+    public func provideShare() throws -> Bool {
+        guard shareView == .bind else { return false }
         let source = fs.publisher.folder.path
         let rc = Glibc.mount(source, mePath, nil, UInt(MS_BIND), nil)
         guard rc == 0 else {
             let why = String(cString: strerror(errno))
-            throw MountError.failed("cannot bind the share folder \(source) onto \(mePath): \(why). Binding needs root; without --share-view bind, me/ is served through FUSE")
+            throw MountError.failed("cannot bind the share folder \(source) onto \(mePath): \(why). Binding needs root; --share-view link gives the same speed without root")
         }
         shareBound.store(true, ordering: .relaxed)
         fs.publisher.writesStateAttributes = true
@@ -65,6 +75,7 @@ extension FuseMount {
     /// Detaches a bound me/ (before the drive itself is unmounted: a mount with another inside
     /// cannot be unmounted without MNT_DETACH).
     func releaseShare() {
+        if shareView == .link { fs.publisher.writesStateAttributes = false }
         guard shareBound.exchange(false, ordering: .relaxed) else { return }
         fs.publisher.writesStateAttributes = false
         umount2(mePath, Int32(MNT_DETACH))
