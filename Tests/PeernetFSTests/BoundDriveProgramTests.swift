@@ -20,30 +20,12 @@ final class BoundDriveProgramTests: DriveProgramTests {
         XCTAssertEqual(stat(a.shareFolder, &folderStat), 0)
         XCTAssertEqual([UInt64(meStat.st_dev), UInt64(meStat.st_ino)], [UInt64(folderStat.st_dev), UInt64(folderStat.st_ino)])
         XCTAssertTrue(run("cat /proc/self/mounts").contains(" \(me) "), "a mount at me/")
-        let source = a.dir.path + "/tree"
-        run("mkdir -p \(source)/inner && for i in $(seq 1 300); do echo \"file $i\" > \(source)/inner/file$i.txt; done")
-        let lookups = a.mount.localLookups.load(ordering: .relaxed)
-        run("cp -r \(source) \(me)/Tree && echo scratch > \(me)/Tree/notes.tmp")
-        XCTAssertEqual(a.mount.localLookups.load(ordering: .relaxed), lookups, "nothing in me/ asked the node")
-        XCTAssertEqual(settled().count, 300)
-        XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 10))
-        XCTAssertEqual(xattr(me + "/Tree/inner/file17.txt", "user.peernet.state").map { String(decoding: $0, as: UTF8.self) }, "published")
-        XCTAssertNil(xattr(me + "/Tree/notes.tmp", "user.peernet.state"), "ignored files are not touched")
+        assertCopyPublishedWithoutTheNode()
     }
 
     /// Stopping the mount releases the bind and then the drive; the folder keeps every file.
     func testStopReleasesTheBindAndTheDrive() throws {
-        run("echo kept > \(me)/kept.txt")
-        a.mount.stop()
-        let deadline = Date().addingTimeInterval(10)
-        var mounts = ""
-        repeat {
-            mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
-            if !mounts.contains(" \(a.mountpoint)") { break }
-            usleep(50_000)
-        } while Date() < deadline
-        XCTAssertFalse(mounts.contains(" \(a.mountpoint)"), "neither me/ nor the drive is mounted")
-        XCTAssertEqual(try String(contentsOfFile: a.shareFolder + "/kept.txt", encoding: .utf8), "kept\n")
+        try assertStopLeavesTheFolder()
     }
 
     /// The file manager's Delete on a bound me/: GLib refuses to trash on a bind mount of a

@@ -41,6 +41,40 @@ class DriveTestCase: XCTestCase {
     }
 
     func content(_ relative: String) -> String { (try? String(contentsOfFile: me + "/" + relative, encoding: .utf8)) ?? "<missing>" }
+
+    /// For the views in which programs use the share folder itself (link, bind): a `cp -r` of
+    /// 300 files into me/ makes no request to the node (`during` checks more right after the
+    /// copy), and they are published all the same, each with `user.peernet.state` on the
+    /// file; a temp file carries none and stays private.
+    func assertCopyPublishedWithoutTheNode(during: () -> Void = {}, file: StaticString = #filePath, line: UInt = #line) {
+        let source = a.dir.path + "/tree"
+        run("mkdir -p \(source)/inner && for i in $(seq 1 300); do echo \"file $i\" > \(source)/inner/file$i.txt; done")
+        let lookups = a.mount.localLookups.load(ordering: .relaxed)
+        run("cp -r \(source) \(me)/Tree && echo scratch > \(me)/Tree/notes.tmp")
+        XCTAssertEqual(a.mount.localLookups.load(ordering: .relaxed), lookups, "nothing in me/ asked the node", file: file, line: line)
+        during()
+        XCTAssertEqual(settled().count, 300, file: file, line: line)
+        XCTAssertTrue(a.publisher.waitUntilSettled(timeout: 10), file: file, line: line)
+        XCTAssertEqual(xattr(me + "/Tree/inner/file17.txt", "user.peernet.state").map { String(decoding: $0, as: UTF8.self) }, "published", file: file, line: line)
+        XCTAssertNil(xattr(me + "/Tree/notes.tmp", "user.peernet.state"), "ignored files are not touched", file: file, line: line)
+    }
+
+    /// Stops the mount: nothing of it stays mounted (me/'s bind included), and the folder
+    /// keeps every file.
+    func assertStopLeavesTheFolder(file: StaticString = #filePath, line: UInt = #line) throws {
+        run("echo kept > \(me)/kept.txt")
+        a.mount.stop()
+        let deadline = Date().addingTimeInterval(10)
+        var mounts = ""
+        repeat {
+            mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+            if !mounts.contains(" \(a.mountpoint)") { break }
+            usleep(50_000)
+        } while Date() < deadline
+        XCTAssertFalse(mounts.contains(" \(a.mountpoint)"), "nothing is left mounted", file: file, line: line)
+        XCTAssertEqual(try String(contentsOfFile: a.shareFolder + "/kept.txt", encoding: .utf8), "kept\n", file: file, line: line)
+        XCTAssertFalse(a.publisher.writesStateAttributes, "the daemon without a mount writes no attributes", file: file, line: line)
+    }
 }
 
 /// The programs, with me/ served through FUSE (every operation passes the node); the same
