@@ -30,7 +30,7 @@ final class ShareFolderInodes: @unchecked Sendable {
 
     struct Entry {
         /// The folder's descriptor (folders only; -1 for everything else).
-        let fd: Int32
+        var fd: Int32
         /// Where a non-folder is: its folder's key and its name (bytes, no NUL).
         var parent: UInt64
         var name: [CChar]
@@ -142,6 +142,17 @@ final class ShareFolderInodes: @unchecked Sendable {
                 // The name it was found by now (a file renamed outside the drive, a hard link).
                 e.parent = parent
                 e.name = nameBytes
+                // The inode number of a removed file, taken by a new folder before the kernel
+                // forgot the file (ext4 hands a freed number out again at once): the entry is
+                // now that folder's and keeps its descriptor. (Kept as a file's, the folder had
+                // none: creating in it failed with ENOENT, listing it with ENOTDIR; seen in
+                // CPython's test_os, whose TESTFN is a file in one test and a folder in the
+                // next.) A folder's number cannot be reused while its descriptor holds it.
+                if e.fd < 0 && kept >= 0 {
+                    e.fd = kept
+                    t.entries[key] = e
+                    return nil
+                }
                 t.entries[key] = e
                 return kept
             }
