@@ -123,7 +123,8 @@ final class MountCLITests: XCTestCase {
 
     /// The default view, `link`: me is a symbolic link to the share folder. A copy into it is
     /// published with `user.peernet.state` on the file; `peernet unmount` leaves no mount;
-    /// after kill -9 the next mount clears the dead drive; SIGTERM ends the mount cleanly.
+    /// after kill -9 right after a copy the next mount clears the dead drive and publishes the
+    /// file; SIGTERM ends the mount cleanly.
     func testLinkShareViewIsTheDefaultAndPublishesAndUnmounts() throws {
         try checkLocalShareView([], mounted: [mountpoint]) {
             XCTAssertEqual((try? FileManager.default.destinationOfSymbolicLink(atPath: mountpoint + "/me")), data + "/share", "me is a link to the share folder")
@@ -162,13 +163,25 @@ final class MountCLITests: XCTestCase {
         XCTAssertFalse(first.isRunning, "the mount process ends when unmounted")
         XCTAssertEqual(mounts(), [], "no mount is left")
 
+        // kill -9 right after a copy returned, inside the settle time: the file is in me/ after
+        // the next mount, and is then published.
         let second = try mount(arguments)
+        XCTAssertEqual(sh("head -c 100000 /dev/urandom > \(dir.path)/fresh.jpg && cp \(dir.path)/fresh.jpg \(mountpoint)/me/").status, 0)
         kill(second.processIdentifier, SIGKILL)
         second.waitUntilExit()
         let third = try mount(arguments)
         XCTAssertEqual(mounts(), mounted, "the dead drive cleared, mounted again")
         isTheView()
         XCTAssertEqual(sh("cmp \(dir.path)/photo.jpg \(mountpoint)/me/photo.jpg").status, 0)
+        XCTAssertEqual(sh("cmp \(dir.path)/fresh.jpg \(mountpoint)/me/fresh.jpg").status, 0, "the file survived kill -9")
+        let published = Date().addingTimeInterval(20)
+        var listing = ""
+        while Date() < published {
+            listing = sh("\(CLITests.binary.path) ls --data-dir \(data)").out
+            if listing.contains("fresh.jpg") { break }
+            usleep(200_000)
+        }
+        XCTAssertTrue(listing.contains("fresh.jpg"), "published after the restart: \(listing)")
         third.terminate()
         third.waitUntilExit()
         XCTAssertEqual(third.terminationStatus, 0, "clean exit on SIGTERM")

@@ -229,9 +229,15 @@ final class SharePublisherTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while (try? Data(contentsOf: URL(fileURLWithPath: folder + "/download.bin")))?.count != 11 && Date() < deadline { usleep(20_000) }
         usleep(500_000)
+        publisher.writesStateAttributes = true
         let held = publisher.pass()
         XCTAssertEqual(held.heldOpen, 1, "the file open for writing is held")
         XCTAssertEqual(try published(), ["reader.txt"], "a file open only for reading is published")
+        // Still pending at the next pass: marked so (with me as a link or bound, the attribute
+        // is the only way to see it on the file).
+        XCTAssertEqual(publisher.pass().heldOpen, 1)
+        XCTAssertEqual(attribute("download.bin"), "pending")
+        XCTAssertEqual(attribute("reader.txt"), "published")
         writer.terminate()
         writer.waitUntilExit()
         XCTAssertEqual(try String(contentsOfFile: folder + "/download.bin", encoding: .utf8), "first half second half")
@@ -239,6 +245,7 @@ final class SharePublisherTests: XCTestCase {
         XCTAssertEqual(try published(), ["download.bin", "reader.txt"])
         let record = try XCTUnwrap(store.chain.files().first { $0.name == "download.bin" })
         XCTAssertEqual(record.size, 22, "published as closed, not half-written")
+        XCTAssertEqual(attribute("download.bin"), "published")
     }
 
     /// With me/ bound straight onto the folder, the publisher writes `user.peernet.state` onto

@@ -8,12 +8,13 @@ import Logging
 
 private let shareLog = Logger.peernet("share")
 
-/// `user.peernet.state` as a real extended attribute of each file, for when `me/` is the share
-/// folder itself (bound onto the drive), where no drive answers `getxattr` with the computed
-/// state. Written only when a file's state changes, never on ignored files (temp, swap and
-/// journal files of programs at work are not touched), and not on new files until they are
-/// published or fail. Writing one changes the file's change
-/// time only; its content, size and modification time stay.
+/// `user.peernet.state` as a real extended attribute of each file, for when programs use the
+/// share folder itself (me as a link to it, or bound onto the drive), where no drive answers
+/// `getxattr` with the computed state. Written only when a file's state changes, never on
+/// ignored files (temp, swap and journal files of programs at work are not touched), and on a
+/// new file only once it is published or fails, or stays pending past one pass (held open, or
+/// still being written). Writing one changes the file's change time only; its content, size
+/// and modification time stay.
 extension SharePublisher {
     static let stateAttribute = "user.peernet.state"
 
@@ -28,20 +29,23 @@ extension SharePublisher {
 
     /// Brings every scanned file's attribute to its state; refreshes the recorded change time
     /// of published files it wrote (else the next pass would take the new change time for a
-    /// change and look at the content again).
-    func writeStateAttributes(_ files: [SharePath: ShareScanner.Found]) {
+    /// change and look at the content again). `stillPending`: files pending in this pass and
+    /// the one before.
+    func writeStateAttributes(_ files: [SharePath: ShareScanner.Found], stillPending: Set<SharePath>) {
         let (rows, failed, known) = state.withLock { ($0.rows, $0.failed, $0.attributes) }
         var now: [SharePath: String] = [:]
         var refreshed: [SharePath: ShareIndex.Row] = [:]
         for (path, found) in files {
             let wanted = Self.fileState(row: rows[path], failure: failed[path], signature: found.signature).description
             let full = absolute(path)
-            // "" stands for none: a new file carries none until it is published or fails
-            // (writing "pending" onto every file of a 10,000-file copy, then "published",
-            // doubled the writes and the passes they set off). A file that carried a state
-            // and changed is marked pending, so no stale "published" stays on it.
+            // "" stands for none: a new file carries none until it is published or fails, or
+            // is still pending at a second pass: a download under way, a file a program holds
+            // open (writing "pending" onto every file of a 10,000-file copy, then "published",
+            // doubled the writes and the passes they set off; such files settle by the second
+            // pass). A file that carried a state and changed is marked pending, so no stale
+            // "published" stays on it.
             let current = known[path] ?? withCPath(full) { Self.readAttribute($0) } ?? ""
-            guard current != wanted, !(current.isEmpty && wanted == "pending") else { now[path] = current; continue }
+            guard current != wanted, !(current.isEmpty && wanted == "pending" && !stillPending.contains(path)) else { now[path] = current; continue }
             let rc = withCPath(full) { p in wanted.withCString { lsetxattr(p, Self.stateAttribute, $0, strlen($0), 0) } }
             if rc != 0 {
                 if errno == ENOTSUP || errno == EOPNOTSUPP {

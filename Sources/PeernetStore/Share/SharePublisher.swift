@@ -291,8 +291,8 @@ public final class SharePublisher: @unchecked Sendable {
         if scan.truncated {
             shareLog.warning("the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
         }
-        let (rows, writers, firstSeen, descriptions, requestedIDs) = state.withLock {
-            ($0.rows, $0.writers, $0.firstSeen, $0.descriptions, $0.requestedIDs)
+        let (rows, writers, firstSeen, descriptions, requestedIDs, pendingBefore) = state.withLock {
+            ($0.rows, $0.writers, $0.firstSeen, $0.descriptions, $0.requestedIDs, $0.pending)
         }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
         let mono = monotonicNow()
@@ -562,7 +562,7 @@ public final class SharePublisher: @unchecked Sendable {
         for (p, why) in failed where previousFailures[p] != why {
             shareLog.warning("cannot publish \(p): \(why)")
         }
-        if writesStateAttributes { writeStateAttributes(scan.files) }
+        if writesStateAttributes { writeStateAttributes(scan.files, stillPending: pending.intersection(pendingBefore)) }
         if summary.chainChanged || newFolders != publishedFolders {
             shareLog.info("published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
             for o in observers.withLock({ $0 }) { o(change) }
