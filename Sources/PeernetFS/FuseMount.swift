@@ -67,7 +67,7 @@ public final class FuseMount: @unchecked Sendable {
     /// so one, not one per path through me/.
     let shareLinkReads = Atomic<Int>(0)
 
-    /// How me/ is provided (FuseMount+BoundShare).
+    /// How me/ is provided (FuseMount+ShareView).
     public let shareView: ShareView
 
     public init(fs: PeernetFileSystem, mountpoint: String, allowOther: Bool = false, passthrough: Bool? = nil, shareView: ShareView = .fuse) {
