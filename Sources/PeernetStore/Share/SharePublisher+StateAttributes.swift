@@ -12,8 +12,8 @@ private let shareLog = Logger.peernet("share")
 /// share folder itself (me as a link to it, or bound onto the drive), where no drive answers
 /// `getxattr` with the computed state. Written only when a file's state changes, never on
 /// ignored files (temp, swap and journal files of programs at work are not touched), and on a
-/// new file only once it is published or fails, or stays pending past one pass (held open, or
-/// still being written). Writing one changes the file's change time only; its content, size
+/// new file only once it is published or fails, or stays pending for twice the settle time
+/// (held open, or still being written). Writing one changes the file's change time only; its content, size
 /// and modification time stay.
 extension SharePublisher {
     static let stateAttribute = "user.peernet.state"
@@ -29,8 +29,8 @@ extension SharePublisher {
 
     /// Brings every scanned file's attribute to its state; refreshes the recorded change time
     /// of published files it wrote (else the next pass would take the new change time for a
-    /// change and look at the content again). `stillPending`: files pending in this pass and
-    /// the one before.
+    /// change and look at the content again). `stillPending`: files pending for twice the
+    /// settle time.
     func writeStateAttributes(_ files: [SharePath: ShareScanner.Found], stillPending: Set<SharePath>) {
         let (rows, failed, known) = state.withLock { ($0.rows, $0.failed, $0.attributes) }
         var now: [SharePath: String] = [:]
@@ -39,10 +39,10 @@ extension SharePublisher {
             let wanted = Self.fileState(row: rows[path], failure: failed[path], signature: found.signature).description
             let full = absolute(path)
             // "" stands for none: a new file carries none until it is published or fails, or
-            // is still pending at a second pass: a download under way, a file a program holds
-            // open (writing "pending" onto every file of a 10,000-file copy, then "published",
-            // doubled the writes and the passes they set off; such files settle by the second
-            // pass). A file that carried a state and changed is marked pending, so no stale
+            // has been pending for twice the settle time: a download under way, a file a
+            // program holds open (writing "pending" onto every file of a 10,000-file copy, then
+            // "published", doubled the writes and the passes they set off; such files settle
+            // well before). A file that carried a state and changed is marked pending, so no stale
             // "published" stays on it.
             let current = known[path] ?? withCPath(full) { Self.readAttribute($0) } ?? ""
             guard current != wanted, !(current.isEmpty && wanted == "pending" && !stillPending.contains(path)) else { now[path] = current; continue }

@@ -86,6 +86,8 @@ public final class SharePublisher: @unchecked Sendable {
         var failed: [SharePath: String] = [:]
         /// How long the last pass's walk of the folder took (its imports not counted).
         var lastScanSeconds = 0.0
+        /// When each pending file became pending (kept while it stays pending).
+        var pendingSince: [SharePath: Double] = [:]
         /// Signature and when it was first seen, for files whose times lie in the future.
         var firstSeen: [SharePath: (FileSignature, Double)] = [:]
         /// Open writable handles per (device, inode), from the drive.
@@ -300,8 +302,8 @@ public final class SharePublisher: @unchecked Sendable {
         if scan.truncated {
             shareLog.warning("the share folder is deeper than \(ShareScanner.maxDepth) levels or has more than \(ShareScanner.maxEntries) entries; only that much is published")
         }
-        let (rows, writers, firstSeen, descriptions, requestedIDs, pendingBefore) = state.withLock {
-            ($0.rows, $0.writers, $0.firstSeen, $0.descriptions, $0.requestedIDs, $0.pending)
+        let (rows, writers, firstSeen, descriptions, requestedIDs, pendingSinceBefore) = state.withLock {
+            ($0.rows, $0.writers, $0.firstSeen, $0.descriptions, $0.requestedIDs, $0.pendingSince)
         }
         let nowNs = Int64(Date().timeIntervalSince1970 * 1e9)
         let mono = monotonicNow()
@@ -551,6 +553,8 @@ public final class SharePublisher: @unchecked Sendable {
         change.published = add.compactMap { try? store.chain.file(id: $0.id) }
         summary.pending = pending.count
         summary.failed = failed.count
+        var pendingSince: [SharePath: Double] = [:]
+        for p in pending { pendingSince[p] = pendingSinceBefore[p] ?? mono }
         let previousFailures = state.withLock { s -> [SharePath: String] in
             let before = s.failed
             s.rows = newRows
@@ -565,6 +569,7 @@ public final class SharePublisher: @unchecked Sendable {
             s.ignore = scan.ignore
             s.nextWake = wake
             s.lastScanSeconds = scanSeconds
+            s.pendingSince = pendingSince
             s.lastFinishedStart = startNumber
             s.lastSummary = summary
             return before
@@ -572,7 +577,13 @@ public final class SharePublisher: @unchecked Sendable {
         for (p, why) in failed where previousFailures[p] != why {
             shareLog.warning("cannot publish \(p): \(why)")
         }
-        if writesStateAttributes { writeStateAttributes(scan.files, stillPending: pending.intersection(pendingBefore)) }
+        if writesStateAttributes {
+            // Pending for twice the settle time: held open or still being written. (Pending at
+            // two passes was not enough: passes come as often as a copy's events allow, and
+            // the first third of a 10,000-file copy got "pending" and then "published".)
+            let lingering = max(options.settle, 0.5) * 2
+            writeStateAttributes(scan.files, stillPending: Set(pendingSince.filter { mono - $0.value >= lingering }.keys))
+        }
         if summary.chainChanged || newFolders != publishedFolders {
             shareLog.info("published \(summary.added) new, \(summary.replaced) changed, \(summary.renamed) renamed, withdrew \(summary.removed); \(pending.count) pending")
             for o in observers.withLock({ $0 }) { o(change) }
