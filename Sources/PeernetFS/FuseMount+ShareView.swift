@@ -72,12 +72,13 @@ extension FuseMount {
     /// Whether me/ is the share folder bound onto the drive.
     public var isShareBound: Bool { shareBound.load(ordering: .relaxed) }
 
-    /// Detaches a bound me/ (before the drive itself is unmounted: a mount with another inside
-    /// cannot be unmounted without MNT_DETACH).
+    /// Ends the view: the publisher stops writing attributes, and a bound me/ is detached
+    /// (before the drive itself is unmounted: a mount with another inside cannot be unmounted
+    /// without MNT_DETACH).
     func releaseShare() {
-        if shareView == .link { fs.publisher.writesStateAttributes = false }
+        // The drive computes no state once it is gone: the daemon alone writes none either.
+        if shareView != .fuse { fs.publisher.writesStateAttributes = false }
         guard shareBound.exchange(false, ordering: .relaxed) else { return }
-        fs.publisher.writesStateAttributes = false
         umount2(mePath, Int32(MNT_DETACH))
     }
 

@@ -333,9 +333,7 @@ public final class FuseMount: @unchecked Sendable {
                         let (name, n) = entries[index]
                         var st = Glibc.stat()
                         st.st_ino = UInt(m.fs.listingInode(for: n))
-                        st.st_mode = n.isDirectory ? S_IFDIR : S_IFREG
-                        if case .peerAlias = n { st.st_mode = S_IFLNK }
-                        if case .shareLink = n { st.st_mode = S_IFLNK }
+                        st.st_mode = n.isDirectory ? S_IFDIR : n.isSymlink ? S_IFLNK : S_IFREG
                         let needed: Int
                         if plus {
                             var entry = fuse_entry_param()

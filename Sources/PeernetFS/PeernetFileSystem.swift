@@ -40,6 +40,13 @@ public enum FSNode: Hashable, Sendable {
 
     /// A directory outside me/ (me/'s own folders pass through: see ShareFolderInodes).
     public var isDirectory: Bool { directory != nil }
+    /// A symbolic link outside me/ (a listing's entry type, without computing attributes).
+    public var isSymlink: Bool {
+        switch self {
+        case .peerAlias, .shareLink: return true
+        default: return false
+        }
+    }
 }
 
 /// Errors as errno values for the kernel.

@@ -21,8 +21,9 @@ struct MountCommand: AsyncParsableCommand {
                           published once closed and unchanged for PublishDelay
                           (2 s); rm unshares; hidden, temp, swap and journal
                           files and .peernetignore patterns are never published
-                          (getfattr -n user.peernet.state FILE: published or
-                          failed; .peernet/publishing lists what is pending)
+                          (getfattr -n user.peernet.state FILE: published,
+                          pending or failed; .peernet/publishing lists all
+                          that is pending)
                           By default me is a link to that folder: programs in
                           it work at local speed (find/du/tar of the whole
                           drive do not follow the link; use me/ or -L).

@@ -13,8 +13,8 @@ private let shareLog = Logger.peernet("share")
 /// `getxattr` with the computed state. Written only when a file's state changes, never on
 /// ignored files (temp, swap and journal files of programs at work are not touched), and on a
 /// new file only once it is published or fails, or stays pending for twice the settle time
-/// (held open, or still being written). Writing one changes the file's change time only; its content, size
-/// and modification time stay.
+/// (held open, or still being written). Writing one changes the file's change time only; its
+/// content, size and modification time stay.
 extension SharePublisher {
     static let stateAttribute = "user.peernet.state"
 
@@ -42,8 +42,8 @@ extension SharePublisher {
             // has been pending for twice the settle time: a download under way, a file a
             // program holds open (writing "pending" onto every file of a 10,000-file copy, then
             // "published", doubled the writes and the passes they set off; such files settle
-            // well before). A file that carried a state and changed is marked pending, so no stale
-            // "published" stays on it.
+            // well before). A file that carried a state and changed is marked pending, so no
+            // stale "published" stays on it.
             let current = known[path] ?? withCPath(full) { Self.readAttribute($0) } ?? ""
             guard current != wanted, !(current.isEmpty && wanted == "pending" && !stillPending.contains(path)) else { now[path] = current; continue }
             let rc = withCPath(full) { p in wanted.withCString { lsetxattr(p, Self.stateAttribute, $0, strlen($0), 0) } }

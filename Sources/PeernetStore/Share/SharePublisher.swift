@@ -82,12 +82,11 @@ public final class SharePublisher: @unchecked Sendable {
         var rows: [SharePath: ShareIndex.Row] = [:]
         /// Empty folders published as virtual folder records.
         var folders: [SharePath: TransferID] = [:]
-        var pending: Set<SharePath> = []
+        /// The pending files, and since when each has been pending (kept while it stays so).
+        var pendingSince: [SharePath: Double] = [:]
         var failed: [SharePath: String] = [:]
         /// How long the last pass's walk of the folder took (its imports not counted).
         var lastScanSeconds = 0.0
-        /// When each pending file became pending (kept while it stays pending).
-        var pendingSince: [SharePath: Double] = [:]
         /// Signature and when it was first seen, for files whose times lie in the future.
         var firstSeen: [SharePath: (FileSignature, Double)] = [:]
         /// Open writable handles per (device, inode), from the drive.
@@ -255,7 +254,7 @@ public final class SharePublisher: @unchecked Sendable {
 
     /// Files waiting to be published and files that failed, with the reason.
     public func backlog() -> (pending: [SharePath], failed: [(SharePath, String)]) {
-        state.withLock { s in (s.pending.sorted(), s.failed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }
+        state.withLock { s in (s.pendingSince.keys.sorted(), s.failed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }) }
     }
 
     public var lastSummary: PassSummary { state.withLock { $0.lastSummary } }
@@ -267,7 +266,7 @@ public final class SharePublisher: @unchecked Sendable {
         let startsBefore = state.withLock { $0.starts }
         poke()
         while monotonicNow() < deadline {
-            let (finishedStart, pending) = state.withLock { ($0.lastFinishedStart, $0.pending.count) }
+            let (finishedStart, pending) = state.withLock { ($0.lastFinishedStart, $0.pendingSince.count) }
             if finishedStart > startsBefore && pending == 0 { return true }
             if finishedStart > startsBefore { poke() }
             usleep(20_000)
@@ -559,7 +558,6 @@ public final class SharePublisher: @unchecked Sendable {
             let before = s.failed
             s.rows = newRows
             s.folders = newFolders
-            s.pending = pending
             s.failed = failed
             s.firstSeen = newFirstSeen
             for p in imported.map(\.0.path) + renames.map(\.to) + described {
