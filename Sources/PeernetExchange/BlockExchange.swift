@@ -515,20 +515,21 @@ public final class BlockExchange: Sendable {
             if let header = try? store.cache.header(peer), header.blocks == 0 { try? store.cache.drop(peer) }
             return 0
         }
-        // One transaction for the whole batch; each block is its own savepoint, so a rejected
-        // block leaves no trace and does not undo the others.
+        // One transaction for the whole batch; a rejected block was checked before any of it
+        // was written, so it leaves no trace and does not undo the others.
+        let blocks = items.compactMap { item -> (number: UInt64, raw: [UInt8])? in
+            if case .block(let number, let raw) = item { return (number, raw) }
+            return nil
+        }.sorted { $0.number < $1.number }
         var stored = 0, rejected = 0
         var why = ""
-        try? store.db.transaction {
-            for case .block(let number, let raw) in items.sorted(by: { $0.number < $1.number }) {
-                do {
-                    try store.cache.ingest(owner: peer, number: number, raw: raw)
-                    stored += 1
-                } catch {
-                    rejected += 1
-                    why = "block \(number): \(error)"
-                }
-            }
+        do {
+            let result = try store.cache.ingest(owner: peer, blocks: blocks)
+            stored = result.stored
+            rejected = result.rejected.count
+            if let last = result.rejected.last { why = "block \(last.number): \(last.error)" }
+        } catch {
+            exchangeLog.error("caching \(blocks.count) blocks of \(peer.hexString.prefix(16))…'s chain failed, none kept: \(error)")
         }
         if rejected > 0 {
             rejectedBlocks.withLock { $0 += rejected }

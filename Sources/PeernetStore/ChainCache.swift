@@ -124,25 +124,64 @@ public final class ChainCache: @unchecked Sendable {
             .first?.first?.bytes
     }
 
+    /// A downloaded block left out of the cache, and why (forged, stale, unlinked, too large).
+    public struct RejectedBlock: Sendable {
+        public let number: UInt64
+        public let error: any Error
+    }
+
     /// Validates and stores one downloaded block, indexing its files. Throws (storing nothing)
     /// for a block that is forged, stale, unlinked or out of limits.
     public func ingest(owner: PublicKey, number: UInt64, raw: [UInt8]) throws {
+        if let rejected = try ingest(owner: owner, blocks: [(number, raw)]).rejected.first { throw rejected.error }
+    }
+
+    /// Validates and stores downloaded blocks (in ascending order) in one transaction, indexing
+    /// their files. A block that fails validation is left out without undoing the others: all
+    /// of its checks run before anything of it is written. A database error ends the batch,
+    /// with nothing of it kept, and is thrown.
+    ///
+    /// No savepoint per block: with one open, every statement's end cut SQLite's in-memory
+    /// statement journal back to where it began, walking the journal's 1 KiB chunks from the
+    /// start, and the journal grew with the block's pages. A 10,000-file sync spent 30 % of
+    /// its time in that walk (perf: `memjrnlTruncate`).
+    public func ingest(owner: PublicKey, blocks: [(number: UInt64, raw: [UInt8])]) throws -> (stored: Int, rejected: [RejectedBlock]) {
         try db.transaction {
-            guard let cached = try header(owner) else { throw BlockchainError.notFound("no cache header for this peer") }
-            guard number < cached.height else { throw BlockchainError.wrongNumber(expected: cached.height - 1, got: number) }
-            var blockLimits = BlockLimits()
-            blockLimits.maxBlockSize = Int(limits.maxBlockSize)
-            let previous = number == 0 ? nil : try block(owner, number: number - 1).map { Hash256.blake3($0) }
-            let decoded = try BlockValidator.validate(raw, owner: owner, number: number, version: cached.version,
-                                                      previousHash: previous, limits: blockLimits)
-            // The next block, if cached, must link to this one.
-            if let next = try block(owner, number: number + 1), (try? Block.decode(next))?.block.previousHash != decoded.hash {
-                throw BlockchainError.brokenLink(block: number + 1)
+            var stored = 0
+            var rejected: [RejectedBlock] = []
+            for (number, raw) in blocks {
+                let valid: (version: UInt64, files: [FileRecord])
+                do {
+                    valid = try validate(owner: owner, number: number, raw: raw)
+                } catch {
+                    rejected.append(RejectedBlock(number: number, error: error))
+                    continue
+                }
+                try db.run("INSERT OR REPLACE INTO cache_blocks VALUES (?, ?, ?, ?)",
+                           [.blob(owner.compressed), .integer(Int64(bitPattern: number)), .integer(Int64(bitPattern: valid.version)), .blob(raw)])
+                try catalog.add(valid.files, owner: owner, version: valid.version, block: number)
+                stored += 1
             }
-            try db.run("INSERT OR REPLACE INTO cache_blocks VALUES (?, ?, ?, ?)",
-                       [.blob(owner.compressed), .integer(Int64(bitPattern: number)), .integer(Int64(bitPattern: cached.version)), .blob(raw)])
-            try catalog.add(try decoded.block.files(), owner: owner, version: cached.version, block: number)
+            return (stored, rejected)
         }
+    }
+
+    /// Every check of a downloaded block against the cache, before anything is written: the
+    /// header, the signature and number, the link to the cached block before it and from the
+    /// one after it, and its file records. Returns the version it belongs to and its files.
+    private func validate(owner: PublicKey, number: UInt64, raw: [UInt8]) throws -> (version: UInt64, files: [FileRecord]) {
+        guard let cached = try header(owner) else { throw BlockchainError.notFound("no cache header for this peer") }
+        guard number < cached.height else { throw BlockchainError.wrongNumber(expected: cached.height - 1, got: number) }
+        var blockLimits = BlockLimits()
+        blockLimits.maxBlockSize = Int(limits.maxBlockSize)
+        let previous = number == 0 ? nil : try block(owner, number: number - 1).map { Hash256.blake3($0) }
+        let decoded = try BlockValidator.validate(raw, owner: owner, number: number, version: cached.version,
+                                                  previousHash: previous, limits: blockLimits)
+        // The next block, if cached, must link to this one.
+        if let next = try block(owner, number: number + 1), (try? Block.decode(next))?.block.previousHash != decoded.hash {
+            throw BlockchainError.brokenLink(block: number + 1)
+        }
+        return (cached.version, try decoded.block.files())
     }
 
     /// Forgets headers that never got a block: every identity that announces a chain gets a

@@ -62,4 +62,36 @@ final class ChainCacheTests: XCTestCase {
         XCTAssertEqual(try viewer.cache.dropEmptyHeaders(), 50)
         XCTAssertEqual(try viewer.cache.owners(), [real.chain.owner])
     }
+
+    /// A batch with a forged block in the middle keeps the blocks around it and nothing of the
+    /// forged one; a signed block whose file record does not decode is refused the same way,
+    /// before anything of it is written (the batch has no savepoint per block to undo it).
+    func testABatchKeepsItsValidBlocksAndNothingOfARejectedOne() throws {
+        let key = PrivateKey()
+        let owner = try LocalStore(dataDirectory: try temporaryDataDirectory(), key: key), viewer = try makeStore()
+        for name in ["zero.txt", "one.txt", "two.txt"] { try owner.chain.addFiles([file(name)]) }
+        XCTAssertEqual(owner.chain.height, 3)
+        let genuine = try (0..<UInt64(3)).map { (number: $0, raw: try XCTUnwrap(owner.chain.block($0))) }
+        var forged = genuine
+        forged[1].raw[70] ^= 0xff
+        let decoded = try Block.decode(genuine[1].raw).block
+        var undecodable = decoded
+        undecodable.records = [BlockRecord(type: .file, date: 0, data: [1, 2, 3])]
+        let names = { try Set(viewer.catalog.files(owner: owner.chain.owner).map(\.file.name)) }
+        for (label, middle) in [("bad signature", forged[1].raw), ("file record", try undecodable.encode(signer: key))] {
+            try viewer.cache.drop(owner.chain.owner)
+            guard case .download = try viewer.cache.assess(owner: owner.chain.owner, version: owner.chain.version, height: 3) else {
+                return XCTFail(label)
+            }
+            let result = try viewer.cache.ingest(owner: owner.chain.owner, blocks: [genuine[0], (1, middle), genuine[2]])
+            XCTAssertEqual(result.stored, 2, label)
+            XCTAssertEqual(result.rejected.map(\.number), [1], label)
+            XCTAssertEqual(try names(), ["zero.txt", "two.txt"], label)
+            XCTAssertNil(try viewer.cache.block(owner.chain.owner, number: 1), label)
+            XCTAssertEqual(try viewer.cache.header(owner.chain.owner)?.blocks, 2, label)
+            // The genuine block still fits between the two.
+            try viewer.cache.ingest(owner: owner.chain.owner, number: 1, raw: genuine[1].raw)
+            XCTAssertEqual(try names(), ["zero.txt", "one.txt", "two.txt"], label)
+        }
+    }
 }
