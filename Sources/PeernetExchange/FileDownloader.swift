@@ -135,17 +135,39 @@ public final class FileDownloader: Sendable {
     }
 
     /// Downloads `range` (default: the whole file) into the cache, verified.
-    public func download(_ target: DownloadTarget, range: Range<UInt64>? = nil,
+    ///
+    /// `readSoon: false` says nothing will read the content from the cache soon (`peernet get`
+    /// moves the finished file out): the written pages then leave the page cache once they are
+    /// durable, so a download keeps reusing the same few MiB of memory instead of taking a new
+    /// page for every 4 KiB. On a VM whose host takes free memory back (virtio-balloon free page
+    /// reporting, as on this project's test machines) every new page costs a host fault inside
+    /// the copy: a 1 GiB `get` between two daemons ran at 163-179 MB/s into such memory and at
+    /// 301-386 MB/s into memory just freed. Elsewhere it keeps a large download from pushing
+    /// everything else out of the page cache. Readers (the drive, the web API's export) keep the
+    /// pages: they read them right away.
+    public func download(_ target: DownloadTarget, range: Range<UInt64>? = nil, readSoon: Bool = true,
                          progress: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws {
         try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
         let wanted = fragments(of: entry, range: range)
         if wanted.isEmpty { progress?(entry.verifiedBytes, target.size); return }
-        try await run(target, wanted: wanted, progress: progress)
+        try await run(target, wanted: wanted, readSoon: readSoon, progress: progress)
         evictIfNeeded(target.hash)
         if (try? cache.entry(target.hash, includeTree: false))?.isComplete == true, let search {
             Task { await search.announceProviders([(hash: target.hash, size: target.size)]) }
         }
+    }
+
+    /// Downloads the whole file into `output`, as `peernet get` does. A new download moves
+    /// out of the cache into the output (no copy, and nothing reads it from the cache
+    /// meanwhile: `readSoon` is false); content the cache held complete before stays there
+    /// (the drive may be reading it) and is copied, as is a download to another file system.
+    public func download(_ target: DownloadTarget, to output: String,
+                         progress: (@Sendable (UInt64, UInt64) -> Void)? = nil) async throws {
+        let held = (try? cache.entry(target.hash, includeTree: false))?.isComplete == true
+        try await download(target, readSoon: held, progress: progress)
+        let moved = try !held && cache.moveOut(target.hash, size: target.size, to: output)
+        if !moved { try cache.export(target.hash, size: target.size, to: output) }
     }
 
     func fragments(of entry: DownloadCache.Entry, range: Range<UInt64>?) -> [Int] {
@@ -156,13 +178,14 @@ public final class FileDownloader: Sendable {
         return (first...last).filter { !entry.verified[$0] }
     }
 
-    private func run(_ target: DownloadTarget, wanted: [Int], progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
+    private func run(_ target: DownloadTarget, wanted: [Int], readSoon: Bool = true,
+                     progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
         let holders = await cachedHolders(for: target)
         guard !holders.isEmpty else { throw DownloadFailure.noHolders }
         activity.began(target.hash, size: target.size, holders: holders.count,
                        verified: (try? cache.entry(target.hash, includeTree: false))?.verifiedBytes ?? 0)
         do {
-            try await fetch(target, wanted: wanted, from: holders, progress: progress)
+            try await fetch(target, wanted: wanted, from: holders, readSoon: readSoon, progress: progress)
             activity.ended(target.hash, failure: nil)
         } catch {
             activity.ended(target.hash, failure: error is CancellationError ? nil : "\(error)")
@@ -170,7 +193,7 @@ public final class FileDownloader: Sendable {
         }
     }
 
-    private func fetch(_ target: DownloadTarget, wanted: [Int], from holders: [PublicKey],
+    private func fetch(_ target: DownloadTarget, wanted: [Int], from holders: [PublicKey], readSoon: Bool = true,
                        progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
         let count = Int(max(1, MerkleTree.fragmentCount(fileSize: target.size, fragmentSize: target.fragmentSize)))
         var tree: MerkleTree? = count < 2 ? MerkleTree(fileSize: target.size, fragmentSize: target.fragmentSize, fragmentHashes: [], fileHash: target.hash)
@@ -192,7 +215,7 @@ public final class FileDownloader: Sendable {
             if needed.isEmpty { return }
             do {
                 if let tree {
-                    try await fetchVerified(target, tree: tree, fragments: needed, from: holder, progress: progress)
+                    try await fetchVerified(target, tree: tree, fragments: needed, from: holder, readSoon: readSoon, progress: progress)
                 } else {
                     try await fetchWhole(target, from: holder, progress: progress)
                 }
@@ -217,7 +240,7 @@ public final class FileDownloader: Sendable {
 
     /// Fetches runs of missing fragments from one holder, verifying each as it completes.
     private func fetchVerified(_ target: DownloadTarget, tree: MerkleTree, fragments: [Int], from holder: PublicKey,
-                               progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
+                               readSoon: Bool, progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
         var runs: [ClosedRange<Int>] = []
         for f in fragments.sorted() {
             if let last = runs.last, last.upperBound + 1 == f { runs[runs.count - 1] = last.lowerBound...f } else { runs.append(f...f) }
@@ -253,7 +276,7 @@ public final class FileDownloader: Sendable {
                             if c.uncommitted.count >= 16 {
                                 let batch = c.uncommitted
                                 c.uncommitted = []
-                                self.commitQueue.submit { self.commit(target.hash, batch) }
+                                self.commitQueue.submit { self.commit(target.hash, batch, dropPages: !readSoon) }
                             }
                             c.done += UInt64(length)
                             progress?(c.done, target.size)
@@ -264,13 +287,13 @@ public final class FileDownloader: Sendable {
                 }
             } catch {
                 await commitQueue.drain()
-                commit(target.hash, cursor.withLock { $0.uncommitted })
+                commit(target.hash, cursor.withLock { $0.uncommitted }, dropPages: !readSoon)
                 // An abandoned stream is ours: because of a corrupt fragment.
                 if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
                 throw error
             }
             await commitQueue.drain()
-            commit(target.hash, cursor.withLock { $0.uncommitted })
+            commit(target.hash, cursor.withLock { $0.uncommitted }, dropPages: !readSoon)
             if let bad = cursor.withLock({ $0.liar }) { throw LiarError(fragment: bad) }
         }
     }
@@ -282,10 +305,11 @@ public final class FileDownloader: Sendable {
         try? cache.evict(keep: busy.union([current]))
     }
 
-    /// Marks written fragments verified in the cache (durably) and drops them from `ready`.
-    func commit(_ hash: Hash256, _ indices: [Int]) {
+    /// Marks written fragments verified in the cache (durably) and drops them from `ready`;
+    /// `dropPages`: see `download(_:range:readSoon:progress:)`.
+    func commit(_ hash: Hash256, _ indices: [Int], dropPages: Bool = false) {
         guard !indices.isEmpty else { return }
-        try? cache.commitVerified(hash, indices: indices)
+        try? cache.commitVerified(hash, indices: indices, dropPages: dropPages)
         // After the marks are stored and before the fragments leave `ready`: a reader that
         // misses a fragment in `ready` sees this count moved and reads the marks again.
         commits.add(1, ordering: .sequentiallyConsistent)

@@ -54,15 +54,13 @@ final class DownloadJobs: Sendable {
                     // Our own content: nothing to download.
                     if let output, let source = store.warehouse.contentPath(target.hash) { try FileManager.default.copyItem(atPath: source, toPath: output) }
                 } else {
-                    // Content the cache already held stays there (the drive may read it); a new
-                    // download moves out of the cache into the output.
-                    let held = (try? store.downloads.entry(target.hash, includeTree: false))?.isComplete == true
-                    try await downloader.download(target) { [weak self] done, total in
+                    let report: @Sendable (UInt64, UInt64) -> Void = { [weak self] done, total in
                         self?.jobs.withLock { $0[id]?.received = done; $0[id]?.total = total }
                     }
                     if let output {
-                        let moved = try !held && store.downloads.moveOut(target.hash, size: target.size, to: output)
-                        if !moved { try store.downloads.export(target.hash, size: target.size, to: output) }
+                        try await downloader.download(target, to: output, progress: report)
+                    } else {
+                        try await downloader.download(target, progress: report)
                     }
                 }
                 jobs.withLock { $0[id]?.received = target.size; $0[id]?.done = true; $0[id]?.output = output }

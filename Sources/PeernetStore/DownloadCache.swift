@@ -103,13 +103,36 @@ public final class DownloadCache: @unchecked Sendable {
         guard written == data.count else { throw WarehouseError.io(path(hash), "short write") }
     }
 
+    /// Consecutive indices as ranges: [3, 1, 2, 7] -> [1...3, 7...7].
+    static func runs(_ indices: [Int]) -> [ClosedRange<Int>] {
+        var out: [ClosedRange<Int>] = []
+        for i in indices.sorted() {
+            if let last = out.last, last.upperBound + 1 >= i { out[out.count - 1] = last.lowerBound...max(last.upperBound, i) } else { out.append(i...i) }
+        }
+        return out
+    }
+
     /// Makes written fragments durable (fdatasync) and then marks them verified: the marks
-    /// never get ahead of the data, and one sync covers a batch of fragments.
-    public func commitVerified(_ hash: Hash256, indices: [Int]) throws {
+    /// never get ahead of the data, and one sync covers a batch of fragments. `dropPages`
+    /// then takes the fragments' pages out of the page cache (they are clean once synced), so
+    /// the next writes reuse that memory (see `FileDownloader.download`'s `readSoon`).
+    public func commitVerified(_ hash: Hash256, indices: [Int], dropPages: Bool = false) throws {
         bitmapLock.lock(); defer { bitmapLock.unlock() }
         guard !indices.isEmpty, var e = try entry(hash, includeTree: false) else { return }
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
-        if fd >= 0 { fdatasync(fd); close(fd) }
+        if fd >= 0 {
+            fdatasync(fd)
+            if dropPages {
+                for run in Self.runs(indices.filter { $0 < e.fragmentCount }) {
+                    // No overflow: fragment indices and sizes come from a validated entry
+                    // (size ≤ 2^50), and the last run ends at the file's end at most.
+                    let start = UInt64(run.lowerBound) * e.fragmentSize
+                    let end = min(e.size, UInt64(run.upperBound + 1) * e.fragmentSize)
+                    if end > start { _ = posix_fadvise(fd, off_t(start), off_t(end - start), POSIX_FADV_DONTNEED) }
+                }
+            }
+            close(fd)
+        }
         for i in indices where i < e.fragmentCount { e.verified[i] = true }
         try db.run("UPDATE downloads SET verified = ?, last_access = ? WHERE hash = ?",
                    [.blob(Self.pack(e.verified)), .integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])

@@ -47,7 +47,8 @@ enum TransferBenchmarks {
                 let cpu0 = cpuSeconds()
                 let start = Date()
                 do {
-                    try await downloader.download(DownloadTarget(record, owner: holder.node.publicKey))
+                    // As `peernet get` downloads: nothing reads the cache meanwhile (readSoon).
+                    try await downloader.download(DownloadTarget(record, owner: holder.node.publicKey), readSoon: false)
                 } catch {
                     FileHandle.standardError.write(Data("download \(label) failed: \(error)\n".utf8))
                     continue

@@ -130,7 +130,11 @@ extension DaemonCLITests {
         let out = URL(fileURLWithPath: b).appendingPathComponent("got.flac")
         let got = try t.peernet(["get", hash, "-o", out.path, "--data-dir", b])
         XCTAssertEqual(got.status, 0, got.err)
+        // Nothing read it from the cache meanwhile, so its pages left the page cache once they
+        // were durable (the node's next download reuses that memory). Checked before reading it.
+        XCTAssertEqual(try residentPages(out.path), 0)
         XCTAssertEqual(try Data(contentsOf: out), Data(repeating: 5, count: 4000))
+        XCTAssertGreaterThan(try residentPages(out.path), 0, "the check sees pages that are cached")
         // The download moved out of B's cache into the output; a second get fetches it again.
         let again = URL(fileURLWithPath: b).appendingPathComponent("again.flac")
         let second = try t.peernet(["get", hash, "-o", again.path, "--data-dir", b])
@@ -293,4 +297,20 @@ extension DaemonCLITests {
         XCTAssertTrue(refused.err.contains("APICertificateKey is not set"), refused.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nokey/control.sock").path), "nothing started")
     }
+}
+
+/// How many of a file's pages are in the page cache (mincore(2) on a fresh mapping, which
+/// faults nothing in).
+func residentPages(_ path: String) throws -> Int {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw POSIXError(.ENOENT) }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_size > 0 else { return 0 }
+    let length = Int(st.st_size)
+    guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { throw POSIXError(.EIO) }
+    defer { munmap(map, length) }
+    var pages = [UInt8](repeating: 0, count: (length + 4095) / 4096)
+    guard mincore(map, length, &pages) == 0 else { throw POSIXError(.EIO) }
+    return pages.filter { $0 & 1 != 0 }.count
 }

@@ -71,6 +71,37 @@ final class DownloadCacheTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path(hash)))
         XCTAssertThrowsError(try cache.export(hash, size: UInt64(content.count), to: shm), "moved out: no longer cached")
     }
+
+    /// A commit that drops pages leaves the committed fragments durable, marked and out of the
+    /// page cache (a download for `peernet get` then reuses its memory); without it they stay
+    /// resident. Residency is read with mincore(2) on a fresh mapping, which faults nothing in.
+    func testCommitCanDropTheCommittedPagesFromThePageCache() throws {
+        let d = try PreparedDownload((0..<(6 * 262_144 + 4_321)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 7)) }, for: self)
+        defer { try? FileManager.default.removeItem(at: d.data.url) }
+        let (cache, content, hash, entry) = (d.cache, d.content, d.hash, d.entry)
+        for i in 0..<entry.fragmentCount { try d.write(i) }
+        try cache.commitVerified(hash, indices: [0, 1, 2])
+        try cache.commitVerified(hash, indices: [6, 3, 4], dropPages: true)
+        func resident(_ fragment: Int) throws -> Int {
+            let fd = open(cache.path(hash), O_RDONLY)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            defer { close(fd) }
+            let start = fragment * 262_144, length = min(262_144, content.count - start)
+            let map = try XCTUnwrap(mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)))
+            XCTAssertNotEqual(map, MAP_FAILED)
+            defer { munmap(map, length) }
+            var pages = [UInt8](repeating: 0, count: (length + 4095) / 4096)
+            XCTAssertEqual(mincore(map, length, &pages), 0)
+            return pages.filter { $0 & 1 != 0 }.count
+        }
+        for i in [0, 1, 2, 5] { XCTAssertGreaterThan(try resident(i), 0, "fragment \(i) was not dropped") }
+        for i in [3, 4, 6] { XCTAssertEqual(try resident(i), 0, "fragment \(i) was dropped") }
+        let marked = try XCTUnwrap(try cache.entry(hash, includeTree: false)).verified
+        XCTAssertEqual(marked, [true, true, true, true, true, false, true])
+        // Still the content, read back from the disk.
+        XCTAssertEqual(try cache.readUnchecked(hash, offset: 0, length: content.count), content)
+        XCTAssertEqual(DownloadCache.runs([3, 1, 2, 7, 7, 9]), [1...3, 7...7, 9...9])
+    }
 }
 
 /// `content` prepared in a download cache of its own data directory, nothing written yet.
