@@ -153,6 +153,8 @@ public final class ChainCache: @unchecked Sendable {
                 let valid: (version: UInt64, files: [FileRecord])
                 do {
                     valid = try validate(owner: owner, number: number, raw: raw)
+                } catch let error as SQLiteError {
+                    throw error  // the database, not the block
                 } catch {
                     rejected.append(RejectedBlock(number: number, error: error))
                     continue
