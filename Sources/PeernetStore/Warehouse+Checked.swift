@@ -31,7 +31,8 @@ public struct FileVersion: Equatable, Sendable {
 /// reader's 10.8 %), for content hashed moments before at import.
 ///
 /// Known good: content copied in at import (hashed on its way into the warehouse's own file),
-/// and content a serve checked from start to end; either while its file keeps the version it
+/// a share-folder file its import hashed (see `importLinked`), and content a serve checked
+/// from start to end; either while its file keeps the version it
 /// had then, for `trustChecked` seconds at most, since a bit flipped on disk changes no
 /// timestamp: the first serve after that checks it again. A file of the share folder is
 /// only remembered when its change time was over 2 s old before the check began: a write in

@@ -49,6 +49,38 @@ final class WarehouseTests: XCTestCase {
         XCTAssertThrowsError(try warehouse.importFile(at: dir.path))
     }
 
+    /// A share-folder file hashed by its import counts as checked (a first serve need not
+    /// hash it again) when its change time was over 2 s old as the import began; a file
+    /// written just before is not, and neither is one written after the import.
+    func testTheImportOfASettledShareFolderFileIsItsCheck() throws {
+        let warehouse = try Warehouse(root: dir.appendingPathComponent("wh-checked"))
+        func write(_ name: String, _ text: String) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try Data(text.utf8).write(to: url)
+            return url.path
+        }
+        func imported(_ path: String) throws -> Warehouse.Imported {
+            let fd = open(path, O_RDONLY)
+            defer { close(fd) }
+            return try warehouse.importLinked(descriptor: fd, path: Array(path.utf8), label: path)
+        }
+        func checked(_ i: Warehouse.Imported) -> Bool {
+            warehouse.version(of: i.hash).map { warehouse.isChecked(i.hash, version: $0) } ?? false
+        }
+        let settled = try write("settled.bin", "written 2 s before its import")
+        let later = try write("later.bin", "written 2 s before its import, and again after")
+        usleep(2_100_000)
+        let fresh = try imported(try write("fresh.bin", "written just before its import"))
+        XCTAssertFalse(checked(fresh), "a write in the same tick could go unseen")
+        XCTAssertTrue(checked(try imported(settled)))
+        let changed = try imported(later)
+        XCTAssertTrue(checked(changed))
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: later))
+        try handle.write(contentsOf: Data("W".utf8))
+        try handle.close()
+        XCTAssertFalse(checked(changed), "written since its import")
+    }
+
     /// Links to share-folder files: a small file's link makes no folder (it is in `_Links`);
     /// a link written beside the content by an earlier version is still served, follows a
     /// rename into `_Links`, and goes with delete; garbage collection sees both.
