@@ -241,10 +241,7 @@ public final class FileDownloader: Sendable {
     /// Fetches runs of missing fragments from one holder, verifying each as it completes.
     private func fetchVerified(_ target: DownloadTarget, tree: MerkleTree, fragments: [Int], from holder: PublicKey,
                                readSoon: Bool, progress: (@Sendable (UInt64, UInt64) -> Void)?) async throws {
-        var runs: [ClosedRange<Int>] = []
-        for f in fragments.sorted() {
-            if let last = runs.last, last.upperBound + 1 == f { runs[runs.count - 1] = last.lowerBound...f } else { runs.append(f...f) }
-        }
+        let runs = DownloadCache.runs(fragments)
         let fs = target.fragmentSize
         let cache = self.cache
         for run in runs {

@@ -149,10 +149,12 @@ public final class ChainCache: @unchecked Sendable {
         try db.transaction {
             var stored = 0
             var rejected: [RejectedBlock] = []
+            // The header does not change within the batch: read once.
+            let cached = try header(owner)
             for (number, raw) in blocks {
                 let valid: (version: UInt64, files: [FileRecord])
                 do {
-                    valid = try validate(owner: owner, number: number, raw: raw)
+                    valid = try validate(owner: owner, header: cached, number: number, raw: raw)
                 } catch let error as SQLiteError {
                     throw error  // the database, not the block
                 } catch {
@@ -171,8 +173,8 @@ public final class ChainCache: @unchecked Sendable {
     /// Every check of a downloaded block against the cache, before anything is written: the
     /// header, the signature and number, the link to the cached block before it and from the
     /// one after it, and its file records. Returns the version it belongs to and its files.
-    private func validate(owner: PublicKey, number: UInt64, raw: [UInt8]) throws -> (version: UInt64, files: [FileRecord]) {
-        guard let cached = try header(owner) else { throw BlockchainError.notFound("no cache header for this peer") }
+    private func validate(owner: PublicKey, header cached: Header?, number: UInt64, raw: [UInt8]) throws -> (version: UInt64, files: [FileRecord]) {
+        guard let cached else { throw BlockchainError.notFound("no cache header for this peer") }
         guard number < cached.height else { throw BlockchainError.wrongNumber(expected: cached.height - 1, got: number) }
         var blockLimits = BlockLimits()
         blockLimits.maxBlockSize = Int(limits.maxBlockSize)

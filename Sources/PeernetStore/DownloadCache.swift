@@ -104,7 +104,7 @@ public final class DownloadCache: @unchecked Sendable {
     }
 
     /// Consecutive indices as ranges: [3, 1, 2, 7] -> [1...3, 7...7].
-    static func runs(_ indices: [Int]) -> [ClosedRange<Int>] {
+    public static func runs(_ indices: [Int]) -> [ClosedRange<Int>] {
         var out: [ClosedRange<Int>] = []
         for i in indices.sorted() {
             if let last = out.last, last.upperBound + 1 >= i { out[out.count - 1] = last.lowerBound...max(last.upperBound, i) } else { out.append(i...i) }
