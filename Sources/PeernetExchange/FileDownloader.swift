@@ -79,7 +79,15 @@ public final class FileDownloader: Sendable {
     let readCursor = Mutex<[Hash256: UInt64]>([:])
     /// Fragments verified and written but not yet marked in the cache (marks are batched behind
     /// an fdatasync): readers waiting on a fetch in flight may read them already.
-    let ready = Mutex<[Hash256: Set<Int>]>([:])
+    let ready = Mutex<[Hash256: Uncommitted]>([:])
+
+    struct Uncommitted {
+        var ready: Set<Int> = []
+        /// Those of them handed to a reader that drops what it has read (the drive: its reply
+        /// copies them into the kernel's cache of the remote file). Their commit drops their
+        /// pages, as `readSoon: false` does for all. A subset of `ready`, so it leaves with it.
+        var handed: Set<Int> = []
+    }
     /// Wakes readers when fragments become ready or fetches end.
     let progressSignal = ProgressSignal()
     /// Counts commits (fragments moved from `ready` to the cache's verified marks): a waiting
@@ -268,7 +276,7 @@ public final class FileDownloader: Sendable {
                             guard (try? cache.writeFragment(target.hash, index: c.index, fragmentSize: fs, data: c.buffer)) != nil else { return false }
                             c.buffer.removeAll(keepingCapacity: true)
                             c.uncommitted.append(c.index)
-                            self.ready.withLock { _ = $0[target.hash, default: []].insert(c.index) }
+                            self.ready.withLock { _ = $0[target.hash, default: Uncommitted()].ready.insert(c.index) }
                             self.progressSignal.signal(target.hash)
                             if c.uncommitted.count >= 16 {
                                 let batch = c.uncommitted
@@ -310,10 +318,17 @@ public final class FileDownloader: Sendable {
         // After the marks are stored and before the fragments leave `ready`: a reader that
         // misses a fragment in `ready` sees this count moved and reads the marks again.
         commits.add(1, ordering: .sequentiallyConsistent)
-        ready.withLock { r in
-            r[hash]?.subtract(indices)
-            if r[hash]?.isEmpty == true { r[hash] = nil }
+        let read = ready.withLock { r -> Set<Int> in
+            guard var u = r[hash] else { return [] }
+            let read = u.handed.intersection(indices)
+            u.ready.subtract(indices)
+            u.handed.subtract(indices)
+            r[hash] = u.ready.isEmpty ? nil : u
+            return read
         }
+        // Synced above, so clean: dropped now. A reader handed one of them after it left
+        // `ready` drops it itself after its reply (it is clean by then).
+        if !dropPages && !read.isEmpty { cache.dropPages(hash, fragments: Array(read)) }
         progressSignal.signal(hash)  // a reader that just missed them in `ready` looks again
     }
 
@@ -366,8 +381,14 @@ public final class FileDownloader: Sendable {
     /// cache (nil past the end): the file system hands the file region to the kernel directly.
     /// `cursor`: the reader's own (a handle per open file keeps one); without it, reads of one
     /// file share the file's.
+    ///
+    /// `dropBehind`: the reader copies the region at once and keeps its own copy (the drive's
+    /// reply fills the kernel's cache of the remote file), so the region's pages in the download
+    /// cache are a second copy: fragments handed to it before their commit leave the page cache
+    /// at their commit; the reader drops the others after its reply. A 1 GiB read through the
+    /// drive then leaves ~0 instead of 1 GiB of the cache file in memory.
     public func readRegion(_ target: DownloadTarget, offset: UInt64, length: Int,
-                           cursor: ReadCursor? = nil) async throws -> (path: String, offset: UInt64, length: Int)? {
+                           cursor: ReadCursor? = nil, dropBehind: Bool = false) async throws -> (path: String, offset: UInt64, length: Int)? {
         let end = min(target.size, offset + UInt64(length))
         guard offset < end else { return nil }
         let region = (path: cache.path(target.hash), offset: offset, length: Int(end - offset))
@@ -438,7 +459,16 @@ public final class FileDownloader: Sendable {
                 pending = fragments(of: latest, range: offset..<end)
                 commitsSeen = commitCount
             }
-            pending = ready.withLock { r in pending.filter { !(r[target.hash]?.contains($0) ?? false) } }
+            pending = ready.withLock { r in
+                let left = pending.filter { !(r[target.hash]?.ready.contains($0) ?? false) }
+                if left.isEmpty && dropBehind, var u = r[target.hash] {
+                    // In the same lock as the commit takes them: none is left behind.
+                    let fs = max(1, target.fragmentSize)
+                    for i in Int(offset / fs)...Int((end - 1) / fs) where u.ready.contains(i) { u.handed.insert(i) }
+                    r[target.hash] = u
+                }
+                return left
+            }
             if pending.isEmpty { return region }
             let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
             if !covered { break }

@@ -538,7 +538,10 @@ public final class FuseMount: @unchecked Sendable {
                     case .bytes(let data):
                         data.withUnsafeBytes { _ = fuse_reply_buf(r.raw, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
                     case .file(let region):
-                        _ = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
+                        let sent = peernet_fuse_reply_fd(r.raw, region.fd, off_t(region.offset), region.length)
+                        if sent == 0 && region.dropAfterReply {
+                            _ = posix_fadvise(region.fd, off_t(region.offset), off_t(region.length), POSIX_FADV_DONTNEED)
+                        }
                     }
                 } catch { FuseMount.failOrInterrupted(r.raw, error) }
             }

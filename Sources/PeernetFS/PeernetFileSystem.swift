@@ -405,12 +405,16 @@ public final class PeernetFileSystem: @unchecked Sendable {
         public let fd: Int32
         public let offset: UInt64
         public let length: Int
+        /// A region of the download cache: once the reply has copied it into the kernel's cache
+        /// of the remote file, its pages in the cache file are a second copy nobody reads soon.
+        public let dropAfterReply: Bool
 
-        init?(path: String, offset: UInt64, length: Int) {
+        init?(path: String, offset: UInt64, length: Int, dropAfterReply: Bool = false) {
             fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { return nil }
             self.offset = offset
             self.length = length
+            self.dropAfterReply = dropAfterReply
         }
 
         deinit { close(fd) }
@@ -432,10 +436,10 @@ public final class PeernetFileSystem: @unchecked Sendable {
         // second pass fetches the region again.
         for _ in 0..<2 {
             let region = try await withTimeout(readTimeout) { [downloader] in
-                try await downloader.readRegion(target, offset: offset, length: length, cursor: cursor)
+                try await downloader.readRegion(target, offset: offset, length: length, cursor: cursor, dropBehind: true)
             }
             guard let region else { return .bytes([]) }
-            if let open = FileRegion(path: region.path, offset: region.offset, length: region.length) { return .file(open) }
+            if let open = FileRegion(path: region.path, offset: region.offset, length: region.length, dropAfterReply: true) { return .file(open) }
         }
         fsLog.warning("the download cache lost \(target.hash.hex.prefix(12))… twice while reading it")
         throw FSError.io

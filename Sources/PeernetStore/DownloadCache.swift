@@ -122,20 +122,32 @@ public final class DownloadCache: @unchecked Sendable {
         let fd = open(path(hash), O_WRONLY | O_CLOEXEC)
         if fd >= 0 {
             fdatasync(fd)
-            if dropPages {
-                for run in Self.runs(indices.filter { $0 < e.fragmentCount }) {
-                    // No overflow: fragment indices and sizes come from a validated entry
-                    // (size ≤ 2^50), and the last run ends at the file's end at most.
-                    let start = UInt64(run.lowerBound) * e.fragmentSize
-                    let end = min(e.size, UInt64(run.upperBound + 1) * e.fragmentSize)
-                    if end > start { _ = posix_fadvise(fd, off_t(start), off_t(end - start), POSIX_FADV_DONTNEED) }
-                }
-            }
+            if dropPages { Self.dropPages(fd, e, fragments: indices) }
             close(fd)
         }
         for i in indices where i < e.fragmentCount { e.verified[i] = true }
         try db.run("UPDATE downloads SET verified = ?, last_access = ? WHERE hash = ?",
                    [.blob(Self.pack(e.verified)), .integer(Int64(Date().timeIntervalSince1970)), .blob(hash.bytes)])
+    }
+
+    /// Takes fragments' pages out of the page cache, where they are clean (synced); dirty ones
+    /// stay. For content whose reader keeps its own copy (see `FileDownloader.readRegion`).
+    public func dropPages(_ hash: Hash256, fragments: [Int]) {
+        guard !fragments.isEmpty, let e = try? entry(hash, includeTree: false) else { return }
+        let fd = open(path(hash), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        Self.dropPages(fd, e, fragments: fragments)
+        close(fd)
+    }
+
+    static func dropPages(_ fd: Int32, _ e: Entry, fragments: [Int]) {
+        for run in runs(fragments.filter { $0 >= 0 && $0 < e.fragmentCount }) {
+            // No overflow: fragment indices and sizes come from a validated entry
+            // (size ≤ 2^50), and the last run ends at the file's end at most.
+            let start = UInt64(run.lowerBound) * e.fragmentSize
+            let end = min(e.size, UInt64(run.upperBound + 1) * e.fragmentSize)
+            if end > start { _ = posix_fadvise(fd, off_t(start), off_t(end - start), POSIX_FADV_DONTNEED) }
+        }
     }
 
     /// Writes one fragment that the caller verified, and marks it verified (data first, then

@@ -298,19 +298,3 @@ extension DaemonCLITests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("nokey/control.sock").path), "nothing started")
     }
 }
-
-/// How many of a file's pages are in the page cache (mincore(2) on a fresh mapping, which
-/// faults nothing in).
-func residentPages(_ path: String) throws -> Int {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw POSIXError(.ENOENT) }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0, st.st_size > 0 else { return 0 }
-    let length = Int(st.st_size)
-    guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else { throw POSIXError(.EIO) }
-    defer { munmap(map, length) }
-    var pages = [UInt8](repeating: 0, count: (length + 4095) / 4096)
-    guard mincore(map, length, &pages) == 0 else { throw POSIXError(.EIO) }
-    return pages.filter { $0 & 1 != 0 }.count
-}

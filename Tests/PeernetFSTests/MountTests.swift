@@ -376,6 +376,19 @@ final class MountTests: XCTestCase {
             return transfers.split(separator: "\n").contains { $0.hasPrefix("done") && $0.contains("big.bin") && $0.contains("104.9 MB of 104.9 MB") }
         }
         XCTAssertTrue(transfers.contains("big.bin"), transfers)
+        // The read leaves one copy in memory, the kernel's of the remote file: the download
+        // cache's pages were dropped behind the reader (before: all 25,600 stayed).
+        let cached = b.store.downloads.path(Hash256.blake3(try [UInt8](Data(contentsOf: src))))
+        await eventually(10, "the download cache's pages dropped") { ((try? residentPages(cached)) ?? .max) < 25_600 / 4 }
+        XCTAssertGreaterThan(try residentPages(remote), 25_600 * 3 / 4, "the kernel keeps the remote file's own pages")
+        // Read again from the kernel's cache, and once more after the kernel dropped it: then
+        // the drive serves it from the cache file on the disk.
+        XCTAssertEqual(sh("cmp \(src.path) \(remote)", timeout: 120).status, 0)
+        let fd = open(remote, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0)
+        close(fd)
+        XCTAssertEqual(sh("cmp \(src.path) \(remote)", timeout: 120).status, 0)
         await b.stop()
         await a.stop()
     }

@@ -4,6 +4,7 @@ import PeernetCrypto
 import PeernetProtocol
 import PeernetSupport
 @testable import PeernetStore
+import TestSupport
 import XCTest
 
 final class DownloadCacheTests: XCTestCase {
@@ -83,21 +84,17 @@ final class DownloadCacheTests: XCTestCase {
         try cache.commitVerified(hash, indices: [0, 1, 2])
         try cache.commitVerified(hash, indices: [6, 3, 4], dropPages: true)
         func resident(_ fragment: Int) throws -> Int {
-            let fd = open(cache.path(hash), O_RDONLY)
-            XCTAssertGreaterThanOrEqual(fd, 0)
-            defer { close(fd) }
-            let start = fragment * 262_144, length = min(262_144, content.count - start)
-            let map = try XCTUnwrap(mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)))
-            XCTAssertNotEqual(map, MAP_FAILED)
-            defer { munmap(map, length) }
-            var pages = [UInt8](repeating: 0, count: (length + 4095) / 4096)
-            XCTAssertEqual(mincore(map, length, &pages), 0)
-            return pages.filter { $0 & 1 != 0 }.count
+            try residentPages(cache.path(hash), offset: fragment * 262_144, length: 262_144)
         }
         for i in [0, 1, 2, 5] { XCTAssertGreaterThan(try resident(i), 0, "fragment \(i) was not dropped") }
         for i in [3, 4, 6] { XCTAssertEqual(try resident(i), 0, "fragment \(i) was dropped") }
         let marked = try XCTUnwrap(try cache.entry(hash, includeTree: false)).verified
         XCTAssertEqual(marked, [true, true, true, true, true, false, true])
+        // Dropped later, by fragment (a reader kept its own copy): only those named, and
+        // indices outside the file are ignored.
+        cache.dropPages(hash, fragments: [1, -1, 7, 1_000])
+        XCTAssertEqual(try resident(1), 0, "fragment 1 was dropped")
+        for i in [0, 2] { XCTAssertGreaterThan(try resident(i), 0, "fragment \(i) was not dropped") }
         // Still the content, read back from the disk.
         XCTAssertEqual(try cache.readUnchecked(hash, offset: 0, length: content.count), content)
         XCTAssertEqual(DownloadCache.runs([3, 1, 2, 7, 7, 9]), [1...3, 7...7, 9...9])
