@@ -58,18 +58,28 @@ public final class ControlServer: Sendable {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError.io(String(cString: strerror(errno))) }
-        guard try ControlClient.withAddress(path, { bind(fd, $0, $1) }) == 0 else {
+        // The socket takes its name only once it listens: bound under a temporary name, made
+        // 0600, listening, then renamed. Bound in place, a client that saw the file during the
+        // node's start could be refused (30 of 30 connects of testClientsThatLeaveEarlyDoNot-
+        // KillTheNode under two CPU hogs, the daemon's thread preempted between bind and listen;
+        // `peernet status` would have said no node was running). In place only when the
+        // temporary name is too long for a socket address.
+        let staging = path + ".\(getpid())"
+        let staged = (try? ControlClient.withAddress(staging) { _, _ in 0 }) != nil
+        let bound = staged ? staging : path
+        if staged { unlink(staging) }
+        func fail(_ what: String) -> ControlError {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
-            throw ControlError.io("cannot bind \(path): \(reason)")
+            if staged { unlink(staging) }
+            return ControlError.io("cannot \(what) \(path): \(reason)")
         }
-        chmod(path, 0o600)
+        guard try ControlClient.withAddress(bound, { bind(fd, $0, $1) }) == 0 else { throw fail("bind") }
+        chmod(bound, 0o600)
         // A backlog of 128: with 16, thirty clients connecting at once to a node starved by
         // two CPU hogs were refused (testClientsThatLeaveEarlyDoNotKillTheNode under load).
-        guard listen(fd, 128) == 0 else {
-            Glibc.close(fd)
-            throw ControlError.io("cannot listen on \(path)")
-        }
+        guard listen(fd, 128) == 0 else { throw fail("listen on") }
+        if staged { guard rename(staging, path) == 0 else { throw fail("name the socket") } }
         self.fd = fd
     }
 

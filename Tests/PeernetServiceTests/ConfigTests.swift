@@ -86,10 +86,29 @@ final class ControlChannelTests: XCTestCase {
         // The idle clients must still be connected when the cap is tested, however slowly a
         // loaded machine runs this test: a long deadline here (the 5 s default is tested by the
         // drip below through its effect: the request still went through).
+        // The socket's name appears by a rename, once it listens (not created by bind, when a
+        // client could find it and be refused), and nothing else is left in the directory.
+        let watch = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        XCTAssertGreaterThanOrEqual(watch, 0)
+        defer { close(watch) }
+        XCTAssertGreaterThanOrEqual(inotify_add_watch(watch, dir.path, UInt32(IN_CREATE | IN_MOVED_TO)), 0)
         let server = try ControlServer(path: path, requestDeadline: 60) { request in
             if request.command == "fail" { throw ControlError.remote("it failed") }
             return try JSONEncoder().encode(["echo": request.command, "x": request.arguments["x"] ?? ""])
         }
+        var events = [UInt8](repeating: 0, count: 4096)
+        let got = events.withUnsafeMutableBytes { read(watch, $0.baseAddress, $0.count) }
+        var arrivals: [(name: String, moved: Bool)] = []
+        var at = 0
+        while got > 0, at + 16 <= got {
+            let mask = events.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self) }
+            let length = Int(events.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self) })
+            let name = String(decoding: events[(at + 16)..<(at + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+            arrivals.append((name, mask & UInt32(IN_MOVED_TO) != 0))
+            at += 16 + length
+        }
+        XCTAssertEqual(arrivals.filter { $0.name == "control.sock" }.map(\.moved), [true], "\(arrivals)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["control.sock"])
         server.start()
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o600)
