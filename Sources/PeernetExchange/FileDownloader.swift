@@ -385,13 +385,15 @@ public final class FileDownloader: Sendable {
     /// `dropBehind`: the reader copies the region at once and keeps its own copy (the drive's
     /// reply fills the kernel's cache of the remote file), so the region's pages in the download
     /// cache are a second copy: fragments handed to it before their commit leave the page cache
-    /// at their commit; the reader drops the others after its reply. A 1 GiB read through the
-    /// drive then leaves ~0 instead of 1 GiB of the cache file in memory.
+    /// at their commit; when none was (all were committed, so clean), `dropAfterRead` says the
+    /// reader drops the region itself once it has read it. A 1 GiB read through the drive then
+    /// leaves ~0 instead of 1 GiB of the cache file in memory.
     public func readRegion(_ target: DownloadTarget, offset: UInt64, length: Int,
-                           cursor: ReadCursor? = nil, dropBehind: Bool = false) async throws -> (path: String, offset: UInt64, length: Int)? {
+                           cursor: ReadCursor? = nil, dropBehind: Bool = false)
+        async throws -> (path: String, offset: UInt64, length: Int, dropAfterRead: Bool)? {
         let end = min(target.size, offset + UInt64(length))
         guard offset < end else { return nil }
-        let region = (path: cache.path(target.hash), offset: offset, length: Int(end - offset))
+        let region = (path: cache.path(target.hash), offset: offset, length: Int(end - offset), dropAfterRead: dropBehind)
         try validate(target)
         let entry = try cache.prepare(hash: target.hash, size: target.size, fragmentSize: target.fragmentSize, merkleRoot: target.merkleRoot)
         // Sequential: see ReadCursor.
@@ -459,17 +461,21 @@ public final class FileDownloader: Sendable {
                 pending = fragments(of: latest, range: offset..<end)
                 commitsSeen = commitCount
             }
+            var handed = false
             pending = ready.withLock { r in
                 let left = pending.filter { !(r[target.hash]?.ready.contains($0) ?? false) }
                 if left.isEmpty && dropBehind, var u = r[target.hash] {
                     // In the same lock as the commit takes them: none is left behind.
                     let fs = max(1, target.fragmentSize)
-                    for i in Int(offset / fs)...Int((end - 1) / fs) where u.ready.contains(i) { u.handed.insert(i) }
+                    for i in Int(offset / fs)...Int((end - 1) / fs) where u.ready.contains(i) {
+                        u.handed.insert(i)
+                        handed = true  // left to its commit: the region is not clean yet
+                    }
                     r[target.hash] = u
                 }
                 return left
             }
-            if pending.isEmpty { return region }
+            if pending.isEmpty { return handed ? (region.path, region.offset, region.length, false) : region }
             let covered = inflight.withLock { m in pending.allSatisfy { m[target.hash]?[$0] != nil } }
             if !covered { break }
             await progressSignal.wait(target.hash, seen: seen)

@@ -405,8 +405,9 @@ public final class PeernetFileSystem: @unchecked Sendable {
         public let fd: Int32
         public let offset: UInt64
         public let length: Int
-        /// A region of the download cache: once the reply has copied it into the kernel's cache
-        /// of the remote file, its pages in the cache file are a second copy nobody reads soon.
+        /// A committed region of the download cache: once the reply has copied it into the
+        /// kernel's cache of the remote file, its pages in the cache file are a second copy
+        /// nobody reads soon (see `FileDownloader.readRegion`'s `dropBehind`).
         public let dropAfterReply: Bool
 
         init?(path: String, offset: UInt64, length: Int, dropAfterReply: Bool = false) {
@@ -439,7 +440,7 @@ public final class PeernetFileSystem: @unchecked Sendable {
                 try await downloader.readRegion(target, offset: offset, length: length, cursor: cursor, dropBehind: true)
             }
             guard let region else { return .bytes([]) }
-            if let open = FileRegion(path: region.path, offset: region.offset, length: region.length, dropAfterReply: true) { return .file(open) }
+            if let open = FileRegion(path: region.path, offset: region.offset, length: region.length, dropAfterReply: region.dropAfterRead) { return .file(open) }
         }
         fsLog.warning("the download cache lost \(target.hash.hex.prefix(12))… twice while reading it")
         throw FSError.io
